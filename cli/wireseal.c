@@ -1,0 +1,42 @@
+/* `wireseal`: the offline front end. One table of sub-commands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+
+struct subcommand {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *usage;
+};
+
+static const struct subcommand subcommands[] = {
+	{"version", cmd_version, "version [--features]"},
+};
+
+static void
+usage(FILE *to)
+{
+	fprintf(to, "usage: wireseal <command> [options]\ncommands:\n");
+	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+		fprintf(to, "  wireseal %s\n", subcommands[i].usage);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+		if (strcmp(argv[1], subcommands[i].name) == 0)
+			return subcommands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "wireseal: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
