@@ -1,0 +1,86 @@
+/*
+ * ws_hash: message digests for DKIM/ARC.
+ *
+ * Two shapes:
+ *  - incremental (new/update/final): streamed bodies and header hashes; the
+ *    backend is OpenSSL EVP with the digest fetched once per process
+ *    (EVP_MD_fetch), which uses SHA-NI where the CPU has it;
+ *  - batch (ws_hash_batch_run): many complete, independent buffers at once
+ *    (the signed-header hashes of many messages), on the intel-ipsec-mb
+ *    multi-buffer job API; buffers longer than WS_HASH_MB_MAX_LEN go to
+ *    OpenSSL inside the same call.
+ *
+ * Ownership: every object is owned by its creator. A struct ws_hash or a
+ * struct ws_hash_batch is used by one thread at a time; distinct objects may
+ * be used concurrently. No function here prints or exits.
+ */
+#ifndef WS_CRYPTO_HASH_H
+#define WS_CRYPTO_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct hw_cpu;
+
+enum ws_hash_alg {
+	WS_HASH_SHA1,
+	WS_HASH_SHA256,
+};
+
+#define WS_HASH_MAX_LEN 32
+/* intel-ipsec-mb 1.3 refuses SHA jobs longer than this. */
+#define WS_HASH_MB_MAX_LEN 65534u
+
+/* Digest length in bytes (20 or 32); 0 for an unknown algorithm. */
+size_t ws_hash_len(enum ws_hash_alg alg);
+/* "sha1" / "sha256"; NULL for an unknown algorithm. */
+const char *ws_hash_name(enum ws_hash_alg alg);
+
+struct ws_hash;
+
+/* NULL on allocation failure or unknown algorithm. */
+struct ws_hash *ws_hash_new(enum ws_hash_alg alg);
+/* Start over (possibly with another algorithm) without reallocating.
+ * 0 on success, -1 on failure (the object is then unusable until reset). */
+int ws_hash_reset(struct ws_hash *h, enum ws_hash_alg alg);
+void ws_hash_update(struct ws_hash *h, const void *data, size_t len);
+/* Writes ws_hash_len() bytes to out and returns that length; the object
+ * must be reset before more updates. Returns 0 on a backend failure. */
+size_t ws_hash_final(struct ws_hash *h, uint8_t out[WS_HASH_MAX_LEN]);
+void ws_hash_free(struct ws_hash *h); /* NULL-safe */
+
+/* One call digest of a complete buffer; returns the length, 0 on failure. */
+size_t ws_hash_oneshot(enum ws_hash_alg alg, const void *data, size_t len,
+		       uint8_t out[WS_HASH_MAX_LEN]);
+
+/* ---- batch ---------------------------------------------------------- */
+
+enum ws_hash_backend {
+	WS_HASH_BACKEND_AUTO,    /* ipsec-mb with the best arch the CPU has */
+	WS_HASH_BACKEND_OPENSSL, /* one EVP digest per job: the reference */
+	WS_HASH_BACKEND_MB_SSE,  /* ipsec-mb, forced arch (tests, bench) */
+	WS_HASH_BACKEND_MB_AVX2,
+	WS_HASH_BACKEND_MB_AVX512,
+};
+
+struct ws_hash_job {
+	enum ws_hash_alg alg;    /* in */
+	const uint8_t *data;     /* in: need not stay valid after the call */
+	size_t len;              /* in */
+	uint8_t digest[WS_HASH_MAX_LEN]; /* out */
+	int status;              /* out: 0 done, -1 failed */
+};
+
+struct ws_hash_batch;
+
+/* cpu may be NULL (then detected here). Returns NULL when the requested
+ * backend cannot run on this CPU or allocation fails. */
+struct ws_hash_batch *ws_hash_batch_new(enum ws_hash_backend backend, const struct hw_cpu *cpu);
+void ws_hash_batch_free(struct ws_hash_batch *b); /* NULL-safe */
+/* Name of the backend actually in use, e.g. "ipsec-mb/avx512", "openssl". */
+const char *ws_hash_batch_name(const struct ws_hash_batch *b);
+/* Digest every job; the result of each is independent of the others and of
+ * n. Returns the number of jobs that failed (0 on full success). */
+size_t ws_hash_batch_run(struct ws_hash_batch *b, struct ws_hash_job *jobs, size_t n);
+
+#endif
