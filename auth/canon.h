@@ -1,0 +1,70 @@
+/*
+ * canon: DKIM canonicalisation (RFC 6376 3.4), "simple" and "relaxed", for
+ * header fields and, streaming, for bodies.
+ *
+ * Body: canon_body_update takes the body in chunks of any size, including
+ * splits inside CRLF and inside runs of trailing blank lines, and the
+ * canonical byte stream it produces does not depend on the split. Trailing
+ * empty lines are held back as a count (never buffered), so memory is
+ * constant whatever the body. Bare LF is treated as a line end (normalised to
+ * CRLF), like the header parser does; bare CR is data. The canonical stream
+ * goes into a struct ws_hash through a small staging buffer, truncated at the
+ * l= limit when one is set; the total canonical length is counted anyway so a
+ * verifier can tell a body shorter than l=.
+ *
+ * Ownership: struct canon_body is the caller's; it borrows the hash for its
+ * lifetime. Not thread-safe; instances are independent.
+ */
+#ifndef WS_AUTH_CANON_H
+#define WS_AUTH_CANON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ws_hash;
+
+enum canon_alg {
+	CANON_SIMPLE,
+	CANON_RELAXED,
+};
+
+#define CANON_NO_LIMIT UINT64_MAX
+#define CANON_STAGE 8192u
+
+/* Parse "simple" / "relaxed" (case-insensitive per common practice is not
+ * allowed: RFC 6376 values are case-sensitive). -1 when unknown. */
+int canon_parse(const char *s, size_t len, enum canon_alg *out);
+const char *canon_name(enum canon_alg a);
+
+/*
+ * Canonicalise one header field given raw (as received, without its final
+ * CRLF) into out; appends CRLF when with_crlf. Returns the length written,
+ * or (size_t)-1 when cap is too small. Output never exceeds len + 2 bytes.
+ */
+size_t canon_header(enum canon_alg alg, const char *raw, size_t len, bool with_crlf, char *out,
+		    size_t cap);
+
+struct canon_body {
+	enum canon_alg alg;
+	struct ws_hash *hash;
+	uint64_t limit;   /* l= value, or CANON_NO_LIMIT */
+	uint64_t hashed;  /* canonical bytes given to the hash */
+	uint64_t total;   /* canonical bytes produced (past l= too) */
+	uint64_t pending_crlf; /* empty lines held back */
+	bool line_has_data;    /* the current line has non-WSP data (relaxed) or any data */
+	bool wsp_pending;      /* relaxed: a WSP run seen, not yet emitted */
+	bool cr_held;          /* a CR ended the last chunk */
+	bool any_line;         /* simple: at least one line seen (for the empty body rule) */
+	size_t staged;
+	uint8_t stage[CANON_STAGE];
+};
+
+void canon_body_init(struct canon_body *cb, enum canon_alg alg, uint64_t limit,
+		     struct ws_hash *hash);
+void canon_body_update(struct canon_body *cb, const uint8_t *data, size_t len);
+/* The body ended: emit what the rules add (simple: the final CRLF) and flush
+ * the staging buffer into the hash. The hash is not finalised. */
+void canon_body_final(struct canon_body *cb);
+
+#endif
