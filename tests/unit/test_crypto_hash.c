@@ -1,0 +1,389 @@
+/*
+ * ws_hash: known answers, incremental == one-shot == OpenSSL EVP_Digest, and
+ * every batch backend this CPU runs against the same reference, on every
+ * length 0..4096, the ipsec-mb length limit and past it, and 1 MiB.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+
+#include "cpu.h"
+#include "hash.h"
+
+#define MAX_DENSE 4096
+#define BIG_LEN (1u << 20)
+
+static uint8_t *pool; /* random bytes, BIG_LEN + slack */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t
+rng(void)
+{
+	/* xorshift64*: reproducible from the seed printed on failure. */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	const char *seed = getenv("WS_TEST_SEED");
+	if (seed)
+		rng_state = strtoull(seed, NULL, 0) | 1;
+	pool = malloc(BIG_LEN + 64);
+	if (!pool)
+		return -1;
+	for (size_t i = 0; i < BIG_LEN + 64; i++)
+		pool[i] = (uint8_t)rng();
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	free(pool);
+	return 0;
+}
+
+/* The independent reference: OpenSSL's own one-call digest with the legacy
+ * EVP_MD objects (not the fetched ones ws_hash uses). */
+static size_t
+ref_digest(enum ws_hash_alg alg, const uint8_t *p, size_t len, uint8_t out[WS_HASH_MAX_LEN])
+{
+	unsigned int olen = 0;
+	const EVP_MD *md = alg == WS_HASH_SHA1 ? EVP_sha1() : EVP_sha256();
+	assert_int_equal(EVP_Digest(p, len, out, &olen, md, NULL), 1);
+	return olen;
+}
+
+static void
+hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char d[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = d[p[i] >> 4];
+		out[2 * i + 1] = d[p[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+static void
+test_names(void **state)
+{
+	(void)state;
+	assert_int_equal(ws_hash_len(WS_HASH_SHA1), 20);
+	assert_int_equal(ws_hash_len(WS_HASH_SHA256), 32);
+	assert_int_equal(ws_hash_len((enum ws_hash_alg)7), 0);
+	assert_string_equal(ws_hash_name(WS_HASH_SHA1), "sha1");
+	assert_string_equal(ws_hash_name(WS_HASH_SHA256), "sha256");
+	assert_null(ws_hash_name((enum ws_hash_alg)7));
+	assert_null(ws_hash_new((enum ws_hash_alg)7));
+	uint8_t out[WS_HASH_MAX_LEN];
+	assert_int_equal(ws_hash_oneshot((enum ws_hash_alg)7, "abc", 3, out), 0);
+}
+
+/* FIPS 180-2 appendix examples. */
+static void
+test_known_answers(void **state)
+{
+	(void)state;
+	static const struct {
+		enum ws_hash_alg alg;
+		const char *msg;
+		const char *hex;
+	} kat[] = {
+		{WS_HASH_SHA1, "abc", "a9993e364706816aba3e25717850c26c9cd0d89d"},
+		{WS_HASH_SHA256, "abc",
+		 "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+		{WS_HASH_SHA1, "", "da39a3ee5e6b4b0d3255bfef95601890afd80709"},
+		{WS_HASH_SHA256, "",
+		 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+		{WS_HASH_SHA256, "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+		 "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+	};
+	struct ws_hash_batch *b = ws_hash_batch_new(WS_HASH_BACKEND_AUTO, NULL);
+	assert_non_null(b);
+	for (size_t i = 0; i < sizeof(kat) / sizeof(kat[0]); i++) {
+		uint8_t out[WS_HASH_MAX_LEN];
+		char h[2 * WS_HASH_MAX_LEN + 1];
+		size_t len = strlen(kat[i].msg);
+		size_t n = ws_hash_oneshot(kat[i].alg, kat[i].msg, len, out);
+		assert_int_equal(n, ws_hash_len(kat[i].alg));
+		hex(out, n, h);
+		assert_string_equal(h, kat[i].hex);
+
+		struct ws_hash *inc = ws_hash_new(kat[i].alg);
+		assert_non_null(inc);
+		for (size_t j = 0; j < len; j++)
+			ws_hash_update(inc, kat[i].msg + j, 1);
+		assert_int_equal(ws_hash_final(inc, out), n);
+		hex(out, n, h);
+		assert_string_equal(h, kat[i].hex);
+		ws_hash_free(inc);
+
+		struct ws_hash_job job = {.alg = kat[i].alg,
+					  .data = (const uint8_t *)kat[i].msg,
+					  .len = len,
+					  .status = 99};
+		assert_int_equal(ws_hash_batch_run(b, &job, 1), 0);
+		assert_int_equal(job.status, 0);
+		hex(job.digest, n, h);
+		assert_string_equal(h, kat[i].hex);
+	}
+	ws_hash_batch_free(b);
+}
+
+/* Every length 0..4096, both algorithms: incremental with random splits,
+ * one-shot and the reference agree; reset switches algorithm in place. */
+static void
+test_incremental_random_splits(void **state)
+{
+	(void)state;
+	struct ws_hash *h = ws_hash_new(WS_HASH_SHA256);
+	assert_non_null(h);
+	for (size_t len = 0; len <= MAX_DENSE; len++) {
+		for (int a = 0; a < 2; a++) {
+			enum ws_hash_alg alg = a ? WS_HASH_SHA256 : WS_HASH_SHA1;
+			const uint8_t *p = pool + (len % 61);
+			uint8_t ref[WS_HASH_MAX_LEN], one[WS_HASH_MAX_LEN], inc[WS_HASH_MAX_LEN];
+			size_t rn = ref_digest(alg, p, len, ref);
+			assert_int_equal(ws_hash_oneshot(alg, p, len, one), rn);
+			assert_memory_equal(one, ref, rn);
+
+			assert_int_equal(ws_hash_reset(h, alg), 0);
+			size_t off = 0;
+			while (off < len) {
+				size_t step = 1 + rng() % (len - off < 200 ? len - off : 200);
+				if (rng() % 8 == 0)
+					ws_hash_update(h, p + off, 0);
+				ws_hash_update(h, p + off, step);
+				off += step;
+			}
+			assert_int_equal(ws_hash_final(h, inc), rn);
+			if (memcmp(inc, ref, rn) != 0)
+				fail_msg("incremental %s len %zu differs", ws_hash_name(alg), len);
+		}
+	}
+	/* After final, the object refuses to finish again until reset. */
+	uint8_t out[WS_HASH_MAX_LEN];
+	assert_int_equal(ws_hash_final(h, out), 0);
+	ws_hash_free(h);
+	ws_hash_free(NULL);
+}
+
+static void
+check_jobs(const struct ws_hash_job *jobs, size_t n, const char *backend)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t ref[WS_HASH_MAX_LEN];
+		size_t rn = ref_digest(jobs[i].alg, jobs[i].data, jobs[i].len, ref);
+		if (jobs[i].status != 0)
+			fail_msg("%s: job %zu (len %zu) status %d", backend, i, jobs[i].len,
+				 jobs[i].status);
+		if (memcmp(jobs[i].digest, ref, rn) != 0)
+			fail_msg("%s: job %zu (%s len %zu) digest differs", backend, i,
+				 ws_hash_name(jobs[i].alg), jobs[i].len);
+	}
+}
+
+static const struct {
+	enum ws_hash_backend be;
+	const char *name;
+	enum hw_cpu_feature needs; /* the feature that defines the arch */
+} backends[] = {
+	{WS_HASH_BACKEND_AUTO, "auto", HW_CPU_FEATURE_COUNT},
+	{WS_HASH_BACKEND_OPENSSL, "openssl", HW_CPU_FEATURE_COUNT},
+	{WS_HASH_BACKEND_MB_SSE, "ipsec-mb/sse", HW_CPU_SSE42},
+	{WS_HASH_BACKEND_MB_AVX2, "ipsec-mb/avx2", HW_CPU_AVX2},
+	{WS_HASH_BACKEND_MB_AVX512, "ipsec-mb/avx512", HW_CPU_AVX512F},
+};
+#define N_BACKENDS (sizeof(backends) / sizeof(backends[0]))
+
+/* The backend, or NULL when this CPU cannot run it (then the test checks
+ * that the CPU really lacks the arch's defining feature). */
+static struct ws_hash_batch *
+open_backend(size_t i)
+{
+	struct hw_cpu cpu;
+	hw_cpu_detect(&cpu);
+	struct ws_hash_batch *b = ws_hash_batch_new(backends[i].be, &cpu);
+	if (!b) {
+		if (backends[i].needs == HW_CPU_FEATURE_COUNT || cpu.has[backends[i].needs])
+			fail_msg("backend %s refused on a CPU that has %s", backends[i].name,
+				 backends[i].needs == HW_CPU_FEATURE_COUNT
+					 ? "everything it needs"
+					 : hw_cpu_feature_name(backends[i].needs));
+		print_message("backend %s: not on this CPU, skipped\n", backends[i].name);
+		return NULL;
+	}
+	if (backends[i].be != WS_HASH_BACKEND_AUTO)
+		assert_string_equal(ws_hash_batch_name(b), backends[i].name);
+	return b;
+}
+
+static void
+test_batch_every_length(void **state)
+{
+	(void)state;
+	size_t n = 2 * (MAX_DENSE + 1);
+	struct ws_hash_job *jobs = calloc(n, sizeof(*jobs));
+	assert_non_null(jobs);
+	for (size_t bi = 0; bi < N_BACKENDS; bi++) {
+		struct ws_hash_batch *b = open_backend(bi);
+		if (!b)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			jobs[i] = (struct ws_hash_job){
+				.alg = (i & 1) ? WS_HASH_SHA256 : WS_HASH_SHA1,
+				.data = pool + (i % 97),
+				.len = i / 2,
+				.status = 99,
+			};
+			memset(jobs[i].digest, 0xa5, sizeof(jobs[i].digest));
+		}
+		assert_int_equal(ws_hash_batch_run(b, jobs, n), 0);
+		check_jobs(jobs, n, ws_hash_batch_name(b));
+		ws_hash_batch_free(b);
+	}
+	free(jobs);
+}
+
+static void
+test_batch_sizes_and_long(void **state)
+{
+	(void)state;
+	static const size_t sizes[] = {1, 3, 16, 17, 100};
+	static const size_t longs[] = {WS_HASH_MB_MAX_LEN - 1, WS_HASH_MB_MAX_LEN,
+				       WS_HASH_MB_MAX_LEN + 1, WS_HASH_MB_MAX_LEN + 2, BIG_LEN};
+	struct ws_hash_job jobs[100 + 2 * 5];
+	for (size_t bi = 0; bi < N_BACKENDS; bi++) {
+		struct ws_hash_batch *b = open_backend(bi);
+		if (!b)
+			continue;
+		for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+			for (int round = 0; round < 20; round++) {
+				size_t n = sizes[si];
+				for (size_t i = 0; i < n; i++) {
+					size_t len = rng() % 3000;
+					jobs[i] = (struct ws_hash_job){
+						.alg = (rng() & 1) ? WS_HASH_SHA256 : WS_HASH_SHA1,
+						.data = pool + rng() % 4096,
+						.len = len,
+						.status = 99,
+					};
+				}
+				assert_int_equal(ws_hash_batch_run(b, jobs, n), 0);
+				check_jobs(jobs, n, ws_hash_batch_name(b));
+			}
+		}
+		/* Long jobs (past the ipsec-mb limit they go to OpenSSL)
+		 * interleaved with short ones, both algorithms. */
+		size_t n = 0;
+		for (size_t li = 0; li < sizeof(longs) / sizeof(longs[0]); li++) {
+			for (int a = 0; a < 2; a++) {
+				jobs[n++] = (struct ws_hash_job){
+					.alg = a ? WS_HASH_SHA256 : WS_HASH_SHA1,
+					.data = pool + li,
+					.len = longs[li],
+					.status = 99,
+				};
+				jobs[n++] = (struct ws_hash_job){
+					.alg = a ? WS_HASH_SHA1 : WS_HASH_SHA256,
+					.data = pool + 7 * li,
+					.len = 1 + li * 13,
+					.status = 99,
+				};
+			}
+		}
+		assert_int_equal(ws_hash_batch_run(b, jobs, n), 0);
+		check_jobs(jobs, n, ws_hash_batch_name(b));
+		/* An empty batch is fine. */
+		assert_int_equal(ws_hash_batch_run(b, jobs, 0), 0);
+		ws_hash_batch_free(b);
+	}
+}
+
+/* An unknown algorithm fails only its own job. */
+static void
+test_batch_bad_job(void **state)
+{
+	(void)state;
+	for (size_t bi = 0; bi < N_BACKENDS; bi++) {
+		struct ws_hash_batch *b = open_backend(bi);
+		if (!b)
+			continue;
+		struct ws_hash_job jobs[20];
+		for (size_t i = 0; i < 20; i++)
+			jobs[i] = (struct ws_hash_job){
+				.alg = WS_HASH_SHA256, .data = pool + i, .len = 100 + i, .status = 99};
+		jobs[5].alg = (enum ws_hash_alg)9;
+		/* An empty job may omit its data pointer. */
+		jobs[7].data = NULL;
+		jobs[7].len = 0;
+		assert_int_equal(ws_hash_batch_run(b, jobs, 20), 1);
+		assert_int_equal(jobs[5].status, -1);
+		jobs[5].alg = WS_HASH_SHA1;
+		check_jobs(jobs, 5, ws_hash_batch_name(b));
+		check_jobs(jobs + 6, 14, ws_hash_batch_name(b));
+		ws_hash_batch_free(b);
+	}
+}
+
+/* A CPU with no features: every forced ipsec-mb arch is refused, AUTO falls
+ * back to OpenSSL, which still works. */
+static void
+test_backend_refused(void **state)
+{
+	(void)state;
+	struct hw_cpu none;
+	memset(&none, 0, sizeof(none));
+	assert_null(ws_hash_batch_new(WS_HASH_BACKEND_MB_SSE, &none));
+	assert_null(ws_hash_batch_new(WS_HASH_BACKEND_MB_AVX2, &none));
+	assert_null(ws_hash_batch_new(WS_HASH_BACKEND_MB_AVX512, &none));
+	assert_null(ws_hash_batch_new((enum ws_hash_backend)42, &none));
+	struct ws_hash_batch *b = ws_hash_batch_new(WS_HASH_BACKEND_AUTO, &none);
+	assert_non_null(b);
+	assert_string_equal(ws_hash_batch_name(b), "openssl");
+	struct ws_hash_job job = {.alg = WS_HASH_SHA256, .data = pool, .len = 1000, .status = 9};
+	assert_int_equal(ws_hash_batch_run(b, &job, 1), 0);
+	check_jobs(&job, 1, "openssl");
+	ws_hash_batch_free(b);
+	ws_hash_batch_free(NULL);
+
+	/* AUTO on the real CPU picks the widest arch it has. */
+	struct hw_cpu cpu;
+	hw_cpu_detect(&cpu);
+	b = ws_hash_batch_new(WS_HASH_BACKEND_AUTO, &cpu);
+	assert_non_null(b);
+	if (cpu.has[HW_CPU_AVX512F] && cpu.has[HW_CPU_AVX512BW] && cpu.has[HW_CPU_AVX512VL] &&
+	    cpu.has[HW_CPU_AVX512DQ])
+		assert_string_equal(ws_hash_batch_name(b), "ipsec-mb/avx512");
+	print_message("auto backend here: %s\n", ws_hash_batch_name(b));
+	ws_hash_batch_free(b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_known_answers),
+		cmocka_unit_test(test_incremental_random_splits),
+		cmocka_unit_test(test_batch_every_length),
+		cmocka_unit_test(test_batch_sizes_and_long),
+		cmocka_unit_test(test_batch_bad_job),
+		cmocka_unit_test(test_backend_refused),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
