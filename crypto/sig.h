@@ -10,7 +10,9 @@
  *
  * Public keys are parsed once into immutable objects (parsing an RSA key
  * costs several verifies): callers cache them. A struct ws_pubkey may be used
- * by many threads at once; it is freed by its owner when nobody uses it.
+ * by many threads at once (an RSA key keeps a mutex-guarded pool of ready
+ * verify contexts, one per concurrent verifier, so a verify allocates only on
+ * first use); it is freed by its owner when nobody uses it.
  * Nothing here prints or exits; errors come back as a static reason string.
  */
 #ifndef WS_CRYPTO_SIG_H
