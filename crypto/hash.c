@@ -56,7 +56,7 @@ ws_hash_name(enum ws_hash_alg alg)
 
 size_t
 ws_hash_evp_digest(EVP_MD_CTX *ctx, enum ws_hash_alg alg, const void *data, size_t len,
-		   uint8_t out[WS_HASH_MAX_LEN])
+                   uint8_t out[WS_HASH_MAX_LEN])
 {
 	const EVP_MD *md = ws_hash_evp_md(alg);
 	unsigned int olen = 0;

@@ -16,6 +16,6 @@ const EVP_MD *ws_hash_evp_md(enum ws_hash_alg alg);
 /* Digest data into out with ctx (reused, caller-owned); returns the digest
  * length, 0 on failure. */
 size_t ws_hash_evp_digest(EVP_MD_CTX *ctx, enum ws_hash_alg alg, const void *data, size_t len,
-			  uint8_t out[WS_HASH_MAX_LEN]);
+                          uint8_t out[WS_HASH_MAX_LEN]);
 
 #endif

@@ -112,7 +112,7 @@ fail:
 
 int
 ws_pubkey_parse(enum ws_sig_alg alg, const uint8_t *der, size_t len, struct ws_pubkey **out,
-		const char **why)
+                const char **why)
 {
 	const char *dummy;
 	struct ws_pubkey *k = NULL;
@@ -231,7 +231,7 @@ fail:
 
 static int
 verify_rsa(const struct ws_pubkey *ck, enum ws_hash_alg halg, const uint8_t *digest,
-	   size_t digest_len, const uint8_t *sig, size_t sig_len)
+           size_t digest_len, const uint8_t *sig, size_t sig_len)
 {
 	/* The pool is the one mutable part of a key (see struct ws_pubkey). */
 	struct ws_pubkey *k = (struct ws_pubkey *)(uintptr_t)ck;
@@ -265,7 +265,7 @@ verify_rsa(const struct ws_pubkey *ck, enum ws_hash_alg halg, const uint8_t *dig
 
 int
 ws_sig_verify(const struct ws_pubkey *k, enum ws_hash_alg halg, const uint8_t *digest,
-	      size_t digest_len, const uint8_t *sig, size_t sig_len)
+              size_t digest_len, const uint8_t *sig, size_t sig_len)
 {
 	size_t want = ws_hash_len(halg);
 	if (!k || !digest || want == 0 || digest_len != want || (!sig && sig_len > 0))
@@ -294,7 +294,7 @@ ws_sig_verify_batch(struct ws_verify_job *jobs, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct ws_verify_job *j = &jobs[i];
 		j->result = ws_sig_verify(j->key, j->halg, j->digest, j->digest_len, j->sig,
-					  j->sig_len);
+		                          j->sig_len);
 	}
 }
 
@@ -414,7 +414,7 @@ ws_privkey_public(const struct ws_privkey *k, uint8_t *out, size_t cap)
 
 static size_t
 sign_rsa(const struct ws_privkey *k, enum ws_hash_alg halg, const uint8_t *digest,
-	 size_t digest_len, uint8_t *sig, size_t cap)
+         size_t digest_len, uint8_t *sig, size_t cap)
 {
 	const EVP_MD *md = ws_hash_evp_md(halg);
 	size_t len = 0;
@@ -439,7 +439,7 @@ fail:
 
 static size_t
 sign_ed25519(const struct ws_privkey *k, const uint8_t *digest, size_t digest_len, uint8_t *sig,
-	     size_t cap)
+             size_t cap)
 {
 	size_t len = WS_SIG_ED25519_SIG_LEN;
 	EVP_MD_CTX *mctx = NULL;
@@ -459,7 +459,7 @@ sign_ed25519(const struct ws_privkey *k, const uint8_t *digest, size_t digest_le
 
 size_t
 ws_sig_sign(const struct ws_privkey *k, enum ws_hash_alg halg, const uint8_t *digest,
-	    size_t digest_len, uint8_t *sig, size_t cap)
+            size_t digest_len, uint8_t *sig, size_t cap)
 {
 	size_t want = ws_hash_len(halg);
 	if (!k || !digest || !sig || want == 0 || digest_len != want)

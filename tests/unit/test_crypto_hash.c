@@ -103,14 +103,14 @@ test_known_answers(void **state)
 		const char *msg;
 		const char *hex;
 	} kat[] = {
-		{WS_HASH_SHA1, "abc", "a9993e364706816aba3e25717850c26c9cd0d89d"},
-		{WS_HASH_SHA256, "abc",
-		 "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
-		{WS_HASH_SHA1, "", "da39a3ee5e6b4b0d3255bfef95601890afd80709"},
-		{WS_HASH_SHA256, "",
-		 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
-		{WS_HASH_SHA256, "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
-		 "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+	        {WS_HASH_SHA1, "abc", "a9993e364706816aba3e25717850c26c9cd0d89d"},
+	        {WS_HASH_SHA256, "abc",
+	         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+	        {WS_HASH_SHA1, "", "da39a3ee5e6b4b0d3255bfef95601890afd80709"},
+	        {WS_HASH_SHA256, "",
+	         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+	        {WS_HASH_SHA256, "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+	         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
 	};
 	struct ws_hash_batch *b = ws_hash_batch_new(WS_HASH_BACKEND_AUTO, NULL);
 	assert_non_null(b);
@@ -133,9 +133,9 @@ test_known_answers(void **state)
 		ws_hash_free(inc);
 
 		struct ws_hash_job job = {.alg = kat[i].alg,
-					  .data = (const uint8_t *)kat[i].msg,
-					  .len = len,
-					  .status = 99};
+		                          .data = (const uint8_t *)kat[i].msg,
+		                          .len = len,
+		                          .status = 99};
 		assert_int_equal(ws_hash_batch_run(b, &job, 1), 0);
 		assert_int_equal(job.status, 0);
 		hex(job.digest, n, h);
@@ -190,10 +190,10 @@ check_jobs(const struct ws_hash_job *jobs, size_t n, const char *backend)
 		size_t rn = ref_digest(jobs[i].alg, jobs[i].data, jobs[i].len, ref);
 		if (jobs[i].status != 0)
 			fail_msg("%s: job %zu (len %zu) status %d", backend, i, jobs[i].len,
-				 jobs[i].status);
+			         jobs[i].status);
 		if (memcmp(jobs[i].digest, ref, rn) != 0)
 			fail_msg("%s: job %zu (%s len %zu) digest differs", backend, i,
-				 ws_hash_name(jobs[i].alg), jobs[i].len);
+			         ws_hash_name(jobs[i].alg), jobs[i].len);
 	}
 }
 
@@ -202,11 +202,11 @@ static const struct {
 	const char *name;
 	enum hw_cpu_feature needs; /* the feature that defines the arch */
 } backends[] = {
-	{WS_HASH_BACKEND_AUTO, "auto", HW_CPU_FEATURE_COUNT},
-	{WS_HASH_BACKEND_OPENSSL, "openssl", HW_CPU_FEATURE_COUNT},
-	{WS_HASH_BACKEND_MB_SSE, "ipsec-mb/sse", HW_CPU_SSE42},
-	{WS_HASH_BACKEND_MB_AVX2, "ipsec-mb/avx2", HW_CPU_AVX2},
-	{WS_HASH_BACKEND_MB_AVX512, "ipsec-mb/avx512", HW_CPU_AVX512F},
+        {WS_HASH_BACKEND_AUTO, "auto", HW_CPU_FEATURE_COUNT},
+        {WS_HASH_BACKEND_OPENSSL, "openssl", HW_CPU_FEATURE_COUNT},
+        {WS_HASH_BACKEND_MB_SSE, "ipsec-mb/sse", HW_CPU_SSE42},
+        {WS_HASH_BACKEND_MB_AVX2, "ipsec-mb/avx2", HW_CPU_AVX2},
+        {WS_HASH_BACKEND_MB_AVX512, "ipsec-mb/avx512", HW_CPU_AVX512F},
 };
 #define N_BACKENDS (sizeof(backends) / sizeof(backends[0]))
 
@@ -221,9 +221,9 @@ open_backend(size_t i)
 	if (!b) {
 		if (backends[i].needs == HW_CPU_FEATURE_COUNT || cpu.has[backends[i].needs])
 			fail_msg("backend %s refused on a CPU that has %s", backends[i].name,
-				 backends[i].needs == HW_CPU_FEATURE_COUNT
-					 ? "everything it needs"
-					 : hw_cpu_feature_name(backends[i].needs));
+			         backends[i].needs == HW_CPU_FEATURE_COUNT
+			                 ? "everything it needs"
+			                 : hw_cpu_feature_name(backends[i].needs));
 		print_message("backend %s: not on this CPU, skipped\n", backends[i].name);
 		return NULL;
 	}
@@ -245,10 +245,10 @@ test_batch_every_length(void **state)
 			continue;
 		for (size_t i = 0; i < n; i++) {
 			jobs[i] = (struct ws_hash_job){
-				.alg = (i & 1) ? WS_HASH_SHA256 : WS_HASH_SHA1,
-				.data = pool + (i % 97),
-				.len = i / 2,
-				.status = 99,
+			        .alg = (i & 1) ? WS_HASH_SHA256 : WS_HASH_SHA1,
+			        .data = pool + (i % 97),
+			        .len = i / 2,
+			        .status = 99,
 			};
 			memset(jobs[i].digest, 0xa5, sizeof(jobs[i].digest));
 		}
@@ -265,7 +265,7 @@ test_batch_sizes_and_long(void **state)
 	(void)state;
 	static const size_t sizes[] = {1, 3, 16, 17, 100};
 	static const size_t longs[] = {WS_HASH_MB_MAX_LEN - 1, WS_HASH_MB_MAX_LEN,
-				       WS_HASH_MB_MAX_LEN + 1, WS_HASH_MB_MAX_LEN + 2, BIG_LEN};
+	                               WS_HASH_MB_MAX_LEN + 1, WS_HASH_MB_MAX_LEN + 2, BIG_LEN};
 	struct ws_hash_job jobs[100 + 2 * 5];
 	for (size_t bi = 0; bi < N_BACKENDS; bi++) {
 		struct ws_hash_batch *b = open_backend(bi);
@@ -277,10 +277,10 @@ test_batch_sizes_and_long(void **state)
 				for (size_t i = 0; i < n; i++) {
 					size_t len = rng() % 3000;
 					jobs[i] = (struct ws_hash_job){
-						.alg = (rng() & 1) ? WS_HASH_SHA256 : WS_HASH_SHA1,
-						.data = pool + rng() % 4096,
-						.len = len,
-						.status = 99,
+					        .alg = (rng() & 1) ? WS_HASH_SHA256 : WS_HASH_SHA1,
+					        .data = pool + rng() % 4096,
+					        .len = len,
+					        .status = 99,
 					};
 				}
 				assert_int_equal(ws_hash_batch_run(b, jobs, n), 0);
@@ -293,16 +293,16 @@ test_batch_sizes_and_long(void **state)
 		for (size_t li = 0; li < sizeof(longs) / sizeof(longs[0]); li++) {
 			for (int a = 0; a < 2; a++) {
 				jobs[n++] = (struct ws_hash_job){
-					.alg = a ? WS_HASH_SHA256 : WS_HASH_SHA1,
-					.data = pool + li,
-					.len = longs[li],
-					.status = 99,
+				        .alg = a ? WS_HASH_SHA256 : WS_HASH_SHA1,
+				        .data = pool + li,
+				        .len = longs[li],
+				        .status = 99,
 				};
 				jobs[n++] = (struct ws_hash_job){
-					.alg = a ? WS_HASH_SHA1 : WS_HASH_SHA256,
-					.data = pool + 7 * li,
-					.len = 1 + li * 13,
-					.status = 99,
+				        .alg = a ? WS_HASH_SHA1 : WS_HASH_SHA256,
+				        .data = pool + 7 * li,
+				        .len = 1 + li * 13,
+				        .status = 99,
 				};
 			}
 		}
@@ -325,8 +325,10 @@ test_batch_bad_job(void **state)
 			continue;
 		struct ws_hash_job jobs[20];
 		for (size_t i = 0; i < 20; i++)
-			jobs[i] = (struct ws_hash_job){
-				.alg = WS_HASH_SHA256, .data = pool + i, .len = 100 + i, .status = 99};
+			jobs[i] = (struct ws_hash_job){.alg = WS_HASH_SHA256,
+			                               .data = pool + i,
+			                               .len = 100 + i,
+			                               .status = 99};
 		jobs[5].alg = (enum ws_hash_alg)9;
 		/* An empty job may omit its data pointer. */
 		jobs[7].data = NULL;
@@ -377,13 +379,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_known_answers),
-		cmocka_unit_test(test_incremental_random_splits),
-		cmocka_unit_test(test_batch_every_length),
-		cmocka_unit_test(test_batch_sizes_and_long),
-		cmocka_unit_test(test_batch_bad_job),
-		cmocka_unit_test(test_backend_refused),
+	        cmocka_unit_test(test_names),
+	        cmocka_unit_test(test_known_answers),
+	        cmocka_unit_test(test_incremental_random_splits),
+	        cmocka_unit_test(test_batch_every_length),
+	        cmocka_unit_test(test_batch_sizes_and_long),
+	        cmocka_unit_test(test_batch_bad_job),
+	        cmocka_unit_test(test_backend_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

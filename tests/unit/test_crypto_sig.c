@@ -104,8 +104,8 @@ pem_of(EVP_PKEY *pk, bool traditional)
 	assert_non_null(bio);
 	if (traditional)
 		assert_int_equal(
-			PEM_write_bio_PrivateKey_traditional(bio, pk, NULL, NULL, 0, NULL, NULL),
-			1);
+		        PEM_write_bio_PrivateKey_traditional(bio, pk, NULL, NULL, 0, NULL, NULL),
+		        1);
 	else
 		assert_int_equal(PEM_write_bio_PrivateKey(bio, pk, NULL, NULL, 0, NULL, NULL), 1);
 	char *data;
@@ -161,7 +161,7 @@ ossl_rsa_sign(EVP_PKEY *pk, enum ws_hash_alg h, const uint8_t *dg, size_t dlen, 
 
 static int
 ossl_rsa_verify(EVP_PKEY *pk, enum ws_hash_alg h, const uint8_t *dg, size_t dlen,
-		const uint8_t *sig, size_t slen)
+                const uint8_t *sig, size_t slen)
 {
 	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(pk, NULL);
 	assert_non_null(c);
@@ -176,7 +176,7 @@ ossl_rsa_verify(EVP_PKEY *pk, enum ws_hash_alg h, const uint8_t *dg, size_t dlen
 /* Every way a good (key, digest, sig) triple can be made bad. */
 static void
 check_rejections(const struct ws_pubkey *k, enum ws_hash_alg h, const uint8_t *dg, size_t dlen,
-		 const uint8_t *sig, size_t slen)
+                 const uint8_t *sig, size_t slen)
 {
 	uint8_t bad[WS_SIG_MAX_LEN + 1], d2[WS_HASH_MAX_LEN];
 	assert_int_equal(ws_sig_verify(k, h, dg, dlen, sig, slen), 1);
@@ -185,7 +185,9 @@ check_rejections(const struct ws_pubkey *k, enum ws_hash_alg h, const uint8_t *d
 	assert_int_equal(ws_sig_verify(k, h, d2, dlen, sig, slen), 0);
 	for (int t = 0; t < 8; t++) {
 		memcpy(bad, sig, slen);
-		size_t bit = t == 0 ? 0 : t == 1 ? slen * 8 - 1 : (size_t)randombytes_uniform((uint32_t)(slen * 8));
+		size_t bit = t == 0   ? 0
+		             : t == 1 ? slen * 8 - 1
+		                      : (size_t)randombytes_uniform((uint32_t)(slen * 8));
 		bad[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 		assert_int_equal(ws_sig_verify(k, h, dg, dlen, bad, slen), 0);
 	}
@@ -250,16 +252,15 @@ rsa_roundtrip(unsigned bits)
 			EVP_MD_CTX *mc = EVP_MD_CTX_new();
 			size_t rn = sizeof(ref);
 			assert_int_equal(EVP_DigestSignInit(mc, NULL, md_of(h), NULL, pk), 1);
-			assert_int_equal(EVP_DigestSign(mc, ref, &rn, (const uint8_t *)msg,
-							strlen(msg)),
-					 1);
+			assert_int_equal(
+			        EVP_DigestSign(mc, ref, &rn, (const uint8_t *)msg, strlen(msg)), 1);
 			EVP_MD_CTX_free(mc);
 			unsigned int ml = 0;
 			assert_int_equal(EVP_Digest(msg, strlen(msg), dg, &ml, md_of(h), NULL), 1);
 			assert_int_equal(ws_sig_verify(pub, h, dg, ml, ref, rn), 1);
 			enum ws_hash_alg other = hi ? WS_HASH_SHA1 : WS_HASH_SHA256;
 			assert_int_equal(EVP_Digest(msg, strlen(msg), dg, &ml, md_of(other), NULL),
-					 1);
+			                 1);
 			assert_int_equal(ws_sig_verify(pub, other, dg, ml, ref, rn), 0);
 		}
 		ws_pubkey_free(pub);
@@ -424,14 +425,14 @@ test_dkimpy_keys(void **state)
 		const char *priv, *spki, *bare;
 		unsigned bits;
 	} pairs[] = {
-		{"dkimpy/1024_testkey.key", "dkimpy/1024_testkey_wo_markers.pub.txt",
-		 "dkimpy/1024_testkey_wo_markers.pub.rsa.txt", 1024},
-		{"dkimpy/2048_testkey.key", "dkimpy/2048_testkey_wo_markers.pub.txt",
-		 "dkimpy/2048_testkey_wo_markers.pub.rsa.txt", 2048},
-		{"dkimpy/2048_testkey_PKCS8.key", "dkimpy/2048_testkey_PKCS8.key.pub.txt", NULL,
-		 2048},
-		{"dkimpy/test.private", "dkimpy/test.txt", NULL, 1024},
-		{"rfc8463/A1-rsa.private.pem", "rfc8463/dns.txt", NULL, 1024},
+	        {"dkimpy/1024_testkey.key", "dkimpy/1024_testkey_wo_markers.pub.txt",
+	         "dkimpy/1024_testkey_wo_markers.pub.rsa.txt", 1024},
+	        {"dkimpy/2048_testkey.key", "dkimpy/2048_testkey_wo_markers.pub.txt",
+	         "dkimpy/2048_testkey_wo_markers.pub.rsa.txt", 2048},
+	        {"dkimpy/2048_testkey_PKCS8.key", "dkimpy/2048_testkey_PKCS8.key.pub.txt", NULL,
+	         2048},
+	        {"dkimpy/test.private", "dkimpy/test.txt", NULL, 1024},
+	        {"rfc8463/A1-rsa.private.pem", "rfc8463/dns.txt", NULL, 1024},
 	};
 	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
 		struct buf pem = shared_file(pairs[i].priv);
@@ -478,20 +479,19 @@ test_dkimpy_keys(void **state)
 
 /* ---- Ed25519 -------------------------------------------------------------- */
 
-static const uint8_t t1_seed[32] = {
-	0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a,
-	0xf4, 0x92, 0xec, 0x2c, 0xc4, 0x44, 0x49, 0xc5, 0x69, 0x7b, 0x32,
-	0x69, 0x19, 0x70, 0x3b, 0xac, 0x03, 0x1c, 0xae, 0x7f, 0x60};
-static const uint8_t t1_pub[32] = {
-	0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7, 0xd5, 0x4b, 0xfe,
-	0xd3, 0xc9, 0x64, 0x07, 0x3a, 0x0e, 0xe1, 0x72, 0xf3, 0xda, 0xa6,
-	0x23, 0x25, 0xaf, 0x02, 0x1a, 0x68, 0xf7, 0x07, 0x51, 0x1a};
-static const uint8_t t1_sig[64] = {
-	0xe5, 0x56, 0x43, 0x00, 0xc3, 0x60, 0xac, 0x72, 0x90, 0x86, 0xe2, 0xcc, 0x80,
-	0x6e, 0x82, 0x8a, 0x84, 0x87, 0x7f, 0x1e, 0xb8, 0xe5, 0xd9, 0x74, 0xd8, 0x73,
-	0xe0, 0x65, 0x22, 0x49, 0x01, 0x55, 0x5f, 0xb8, 0x82, 0x15, 0x90, 0xa3, 0x3b,
-	0xac, 0xc6, 0x1e, 0x39, 0x70, 0x1c, 0xf9, 0xb4, 0x6b, 0xd2, 0x5b, 0xf5, 0xf0,
-	0x59, 0x5b, 0xbe, 0x24, 0x65, 0x51, 0x41, 0x43, 0x8e, 0x7a, 0x10, 0x0b};
+static const uint8_t t1_seed[32] = {0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60,
+                                    0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec, 0x2c, 0xc4,
+                                    0x44, 0x49, 0xc5, 0x69, 0x7b, 0x32, 0x69, 0x19,
+                                    0x70, 0x3b, 0xac, 0x03, 0x1c, 0xae, 0x7f, 0x60};
+static const uint8_t t1_pub[32] = {0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7, 0xd5, 0x4b, 0xfe,
+                                   0xd3, 0xc9, 0x64, 0x07, 0x3a, 0x0e, 0xe1, 0x72, 0xf3, 0xda, 0xa6,
+                                   0x23, 0x25, 0xaf, 0x02, 0x1a, 0x68, 0xf7, 0x07, 0x51, 0x1a};
+static const uint8_t t1_sig[64] = {0xe5, 0x56, 0x43, 0x00, 0xc3, 0x60, 0xac, 0x72, 0x90, 0x86, 0xe2,
+                                   0xcc, 0x80, 0x6e, 0x82, 0x8a, 0x84, 0x87, 0x7f, 0x1e, 0xb8, 0xe5,
+                                   0xd9, 0x74, 0xd8, 0x73, 0xe0, 0x65, 0x22, 0x49, 0x01, 0x55, 0x5f,
+                                   0xb8, 0x82, 0x15, 0x90, 0xa3, 0x3b, 0xac, 0xc6, 0x1e, 0x39, 0x70,
+                                   0x1c, 0xf9, 0xb4, 0x6b, 0xd2, 0x5b, 0xf5, 0xf0, 0x59, 0x5b, 0xbe,
+                                   0x24, 0x65, 0x51, 0x41, 0x43, 0x8e, 0x7a, 0x10, 0x0b};
 
 static struct buf
 ed_pem_of_seed(const uint8_t seed[32])
@@ -638,8 +638,8 @@ test_privkey_refusals(void **state)
 	/* An encrypted key is refused, without asking for a passphrase. */
 	bio = BIO_new(BIO_s_mem());
 	assert_int_equal(PEM_write_bio_PrivateKey(bio, ec, EVP_aes_128_cbc(),
-						  (const unsigned char *)"pw", 2, NULL, NULL),
-			 1);
+	                                          (const unsigned char *)"pw", 2, NULL, NULL),
+	                 1);
 	n = BIO_get_mem_data(bio, &data);
 	why = NULL;
 	assert_int_equal(ws_privkey_load_pem(data, (size_t)n, &k, &why), -1);
@@ -685,7 +685,7 @@ test_verify_batch(void **state)
 	ws_sig_verify_batch(jobs, N);
 	for (size_t i = 0; i < N; i++) {
 		int want = ws_sig_verify(jobs[i].key, jobs[i].halg, jobs[i].digest,
-					 jobs[i].digest_len, jobs[i].sig, jobs[i].sig_len);
+		                         jobs[i].digest_len, jobs[i].sig, jobs[i].sig_len);
 		assert_int_equal(jobs[i].result, want);
 		assert_int_equal(want, i % 7 == 2 ? -1 : i % 5 == 1 ? 0 : 1);
 	}
@@ -758,16 +758,16 @@ main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rsa_1024),
-		cmocka_unit_test(test_rsa_2048),
-		cmocka_unit_test(test_rsa_modulus_limit),
-		cmocka_unit_test(test_pubkey_refusals),
-		cmocka_unit_test(test_dkimpy_keys),
-		cmocka_unit_test(test_ed25519_rfc8032),
-		cmocka_unit_test(test_ed25519_shared_keys),
-		cmocka_unit_test(test_privkey_refusals),
-		cmocka_unit_test(test_verify_batch),
-		cmocka_unit_test(test_shared_key_threads),
+	        cmocka_unit_test(test_rsa_1024),
+	        cmocka_unit_test(test_rsa_2048),
+	        cmocka_unit_test(test_rsa_modulus_limit),
+	        cmocka_unit_test(test_pubkey_refusals),
+	        cmocka_unit_test(test_dkimpy_keys),
+	        cmocka_unit_test(test_ed25519_rfc8032),
+	        cmocka_unit_test(test_ed25519_shared_keys),
+	        cmocka_unit_test(test_privkey_refusals),
+	        cmocka_unit_test(test_verify_batch),
+	        cmocka_unit_test(test_shared_key_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
