@@ -37,7 +37,8 @@ struct ws_dns;
 /* NULL with *why (static or in why_buf) when the resolver cannot start:
  * unreadable or malformed zone file (with its line), bad forwarder, ... */
 struct ws_dns *ws_dns_new(const struct ws_dns_config *cfg, char *why_buf, size_t why_len);
-void ws_dns_free(struct ws_dns *d); /* NULL-safe; cancels what is in flight */
+/* NULL-safe; cancels what is in flight, whose callbacks then never run. */
+void ws_dns_free(struct ws_dns *d);
 
 /* Blocking query, bounded by the timeout. Always returns an answer (never
  * NULL except on allocation failure); free it with ws_dns_answer_free. */
