@@ -174,8 +174,6 @@ read_entry(struct parser *p)
 	bool in_paren = false;
 
 	while (p->pos < p->len) {
-		if (p->pos - start >= ZONEFILE_MAX_ENTRY)
-			return fail(p, p->eline, "entry longer than %d bytes", ZONEFILE_MAX_ENTRY);
 		uint8_t c = p->buf[p->pos];
 		if (c == '\n') {
 			p->pos++;
