@@ -21,12 +21,10 @@
 
 #include "zonefile.h"
 
-#define WS_DNS_MAX_INFLIGHT 1024        /* queries in flight on one ws_dns */
 #define WS_DNS_DEFAULT_TIMEOUT_MS 5000  /* when the config says 0 */
 #define WS_DNS_MAX_ZONE_FILE (64u << 20) /* bytes of an embedded zone file */
-/* CNAMEs we follow ourselves: unbound's local data answers a CNAME without
- * chasing it, so embedded mode would otherwise see NODATA */
-#define WS_DNS_MAX_CNAME_CHAIN 8
+/* WS_DNS_MAX_CNAME_CHAIN: we follow CNAMEs ourselves because unbound's local
+ * data answers a CNAME without chasing it; embedded mode would see NODATA. */
 
 enum slot_state { SLOT_FREE, SLOT_ACTIVE, SLOT_ORPHAN };
 

@@ -24,6 +24,9 @@
 
 #include "dns-types.h"
 
+#define WS_DNS_MAX_INFLIGHT 1024 /* queries in flight on one ws_dns; past it async gives -1 */
+#define WS_DNS_MAX_CNAME_CHAIN 8 /* CNAMEs followed for one query; past it TEMPFAIL */
+
 struct ws_dns_config {
 	const char *zone_file;         /* embedded mode when set */
 	const char *const *forwarders; /* NULL-terminated "ip[@port]" list, forward mode */
