@@ -24,6 +24,9 @@
 
 #include "dns-types.h"
 
+#define WS_DNS_MAX_INFLIGHT 1024 /* queries in flight on one ws_dns; past it async gives -1 */
+#define WS_DNS_MAX_CNAME_CHAIN 8 /* CNAMEs followed for one query; past it TEMPFAIL */
+
 struct ws_dns_config {
 	const char *zone_file;         /* embedded mode when set */
 	const char *const *forwarders; /* NULL-terminated "ip[@port]" list, forward mode */
@@ -37,7 +40,8 @@ struct ws_dns;
 /* NULL with *why (static or in why_buf) when the resolver cannot start:
  * unreadable or malformed zone file (with its line), bad forwarder, ... */
 struct ws_dns *ws_dns_new(const struct ws_dns_config *cfg, char *why_buf, size_t why_len);
-void ws_dns_free(struct ws_dns *d); /* NULL-safe; cancels what is in flight */
+/* NULL-safe; cancels what is in flight, whose callbacks then never run. */
+void ws_dns_free(struct ws_dns *d);
 
 /* Blocking query, bounded by the timeout. Always returns an answer (never
  * NULL except on allocation failure); free it with ws_dns_answer_free. */

@@ -1,0 +1,313 @@
+#!/usr/bin/python3
+"""Real DNS servers on loopback for tests: nsd serving given zone files, plus
+a "blackhole" server that reads queries and never answers.
+
+Usage (run with /usr/bin/python3: it needs Debian's python3-dnspython):
+
+  dnsd.py --zone ORIGIN=FILE [--zone ORIGIN=FILE ...] [--blackhole NAME ...]
+          [--dir DIR] [-- COMMAND [ARG ...]]
+
+  --zone ORIGIN=FILE  serve FILE (an RFC 1035 master file with a SOA) as the
+                      zone ORIGIN ("example.com"); repeatable, at least once.
+  --blackhole NAME    send queries for NAME and below to the blackhole server
+                      (in the unbound.conf written); repeatable.
+  --dir DIR           where nsd.conf, unbound.conf and nsd's state go
+                      (default: a new temporary directory, removed at exit).
+  -- COMMAND ...      wrap mode: run COMMAND with the environment below,
+                      stop the servers when it ends, exit with its status.
+
+Without a command it prints the same variables, one NAME=VALUE a line, then
+"ready", and serves until its stdin closes or it gets SIGINT/SIGTERM.
+
+  WS_DNSD_PORT            nsd's port on 127.0.0.1 (UDP and TCP)
+  WS_DNSD_BLACKHOLE_PORT  the blackhole's port on 127.0.0.1 (UDP and TCP)
+  WS_DNSD_UNBOUND_CONF    an unbound.conf: forward-zone for each --blackhole
+                          NAME to the blackhole, everything else to nsd
+                          (pick names outside test., invalid., localhost.,
+                          onion. and home.arpa.: unbound answers those itself)
+  WS_DNSD_DIR             the directory of the files above
+
+Exit status: the command's; 77 (the "skip" status of meson and automake)
+when /usr/sbin/nsd is missing, with the reason on stderr; 1 when nsd does
+not start or answer within 10 s, with its log on stderr.
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+NSD = "/usr/sbin/nsd"
+START_TIMEOUT_S = 10.0
+
+
+def free_port():
+    """A port free for both UDP and TCP on 127.0.0.1 right now."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                    t.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port")
+
+
+class Blackhole:
+    """UDP and TCP on one loopback port; reads everything, answers nothing."""
+
+    def __init__(self):
+        self.stop = threading.Event()
+        for _ in range(50):
+            self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.udp.bind(("127.0.0.1", 0))
+            self.port = self.udp.getsockname()[1]
+            self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                self.tcp.bind(("127.0.0.1", self.port))
+                break
+            except OSError:
+                self.udp.close()
+                self.tcp.close()
+        else:
+            raise RuntimeError("no free loopback port for the blackhole")
+        self.tcp.listen(64)
+        self.udp.settimeout(0.2)
+        self.tcp.settimeout(0.2)
+        self.conns = []
+        self.received = 0
+        for fn in (self._udp_loop, self._tcp_loop):
+            threading.Thread(target=fn, daemon=True).start()
+
+    def _udp_loop(self):
+        while not self.stop.is_set():
+            try:
+                self.udp.recvfrom(65535)
+                self.received += 1
+            except socket.timeout:
+                pass
+            except OSError:
+                return
+
+    def _tcp_loop(self):
+        while not self.stop.is_set():
+            try:
+                c, _ = self.tcp.accept()
+                c.settimeout(0.2)
+                self.conns.append(c)  # held open, read by nobody, never answered
+                self.received += 1
+            except socket.timeout:
+                pass
+            except OSError:
+                return
+
+    def close(self):
+        self.stop.set()
+        for s in [self.udp, self.tcp] + self.conns:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def write_nsd_conf(d, port, zones):
+    lines = [
+        "server:",
+        "  ip-address: 127.0.0.1",
+        "  port: %d" % port,
+        "  do-ip4: yes",
+        "  do-ip6: no",
+        '  username: ""',
+        '  chroot: ""',
+        "  zonesdir: \"%s\"" % d,
+        "  pidfile: \"%s/nsd.pid\"" % d,
+        '  database: ""',
+        "  zonelistfile: \"%s/zone.list\"" % d,
+        "  xfrdfile: \"%s/xfrd.state\"" % d,
+        "  xfrdir: \"%s\"" % d,
+        "  logfile: \"%s/nsd.log\"" % d,
+        "  server-count: 1",
+        "  tcp-count: 32",
+        "  reuseport: no",
+        "  verbosity: 1",
+        "remote-control:",
+        "  control-enable: no",
+    ]
+    for origin, path in zones:
+        lines += ["zone:", "  name: \"%s\"" % origin, "  zonefile: \"%s\"" % path]
+    conf = os.path.join(d, "nsd.conf")
+    with open(conf, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return conf
+
+
+def write_unbound_conf(d, nsd_port, bh_port, blackholes):
+    lines = ["server:", "  do-not-query-localhost: no", ""]
+    for name in blackholes:
+        lines += ["forward-zone:", "  name: \"%s.\"" % name.rstrip("."),
+                  "  forward-addr: 127.0.0.1@%d" % bh_port, ""]
+    lines += ["forward-zone:", "  name: \".\"", "  forward-addr: 127.0.0.1@%d" % nsd_port, ""]
+    conf = os.path.join(d, "unbound.conf")
+    with open(conf, "w") as f:
+        f.write("\n".join(lines))
+    return conf
+
+
+def probe(port, origin):
+    """True once nsd answers the SOA of origin over UDP."""
+    import dns.message
+    import dns.query
+    import dns.rcode
+    q = dns.message.make_query(origin, "SOA")
+    try:
+        r = dns.query.udp(q, "127.0.0.1", port=port, timeout=0.3)
+    except Exception:  # not up yet: refused, timeout
+        return False
+    return r.rcode() == dns.rcode.NOERROR and len(r.answer) > 0
+
+
+def start_nsd(d, zones):
+    """Starts nsd in the foreground mode on a free port; returns (proc, port)."""
+    log = os.path.join(d, "nsd.log")
+    last_err = ""
+    for _attempt in range(3):  # a port taken between free_port() and bind
+        port = free_port()
+        conf = write_nsd_conf(d, port, zones)
+        chk = subprocess.run(["/usr/sbin/nsd-checkconf", conf], capture_output=True, text=True)
+        if chk.returncode != 0:
+            raise RuntimeError("nsd-checkconf refused %s: %s" % (conf, chk.stdout + chk.stderr))
+        proc = subprocess.Popen([NSD, "-d", "-c", conf], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, start_new_session=True)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
+            if probe(port, zones[0][0]):
+                return proc, port
+            time.sleep(0.05)
+        stop_nsd(proc)
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        try:
+            with open(log) as f:
+                err += f.read()
+        except OSError:
+            pass
+        last_err = "nsd exited with %s: %s" % (proc.returncode, err.strip())
+    raise RuntimeError(last_err)
+
+
+def stop_nsd(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main():
+    argv = sys.argv[1:]
+    command = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, command = argv[:i], argv[i + 1:]
+    ap = argparse.ArgumentParser(description="nsd + blackhole DNS servers on loopback")
+    ap.add_argument("--zone", action="append", required=True, metavar="ORIGIN=FILE")
+    ap.add_argument("--blackhole", action="append", default=[], metavar="NAME")
+    ap.add_argument("--dir")
+    args = ap.parse_args(argv)
+
+    if not os.access(NSD, os.X_OK):
+        print("dnsd.py: SKIP: %s is missing (Debian package nsd; deploy/install-deps.sh)" % NSD,
+              file=sys.stderr)
+        return 77
+    zones = []
+    for z in args.zone:
+        origin, sep, path = z.partition("=")
+        if not sep or not origin or not path:
+            ap.error("--zone wants ORIGIN=FILE, got %r" % z)
+        path = os.path.abspath(path)
+        if not os.path.isfile(path):
+            ap.error("zone file %s does not exist" % path)
+        zones.append((origin.rstrip(".") + ".", path))
+
+    tmp = None
+    d = args.dir
+    if d is None:
+        tmp = tempfile.mkdtemp(prefix="ws-dnsd-")
+        d = tmp
+    os.makedirs(d, exist_ok=True)
+    d = os.path.abspath(d)
+
+    nsd = None
+    bh = None
+    stopping = threading.Event()
+
+    def on_signal(signum, _frame):
+        stopping.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        try:
+            nsd, port = start_nsd(d, zones)
+        except RuntimeError as e:
+            print("dnsd.py: FAIL: nsd did not start: %s" % e, file=sys.stderr)
+            return 1
+        bh = Blackhole()
+        uconf = write_unbound_conf(d, port, bh.port, args.blackhole)
+        env = {
+            "WS_DNSD_PORT": str(port),
+            "WS_DNSD_BLACKHOLE_PORT": str(bh.port),
+            "WS_DNSD_UNBOUND_CONF": uconf,
+            "WS_DNSD_DIR": d,
+        }
+        if command:
+            child_env = dict(os.environ)
+            child_env.update(env)
+            child = subprocess.Popen(command, env=child_env)
+            try:
+                rc = child.wait()
+            except KeyboardInterrupt:
+                child.terminate()
+                rc = child.wait()
+            if nsd.poll() is not None:
+                print("dnsd.py: nsd died while the command ran (status %s)" % nsd.returncode,
+                      file=sys.stderr)
+                if rc == 0:
+                    rc = 1
+            return rc if rc >= 0 else 128 - rc
+        for k, v in env.items():
+            print("%s=%s" % (k, v))
+        print("ready", flush=True)
+        try:
+            while sys.stdin.read(4096):
+                pass
+        except KeyboardInterrupt:
+            pass
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if bh:
+            bh.close()
+        if nsd:
+            stop_nsd(nsd)
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
