@@ -206,6 +206,15 @@ dkim_sig_parse(enum dkim_sig_kind kind, const char *raw, size_t len, size_t valu
 				 *ts = taglist_get(&tl, "s"), *tt = taglist_get(&tl, "t"),
 				 *tx = taglist_get(&tl, "x"), *tcv = taglist_get(&tl, "cv");
 	bool seal = kind == DKIM_SIG_ARC_SEAL, arc = kind != DKIM_SIG_DKIM;
+	/* d= and s= first, so that even a refused signature is reported with
+	 * the domain it claims; validated again below */
+	if (td && copy_domain(td->value, td->value_len, out->d) != 0)
+		out->d[0] = '\0';
+	if (ts) {
+		struct dkim_span sl = trim(ts->value, ts->value_len);
+		if (copy_domain(sl.p, sl.len, out->s) != 0)
+			out->s[0] = '\0';
+	}
 
 	if (!arc) {
 		if (!tv) {
