@@ -468,7 +468,6 @@ domain_of_spec(const char *spec, size_t n, char out[DMARC_DOMAIN_MAX + 1], char 
 			at = i;
 		i++;
 	}
-	/* obs-route "@a,@b:user@dom" inside <>: the mailbox starts after ':' */
 	if (at == (size_t)-1) {
 		say(why, whylen, "From address has no domain");
 		return -1;
@@ -862,7 +861,6 @@ struct walk {
 	const char *org;              /* points into the walked name */
 	bool org_temp;
 	char why[128];
-	unsigned queries;
 };
 
 /* RFC 9989 DNS tree walk from name n: query _dmarc.n, then drop labels
@@ -883,7 +881,6 @@ walk(struct dmarc_eval *ev, const char *n, struct walk *w)
 			e = lookup(ev, t, WS_DNS_TXT);
 			if (!e)
 				return NEED;
-			w->queries++;
 		}
 		/* a name too long to prefix with "_dmarc." cannot hold a record */
 		if (e && e->kind == TXT_TEMP) {
