@@ -26,8 +26,12 @@ configure: deps $(BUILD)/build.ninja
 build: configure
 	$(NINJA) -C $(BUILD) -j $(JOBS)
 
+SAMPLE = tests/data/sample
+
 run: build
-	./$(BUILD)/wireseal version --features
+	./$(BUILD)/wireseal version
+	./$(BUILD)/wireseal verify --zone $(SAMPLE)/zone.db --authserv-id sample.wireseal $(SAMPLE)/*.eml
+	./$(BUILD)/wireseal verify --json --zone $(SAMPLE)/zone.db --authserv-id sample.wireseal $(SAMPLE)/*.eml
 
 test-main: build
 	-meson test -C $(BUILD) --no-rebuild --print-errorlogs --num-processes $(JOBS)
