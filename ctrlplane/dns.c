@@ -196,6 +196,73 @@ parse_rdata(enum ws_dns_type type, const uint8_t *d, size_t len, struct ws_dns_r
 	return -1;
 }
 
+/* Skips a (possibly compressed) name in a DNS message. */
+static int
+skip_name(const uint8_t *m, size_t len, size_t *off)
+{
+	for (unsigned labels = 0; labels < 128; labels++) {
+		if (*off >= len)
+			return -1;
+		uint8_t l = m[*off];
+		if ((l & 0xc0) == 0xc0) {
+			*off += 2;
+			return *off <= len ? 0 : -1;
+		}
+		if (l & 0xc0)
+			return -1;
+		*off += 1u + l;
+		if (l == 0)
+			return 0;
+	}
+	return -1;
+}
+
+static uint32_t
+get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* RFC 2308 section 5: a negative answer may be cached for the smaller of
+ * the SOA record's TTL and its MINIMUM field, the SOA being in the
+ * authority section of the reply. false when there is no SOA (unbound's own
+ * static zone): such an answer should not be cached. */
+static bool
+negative_ttl(const uint8_t *m, size_t len, uint32_t *ttl)
+{
+	if (!m || len < 12)
+		return false;
+	unsigned qd = (unsigned)(m[4] << 8 | m[5]), an = (unsigned)(m[6] << 8 | m[7]),
+		 ns = (unsigned)(m[8] << 8 | m[9]);
+	size_t off = 12;
+	for (unsigned i = 0; i < qd; i++) {
+		if (skip_name(m, len, &off))
+			return false;
+		off += 4;
+	}
+	for (unsigned i = 0; i < an + ns; i++) {
+		if (skip_name(m, len, &off) || off + 10 > len)
+			return false;
+		unsigned type = (unsigned)(m[off] << 8 | m[off + 1]);
+		uint32_t rttl = get32(m + off + 4);
+		size_t rdlen = (size_t)(m[off + 8] << 8 | m[off + 9]);
+		off += 10;
+		if (off + rdlen > len)
+			return false;
+		if (i >= an && type == 6) {
+			size_t r = off;
+			if (skip_name(m, off + rdlen, &r) || skip_name(m, off + rdlen, &r) ||
+			    r + 20 != off + rdlen)
+				return false;
+			uint32_t min = get32(m + r + 16);
+			*ttl = rttl < min ? rttl : min;
+			return true;
+		}
+		off += rdlen;
+	}
+	return false;
+}
+
 static const char *
 rcode_name(int rcode)
 {
@@ -260,6 +327,12 @@ answer_from(enum ws_dns_type type, int err, struct ub_result *res)
 	}
 	if (a) {
 		a->ttl = res->ttl > 0 ? (uint32_t)res->ttl : 0;
+		if (a->status == WS_DNS_NXDOMAIN || a->status == WS_DNS_NODATA) {
+			uint32_t neg = 0;
+			negative_ttl(res->answer_packet, res->answer_len > 0 ? (size_t)res->answer_len : 0,
+				     &neg);
+			a->ttl = neg;
+		}
 		a->secure = res->secure != 0;
 	}
 	goto out;

@@ -209,6 +209,10 @@ test_embedded_answers(void **state)
 	(void)state;
 	struct ws_dns *d = embedded();
 	common_answers(d);
+	/* no SOA in unbound's static root zone: nothing says how long "none" holds */
+	struct ws_dns_answer *a = ask(d, "missing.example.com", WS_DNS_A, WS_DNS_NXDOMAIN);
+	assert_int_equal(a->ttl, 0);
+	ws_dns_answer_free(a);
 	/* the root is a static zone: a name outside the file is NXDOMAIN at once,
 	 * nothing goes to the network */
 	ws_dns_answer_free(ask(d, "www.example.org", WS_DNS_A, WS_DNS_NXDOMAIN));
@@ -337,6 +341,13 @@ test_forward_answers(void **state)
 	(void)state;
 	struct ws_dns *d = forward();
 	common_answers(d);
+	/* negative TTL: min(SOA TTL 300, SOA MINIMUM 60), RFC 2308 */
+	struct ws_dns_answer *n = ask(d, "nothing.example.com", WS_DNS_TXT, WS_DNS_NXDOMAIN);
+	assert_in_range(n->ttl, 55, 60);
+	ws_dns_answer_free(n);
+	n = ask(d, "mx1.example.com", WS_DNS_MX, WS_DNS_NODATA);
+	assert_in_range(n->ttl, 55, 60);
+	ws_dns_answer_free(n);
 	/* nsd is not authoritative for it and refuses: a temporary failure */
 	struct ws_dns_answer *a = ask(d, "www.example.org", WS_DNS_A, WS_DNS_TEMPFAIL);
 	assert_true(a->why[0] != '\0');
