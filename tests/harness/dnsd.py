@@ -164,7 +164,8 @@ def write_unbound_conf(d, nsd_port, bh_port, blackholes):
 
 
 def probe(port, origin):
-    """True once nsd answers the SOA of origin over UDP."""
+    """None while nsd does not answer yet; True once it answers the SOA of
+    origin; else the reason its answer is wrong (the zone did not load)."""
     import dns.message
     import dns.query
     import dns.rcode
@@ -172,14 +173,22 @@ def probe(port, origin):
     try:
         r = dns.query.udp(q, "127.0.0.1", port=port, timeout=0.3)
     except Exception:  # not up yet: refused, timeout
-        return False
-    return r.rcode() == dns.rcode.NOERROR and len(r.answer) > 0
+        return None
+    if r.rcode() == dns.rcode.NOERROR and len(r.answer) > 0:
+        return True
+    return "SOA %s: %s with %d answers" % (origin, dns.rcode.to_text(r.rcode()), len(r.answer))
 
 
 def start_nsd(d, zones):
     """Starts nsd in the foreground mode on a free port; returns (proc, port)."""
     log = os.path.join(d, "nsd.log")
     last_err = ""
+    for origin, path in zones:
+        chk = subprocess.run(["/usr/sbin/nsd-checkzone", origin, path], capture_output=True,
+                             text=True)
+        if chk.returncode != 0:
+            raise RuntimeError("nsd-checkzone %s %s: %s" % (origin, path,
+                                                          (chk.stdout + chk.stderr).strip()))
     for _attempt in range(3):  # a port taken between free_port() and bind
         port = free_port()
         conf = write_nsd_conf(d, port, zones)
@@ -189,11 +198,16 @@ def start_nsd(d, zones):
         proc = subprocess.Popen([NSD, "-d", "-c", conf], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT_S
+        wrong = None
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 break
-            if probe(port, zones[0][0]):
+            ok = probe(port, zones[0][0])
+            if ok is True:
                 return proc, port
+            if ok is not None:
+                wrong = ok
+                break
             time.sleep(0.05)
         stop_nsd(proc)
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
@@ -203,6 +217,10 @@ def start_nsd(d, zones):
         except OSError:
             pass
         last_err = "nsd exited with %s: %s" % (proc.returncode, err.strip())
+        if wrong:
+            raise RuntimeError("%s; %s" % (wrong, last_err))
+        if "already in use" not in err and "bind" not in err.lower():
+            break  # not a port race: trying again would only repeat it
     raise RuntimeError(last_err)
 
 
