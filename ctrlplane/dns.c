@@ -703,6 +703,17 @@ ws_dns_new(const struct ws_dns_config *cfg, char *why_buf, size_t why_len)
 			goto fail;
 		}
 	}
+	if (cfg->trust_anchor_file) {
+		/* libunbound reads it only when the first query starts the
+		 * resolver; a missing file is reported here, at creation */
+		FILE *ta = fopen(cfg->trust_anchor_file, "r");
+		if (!ta) {
+			why(why_buf, why_len, "trust anchor %s: %s", cfg->trust_anchor_file,
+			    strerror(errno));
+			goto fail;
+		}
+		fclose(ta);
+	}
 	if (cfg->trust_anchor_file && (r = ub_ctx_add_ta_file(d->ctx, cfg->trust_anchor_file))) {
 		why(why_buf, why_len, "trust anchor %s: %s", cfg->trust_anchor_file, ub_strerror(r));
 		goto fail;

@@ -375,6 +375,43 @@ test_forward_timeout(void **state)
 	ws_dns_free(d);
 }
 
+/* DNSSEC: the harness signed signed.example.net and, with signatures that
+ * expired in 2020, expired.example.net; their keys are the trust anchors. */
+static void
+test_dnssec(void **state)
+{
+	(void)state;
+	char why[256];
+	struct ws_dns_config cfg = {.config_file = need_env("WS_DNSD_UNBOUND_CONF"),
+				    .trust_anchor_file = need_env("WS_DNSD_TRUST_ANCHORS"),
+				    .timeout_ms = 3000};
+	struct ws_dns *d = ws_dns_new(&cfg, why, sizeof(why));
+	if (!d)
+		fail_msg("validating resolver: %s", why);
+	struct ws_dns_answer *a = ask(d, "txt.signed.example.net", WS_DNS_TXT, WS_DNS_OK);
+	assert_true(a->secure);
+	assert_string_equal((char *)a->rrs[0].u.txt.data, "signed");
+	ws_dns_answer_free(a);
+	/* a validated "does not exist" (NSEC) */
+	a = ask(d, "nothing.signed.example.net", WS_DNS_TXT, WS_DNS_NXDOMAIN);
+	assert_true(a->secure);
+	ws_dns_answer_free(a);
+	a = ask(d, "txt.expired.example.net", WS_DNS_TXT, WS_DNS_BOGUS);
+	assert_false(a->secure);
+	assert_int_equal(a->count, 0);
+	assert_non_null(strstr(a->why, "bogus"));
+	ws_dns_answer_free(a);
+	/* no trust anchor covers it: answered, not secure */
+	a = ask(d, "single.example.com", WS_DNS_TXT, WS_DNS_OK);
+	assert_false(a->secure);
+	ws_dns_answer_free(a);
+	ws_dns_free(d);
+	const char *bad_ta = "/nonexistent/trust-anchors";
+	cfg.trust_anchor_file = bad_ta;
+	assert_null(ws_dns_new(&cfg, why, sizeof(why)));
+	assert_non_null(strstr(why, bad_ta));
+}
+
 static void
 test_async_twenty(void **state)
 {
@@ -452,6 +489,7 @@ main(void)
 		cmocka_unit_test(test_inflight_limit),
 		cmocka_unit_test(test_forward_answers),
 		cmocka_unit_test(test_forward_timeout),
+		cmocka_unit_test(test_dnssec),
 		cmocka_unit_test(test_async_twenty),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
