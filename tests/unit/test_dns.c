@@ -138,6 +138,11 @@ common_answers(struct ws_dns *d)
 	expect_txt(d, "single.example.com", "v=spf1 -all", 11, 1);
 	expect_txt(d, "multi.example.com", "v=spf1 ip4:192.0.2.0/24 -all", 28, 3);
 	expect_txt(d, "empty.example.com", "", 0, 1);
+	/* libunbound refuses a TXT RR with no string (rdata length 0) and answers
+	 * SERVFAIL for the whole RRset, in both modes: a temporary failure */
+	struct ws_dns_answer *nt = ask(d, "nulltxt.example.com", WS_DNS_TXT, WS_DNS_TEMPFAIL);
+	assert_int_equal(nt->rcode, 2);
+	ws_dns_answer_free(nt);
 	/* 300 bytes that the zone holds as 255 + 45 */
 	char long_value[301];
 	memset(long_value, 'a', 255);
