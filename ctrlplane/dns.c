@@ -346,16 +346,18 @@ out:
 
 /* ---- query table -------------------------------------------------------- */
 
+/* Hands a to the query's callback. The slot takes its next state (FREE, or
+ * ORPHAN while libunbound may still answer) before the callback runs, since
+ * the callback may ask again and take a free slot, this one included. */
 static void
-deliver(struct slot *s, struct ws_dns_answer *a)
+deliver(struct slot *s, struct ws_dns_answer *a, enum slot_state next)
 {
 	ws_dns_cb cb = s->cb;
 	void *arg = s->arg;
 	struct ws_dns *d = s->d;
-	s->state = SLOT_FREE;
+	s->state = next;
 	d->active--;
 	d->delivered++;
-	/* the slot is free before the callback runs: it may ask again */
 	cb(arg, a);
 }
 
@@ -380,17 +382,19 @@ ub_done(void *mydata, int err, struct ub_result *res)
 			s->qname[n] = '\0';
 			ub_resolve_free(res);
 			if (s->chased >= WS_DNS_MAX_CNAME_CHAIN) {
-				deliver(s, answer_new(WS_DNS_TEMPFAIL, -1, "CNAME chain too long"));
+				deliver(s, answer_new(WS_DNS_TEMPFAIL, -1, "CNAME chain too long"),
+					SLOT_FREE);
 				return;
 			}
 			s->chased++;
 			if (ub_resolve_async(s->d->ctx, s->qname, (int)s->type, 1, s, ub_done,
 					     &s->ub_id) != 0)
-				deliver(s, answer_new(WS_DNS_TEMPFAIL, -1, "cannot follow a CNAME"));
+				deliver(s, answer_new(WS_DNS_TEMPFAIL, -1, "cannot follow a CNAME"),
+					SLOT_FREE);
 			return;
 		}
 	}
-	deliver(s, answer_from(s->type, err, res));
+	deliver(s, answer_from(s->type, err, res), SLOT_FREE);
 }
 
 static void
@@ -406,10 +410,8 @@ expire(struct ws_dns *d)
 		/* ub_cancel fails when the answer is already on its way to us;
 		 * the slot then stays taken until ub_process drops it */
 		bool cancelled = ub_cancel(d->ctx, s->ub_id) == 0;
-		struct ws_dns_answer *a = answer_new(WS_DNS_TEMPFAIL, -1, "timeout");
-		deliver(s, a);
-		if (!cancelled)
-			s->state = SLOT_ORPHAN;
+		deliver(s, answer_new(WS_DNS_TEMPFAIL, -1, "timeout"),
+			cancelled ? SLOT_FREE : SLOT_ORPHAN);
 	}
 }
 

@@ -380,6 +380,39 @@ test_forward_timeout(void **state)
 	ws_dns_free(d);
 }
 
+struct chain {
+	struct ws_dns *d;
+	struct expect first, second;
+};
+
+/* The timeout's callback asks again at once: it may get the very slot the
+ * expired query had, which must then belong to the new query alone. */
+static void
+chain_cb(void *arg, struct ws_dns_answer *a)
+{
+	struct chain *c = arg;
+	c->first.calls++;
+	assert_int_equal(a->status, WS_DNS_TEMPFAIL);
+	assert_string_equal(a->why, "timeout");
+	ws_dns_answer_free(a);
+	assert_true(ws_dns_query_async(c->d, c->second.name, c->second.type, count_cb,
+				       &c->second) >= 0);
+}
+
+static void
+test_ask_from_callback(void **state)
+{
+	(void)state;
+	struct chain c = {.d = with_blackhole(),
+			  .first = {.name = BLACKHOLE_NAME, .type = WS_DNS_TXT},
+			  .second = {.name = "single.example.com", .type = WS_DNS_TXT,
+				     .status = WS_DNS_OK}};
+	assert_true(ws_dns_query_async(c.d, c.first.name, c.first.type, chain_cb, &c) >= 0);
+	drive(c.d, &c.second, 1, 3000);
+	assert_int_equal(c.first.calls, 1);
+	ws_dns_free(c.d);
+}
+
 /* DNSSEC: the harness signed signed.example.net and, with signatures that
  * expired in 2020, expired.example.net; their keys are the trust anchors. */
 static void
@@ -494,6 +527,7 @@ main(void)
 		cmocka_unit_test(test_inflight_limit),
 		cmocka_unit_test(test_forward_answers),
 		cmocka_unit_test(test_forward_timeout),
+		cmocka_unit_test(test_ask_from_callback),
 		cmocka_unit_test(test_dnssec),
 		cmocka_unit_test(test_async_twenty),
 	};
