@@ -1,5 +1,5 @@
 /*
- * ws_dns: embedded mode on the zones in tests/unit/data/dns, and forward mode
+ * ws_dns: embedded mode on the zones in tests/data/dns, and forward mode
  * against a real nsd serving the same files plus a server that never answers.
  * Run it through tests/harness/dnsd.py (tests/unit/meson.build does), which
  * exports WS_DNSD_PORT and WS_DNSD_UNBOUND_CONF; without them the forward
@@ -32,7 +32,7 @@ static const char *
 data_dir(char *buf, size_t len)
 {
 	const char *root = getenv("WS_SOURCE_ROOT");
-	snprintf(buf, len, "%s/tests/unit/data/dns", root ? root : WS_SOURCE_ROOT);
+	snprintf(buf, len, "%s/tests/data/dns", root ? root : WS_SOURCE_ROOT);
 	return buf;
 }
 
