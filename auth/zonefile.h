@@ -14,8 +14,10 @@
  * strings with \" \\ \DDD escapes, several character-strings on one TXT RR,
  * owner inheritance (a line starting with blank space), "@", relative names,
  * TTL (with s/m/h/d/w units) and class IN in either order, types A AAAA MX TXT
- * PTR CNAME NS SOA. Refused with the line number and a reason: $INCLUDE,
- * other classes and types, escapes in names, and every limit below.
+ * PTR CNAME NS SOA, and for TXT the RFC 3597 form "\# LEN HEX" (the only way
+ * to write a TXT RR with no string, "\# 0", which gives rdata "\# 0").
+ * Refused with the line number and a reason: $INCLUDE, other classes and
+ * types, escapes in names, and every limit below.
  *
  * Thread-safety: none needed; a parse touches only its arguments.
  */

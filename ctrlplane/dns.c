@@ -196,6 +196,73 @@ parse_rdata(enum ws_dns_type type, const uint8_t *d, size_t len, struct ws_dns_r
 	return -1;
 }
 
+/* Skips a (possibly compressed) name in a DNS message. */
+static int
+skip_name(const uint8_t *m, size_t len, size_t *off)
+{
+	for (unsigned labels = 0; labels < 128; labels++) {
+		if (*off >= len)
+			return -1;
+		uint8_t l = m[*off];
+		if ((l & 0xc0) == 0xc0) {
+			*off += 2;
+			return *off <= len ? 0 : -1;
+		}
+		if (l & 0xc0)
+			return -1;
+		*off += 1u + l;
+		if (l == 0)
+			return 0;
+	}
+	return -1;
+}
+
+static uint32_t
+get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* RFC 2308 section 5: a negative answer may be cached for the smaller of
+ * the SOA record's TTL and its MINIMUM field, the SOA being in the
+ * authority section of the reply. false when there is no SOA (unbound's own
+ * static zone): such an answer should not be cached. */
+static bool
+negative_ttl(const uint8_t *m, size_t len, uint32_t *ttl)
+{
+	if (!m || len < 12)
+		return false;
+	unsigned qd = (unsigned)(m[4] << 8 | m[5]), an = (unsigned)(m[6] << 8 | m[7]),
+		 ns = (unsigned)(m[8] << 8 | m[9]);
+	size_t off = 12;
+	for (unsigned i = 0; i < qd; i++) {
+		if (skip_name(m, len, &off))
+			return false;
+		off += 4;
+	}
+	for (unsigned i = 0; i < an + ns; i++) {
+		if (skip_name(m, len, &off) || off + 10 > len)
+			return false;
+		unsigned type = (unsigned)(m[off] << 8 | m[off + 1]);
+		uint32_t rttl = get32(m + off + 4);
+		size_t rdlen = (size_t)(m[off + 8] << 8 | m[off + 9]);
+		off += 10;
+		if (off + rdlen > len)
+			return false;
+		if (i >= an && type == 6) {
+			size_t r = off;
+			if (skip_name(m, off + rdlen, &r) || skip_name(m, off + rdlen, &r) ||
+			    r + 20 != off + rdlen)
+				return false;
+			uint32_t min = get32(m + r + 16);
+			*ttl = rttl < min ? rttl : min;
+			return true;
+		}
+		off += rdlen;
+	}
+	return false;
+}
+
 static const char *
 rcode_name(int rcode)
 {
@@ -260,6 +327,12 @@ answer_from(enum ws_dns_type type, int err, struct ub_result *res)
 	}
 	if (a) {
 		a->ttl = res->ttl > 0 ? (uint32_t)res->ttl : 0;
+		if (a->status == WS_DNS_NXDOMAIN || a->status == WS_DNS_NODATA) {
+			uint32_t neg = 0;
+			negative_ttl(res->answer_packet, res->answer_len > 0 ? (size_t)res->answer_len : 0,
+				     &neg);
+			a->ttl = neg;
+		}
 		a->secure = res->secure != 0;
 	}
 	goto out;
@@ -273,16 +346,18 @@ out:
 
 /* ---- query table -------------------------------------------------------- */
 
+/* Hands a to the query's callback. The slot takes its next state (FREE, or
+ * ORPHAN while libunbound may still answer) before the callback runs, since
+ * the callback may ask again and take a free slot, this one included. */
 static void
-deliver(struct slot *s, struct ws_dns_answer *a)
+deliver(struct slot *s, struct ws_dns_answer *a, enum slot_state next)
 {
 	ws_dns_cb cb = s->cb;
 	void *arg = s->arg;
 	struct ws_dns *d = s->d;
-	s->state = SLOT_FREE;
+	s->state = next;
 	d->active--;
 	d->delivered++;
-	/* the slot is free before the callback runs: it may ask again */
 	cb(arg, a);
 }
 
@@ -307,17 +382,19 @@ ub_done(void *mydata, int err, struct ub_result *res)
 			s->qname[n] = '\0';
 			ub_resolve_free(res);
 			if (s->chased >= WS_DNS_MAX_CNAME_CHAIN) {
-				deliver(s, answer_new(WS_DNS_TEMPFAIL, -1, "CNAME chain too long"));
+				deliver(s, answer_new(WS_DNS_TEMPFAIL, -1, "CNAME chain too long"),
+					SLOT_FREE);
 				return;
 			}
 			s->chased++;
 			if (ub_resolve_async(s->d->ctx, s->qname, (int)s->type, 1, s, ub_done,
 					     &s->ub_id) != 0)
-				deliver(s, answer_new(WS_DNS_TEMPFAIL, -1, "cannot follow a CNAME"));
+				deliver(s, answer_new(WS_DNS_TEMPFAIL, -1, "cannot follow a CNAME"),
+					SLOT_FREE);
 			return;
 		}
 	}
-	deliver(s, answer_from(s->type, err, res));
+	deliver(s, answer_from(s->type, err, res), SLOT_FREE);
 }
 
 static void
@@ -333,10 +410,8 @@ expire(struct ws_dns *d)
 		/* ub_cancel fails when the answer is already on its way to us;
 		 * the slot then stays taken until ub_process drops it */
 		bool cancelled = ub_cancel(d->ctx, s->ub_id) == 0;
-		struct ws_dns_answer *a = answer_new(WS_DNS_TEMPFAIL, -1, "timeout");
-		deliver(s, a);
-		if (!cancelled)
-			s->state = SLOT_ORPHAN;
+		deliver(s, answer_new(WS_DNS_TEMPFAIL, -1, "timeout"),
+			cancelled ? SLOT_FREE : SLOT_ORPHAN);
 	}
 }
 
@@ -629,6 +704,17 @@ ws_dns_new(const struct ws_dns_config *cfg, char *why_buf, size_t why_len)
 			why(why_buf, why_len, "/etc/hosts: %s", ub_strerror(r));
 			goto fail;
 		}
+	}
+	if (cfg->trust_anchor_file) {
+		/* libunbound reads it only when the first query starts the
+		 * resolver; a missing file is reported here, at creation */
+		FILE *ta = fopen(cfg->trust_anchor_file, "r");
+		if (!ta) {
+			why(why_buf, why_len, "trust anchor %s: %s", cfg->trust_anchor_file,
+			    strerror(errno));
+			goto fail;
+		}
+		fclose(ta);
 	}
 	if (cfg->trust_anchor_file && (r = ub_ctx_add_ta_file(d->ctx, cfg->trust_anchor_file))) {
 		why(why_buf, why_len, "trust anchor %s: %s", cfg->trust_anchor_file, ub_strerror(r));

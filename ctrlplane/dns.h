@@ -15,6 +15,8 @@
  * Results keep the RFCs' three outcomes apart: data, no data (NXDOMAIN /
  * NODATA: a permanent "none"), and temporary failure (timeout, SERVFAIL,
  * network error: "temperror"). A query never takes longer than timeout_ms.
+ * libunbound itself answers SERVFAIL (so TEMPFAIL here) for a TXT RRset that
+ * holds an RR with no character-string at all ("\# 0", SPF's null-text).
  *
  * Threads: one struct ws_dns per thread (libunbound's async mode is driven by
  * that thread's event loop through ws_dns_fd/ws_dns_process).

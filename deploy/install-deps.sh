@@ -14,7 +14,7 @@ packages=(
     publicsuffix libmicrohttpd-dev libevent-dev libyaml-dev libpcap-dev libcmocka-dev
     # tests: real peers and real servers
     python3 python3-dkim python3-spf python3-yaml python3-dnspython
-    libmail-dkim-perl opendkim-tools libopendkim-dev nsd tcpdump
+    libmail-dkim-perl opendkim-tools libopendkim-dev nsd ldnsutils tcpdump
     # benchmarks
     gnuplot-nox
 )

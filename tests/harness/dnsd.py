@@ -5,12 +5,18 @@ a "blackhole" server that reads queries and never answers.
 Usage (run with /usr/bin/python3: it needs Debian's python3-dnspython):
 
   dnsd.py --zone ORIGIN=FILE [--zone ORIGIN=FILE ...] [--blackhole NAME ...]
+          [--sign ORIGIN ...] [--sign-expired ORIGIN ...]
           [--dir DIR] [-- COMMAND [ARG ...]]
 
   --zone ORIGIN=FILE  serve FILE (an RFC 1035 master file with a SOA) as the
                       zone ORIGIN ("example.com"); repeatable, at least once.
   --blackhole NAME    send queries for NAME and below to the blackhole server
                       (in the unbound.conf written); repeatable.
+  --sign ORIGIN       DNSSEC-sign that --zone (ldns-keygen/ldns-signzone,
+                      Debian ldnsutils, fresh keys each run, NSEC) and add its
+                      key to the trust-anchor file; repeatable.
+  --sign-expired ORIGIN  the same with signatures that expired in 2020, so a
+                      validator finds the zone bogus; repeatable.
   --dir DIR           where nsd.conf, unbound.conf and nsd's state go
                       (default: a new temporary directory, removed at exit).
   -- COMMAND ...      wrap mode: run COMMAND with the environment below,
@@ -25,6 +31,8 @@ Without a command it prints the same variables, one NAME=VALUE a line, then
                           NAME to the blackhole, everything else to nsd
                           (pick names outside test., invalid., localhost.,
                           onion. and home.arpa.: unbound answers those itself)
+  WS_DNSD_TRUST_ANCHORS   the DNSKEYs of the signed zones, one a line (for
+                          unbound's trust-anchor-file; empty without --sign)
   WS_DNSD_DIR             the directory of the files above
 
 Exit status: the command's; 77 (the "skip" status of meson and automake)
@@ -164,7 +172,8 @@ def write_unbound_conf(d, nsd_port, bh_port, blackholes):
 
 
 def probe(port, origin):
-    """True once nsd answers the SOA of origin over UDP."""
+    """None while nsd does not answer yet; True once it answers the SOA of
+    origin; else the reason its answer is wrong (the zone did not load)."""
     import dns.message
     import dns.query
     import dns.rcode
@@ -172,14 +181,22 @@ def probe(port, origin):
     try:
         r = dns.query.udp(q, "127.0.0.1", port=port, timeout=0.3)
     except Exception:  # not up yet: refused, timeout
-        return False
-    return r.rcode() == dns.rcode.NOERROR and len(r.answer) > 0
+        return None
+    if r.rcode() == dns.rcode.NOERROR and len(r.answer) > 0:
+        return True
+    return "SOA %s: %s with %d answers" % (origin, dns.rcode.to_text(r.rcode()), len(r.answer))
 
 
 def start_nsd(d, zones):
     """Starts nsd in the foreground mode on a free port; returns (proc, port)."""
     log = os.path.join(d, "nsd.log")
     last_err = ""
+    for origin, path in zones:
+        chk = subprocess.run(["/usr/sbin/nsd-checkzone", origin, path], capture_output=True,
+                             text=True)
+        if chk.returncode != 0:
+            raise RuntimeError("nsd-checkzone %s %s: %s" % (origin, path,
+                                                          (chk.stdout + chk.stderr).strip()))
     for _attempt in range(3):  # a port taken between free_port() and bind
         port = free_port()
         conf = write_nsd_conf(d, port, zones)
@@ -189,11 +206,16 @@ def start_nsd(d, zones):
         proc = subprocess.Popen([NSD, "-d", "-c", conf], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT_S
+        wrong = None
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 break
-            if probe(port, zones[0][0]):
+            ok = probe(port, zones[0][0])
+            if ok is True:
                 return proc, port
+            if ok is not None:
+                wrong = ok
+                break
             time.sleep(0.05)
         stop_nsd(proc)
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
@@ -203,7 +225,31 @@ def start_nsd(d, zones):
         except OSError:
             pass
         last_err = "nsd exited with %s: %s" % (proc.returncode, err.strip())
+        if wrong:
+            raise RuntimeError("%s; %s" % (wrong, last_err))
+        if "already in use" not in err and "bind" not in err.lower():
+            break  # not a port race: trying again would only repeat it
     raise RuntimeError(last_err)
+
+
+def sign_zone(d, origin, path, expired):
+    """Signs path with a new key in d; returns (signed path, DNSKEY line)."""
+    name = origin.rstrip(".")
+    key = subprocess.run(["/usr/bin/ldns-keygen", "-a", "ECDSAP256SHA256", "-k", name], cwd=d,
+                         capture_output=True, text=True)
+    if key.returncode != 0:
+        raise RuntimeError("ldns-keygen %s: %s" % (name, key.stderr.strip()))
+    base = os.path.join(d, key.stdout.strip())
+    out = os.path.join(d, name + (".expired" if expired else "") + ".signed")
+    cmd = ["/usr/bin/ldns-signzone", "-o", origin, "-f", out]
+    if expired:
+        cmd += ["-i", "20190101000000", "-e", "20200101000000"]
+    sig = subprocess.run(cmd + [path, base], capture_output=True, text=True)
+    if sig.returncode != 0:
+        raise RuntimeError("ldns-signzone %s: %s" % (name, sig.stderr.strip()))
+    with open(base + ".key") as f:
+        dnskey = f.read().split(";")[0].strip()
+    return out, dnskey
 
 
 def stop_nsd(proc):
@@ -225,13 +271,16 @@ def main():
     ap = argparse.ArgumentParser(description="nsd + blackhole DNS servers on loopback")
     ap.add_argument("--zone", action="append", required=True, metavar="ORIGIN=FILE")
     ap.add_argument("--blackhole", action="append", default=[], metavar="NAME")
+    ap.add_argument("--sign", action="append", default=[], metavar="ORIGIN")
+    ap.add_argument("--sign-expired", action="append", default=[], metavar="ORIGIN")
     ap.add_argument("--dir")
     args = ap.parse_args(argv)
 
-    if not os.access(NSD, os.X_OK):
-        print("dnsd.py: SKIP: %s is missing (Debian package nsd; deploy/install-deps.sh)" % NSD,
-              file=sys.stderr)
-        return 77
+    for prog, pkg in ((NSD, "nsd"), ("/usr/bin/ldns-signzone", "ldnsutils")):
+        if (pkg == "nsd" or args.sign or args.sign_expired) and not os.access(prog, os.X_OK):
+            print("dnsd.py: SKIP: %s is missing (Debian package %s; deploy/install-deps.sh)"
+                  % (prog, pkg), file=sys.stderr)
+            return 77
     zones = []
     for z in args.zone:
         origin, sep, path = z.partition("=")
@@ -241,6 +290,9 @@ def main():
         if not os.path.isfile(path):
             ap.error("zone file %s does not exist" % path)
         zones.append((origin.rstrip(".") + ".", path))
+    for o in args.sign + args.sign_expired:
+        if o.rstrip(".") + "." not in [z[0] for z in zones]:
+            ap.error("--sign %s: no --zone with that origin" % o)
 
     tmp = None
     d = args.dir
@@ -261,17 +313,29 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
+        anchors = []
         try:
+            signed = {o.rstrip(".") + ".": False for o in args.sign}
+            signed.update({o.rstrip(".") + ".": True for o in args.sign_expired})
+            for i, (origin, path) in enumerate(zones):
+                if origin in signed:
+                    spath, key = sign_zone(d, origin, path, signed[origin])
+                    zones[i] = (origin, spath)
+                    anchors.append(key)
             nsd, port = start_nsd(d, zones)
         except RuntimeError as e:
             print("dnsd.py: FAIL: nsd did not start: %s" % e, file=sys.stderr)
             return 1
         bh = Blackhole()
         uconf = write_unbound_conf(d, port, bh.port, args.blackhole)
+        ta = os.path.join(d, "trust-anchors")
+        with open(ta, "w") as f:
+            f.write("".join(a + "\n" for a in anchors))
         env = {
             "WS_DNSD_PORT": str(port),
             "WS_DNSD_BLACKHOLE_PORT": str(bh.port),
             "WS_DNSD_UNBOUND_CONF": uconf,
+            "WS_DNSD_TRUST_ANCHORS": ta,
             "WS_DNSD_DIR": d,
         }
         if command:

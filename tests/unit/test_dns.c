@@ -1,5 +1,5 @@
 /*
- * ws_dns: embedded mode on the zones in tests/unit/data/dns, and forward mode
+ * ws_dns: embedded mode on the zones in tests/data/dns, and forward mode
  * against a real nsd serving the same files plus a server that never answers.
  * Run it through tests/harness/dnsd.py (tests/unit/meson.build does), which
  * exports WS_DNSD_PORT and WS_DNSD_UNBOUND_CONF; without them the forward
@@ -32,7 +32,7 @@ static const char *
 data_dir(char *buf, size_t len)
 {
 	const char *root = getenv("WS_SOURCE_ROOT");
-	snprintf(buf, len, "%s/tests/unit/data/dns", root ? root : WS_SOURCE_ROOT);
+	snprintf(buf, len, "%s/tests/data/dns", root ? root : WS_SOURCE_ROOT);
 	return buf;
 }
 
@@ -138,6 +138,11 @@ common_answers(struct ws_dns *d)
 	expect_txt(d, "single.example.com", "v=spf1 -all", 11, 1);
 	expect_txt(d, "multi.example.com", "v=spf1 ip4:192.0.2.0/24 -all", 28, 3);
 	expect_txt(d, "empty.example.com", "", 0, 1);
+	/* libunbound refuses a TXT RR with no string (rdata length 0) and answers
+	 * SERVFAIL for the whole RRset, in both modes: a temporary failure */
+	struct ws_dns_answer *nt = ask(d, "nulltxt.example.com", WS_DNS_TXT, WS_DNS_TEMPFAIL);
+	assert_int_equal(nt->rcode, 2);
+	ws_dns_answer_free(nt);
 	/* 300 bytes that the zone holds as 255 + 45 */
 	char long_value[301];
 	memset(long_value, 'a', 255);
@@ -209,6 +214,10 @@ test_embedded_answers(void **state)
 	(void)state;
 	struct ws_dns *d = embedded();
 	common_answers(d);
+	/* no SOA in unbound's static root zone: nothing says how long "none" holds */
+	struct ws_dns_answer *a = ask(d, "missing.example.com", WS_DNS_A, WS_DNS_NXDOMAIN);
+	assert_int_equal(a->ttl, 0);
+	ws_dns_answer_free(a);
 	/* the root is a static zone: a name outside the file is NXDOMAIN at once,
 	 * nothing goes to the network */
 	ws_dns_answer_free(ask(d, "www.example.org", WS_DNS_A, WS_DNS_NXDOMAIN));
@@ -337,6 +346,13 @@ test_forward_answers(void **state)
 	(void)state;
 	struct ws_dns *d = forward();
 	common_answers(d);
+	/* negative TTL: min(SOA TTL 300, SOA MINIMUM 60), RFC 2308 */
+	struct ws_dns_answer *n = ask(d, "nothing.example.com", WS_DNS_TXT, WS_DNS_NXDOMAIN);
+	assert_in_range(n->ttl, 55, 60);
+	ws_dns_answer_free(n);
+	n = ask(d, "mx1.example.com", WS_DNS_MX, WS_DNS_NODATA);
+	assert_in_range(n->ttl, 55, 60);
+	ws_dns_answer_free(n);
 	/* nsd is not authoritative for it and refuses: a temporary failure */
 	struct ws_dns_answer *a = ask(d, "www.example.org", WS_DNS_A, WS_DNS_TEMPFAIL);
 	assert_true(a->why[0] != '\0');
@@ -362,6 +378,76 @@ test_forward_timeout(void **state)
 	/* the resolver still works after a cancelled query */
 	expect_txt(d, "multi.example.com", "v=spf1 ip4:192.0.2.0/24 -all", 28, 3);
 	ws_dns_free(d);
+}
+
+struct chain {
+	struct ws_dns *d;
+	struct expect first, second;
+};
+
+/* The timeout's callback asks again at once: it may get the very slot the
+ * expired query had, which must then belong to the new query alone. */
+static void
+chain_cb(void *arg, struct ws_dns_answer *a)
+{
+	struct chain *c = arg;
+	c->first.calls++;
+	assert_int_equal(a->status, WS_DNS_TEMPFAIL);
+	assert_string_equal(a->why, "timeout");
+	ws_dns_answer_free(a);
+	assert_true(ws_dns_query_async(c->d, c->second.name, c->second.type, count_cb,
+				       &c->second) >= 0);
+}
+
+static void
+test_ask_from_callback(void **state)
+{
+	(void)state;
+	struct chain c = {.d = with_blackhole(),
+			  .first = {.name = BLACKHOLE_NAME, .type = WS_DNS_TXT},
+			  .second = {.name = "single.example.com", .type = WS_DNS_TXT,
+				     .status = WS_DNS_OK}};
+	assert_true(ws_dns_query_async(c.d, c.first.name, c.first.type, chain_cb, &c) >= 0);
+	drive(c.d, &c.second, 1, 3000);
+	assert_int_equal(c.first.calls, 1);
+	ws_dns_free(c.d);
+}
+
+/* DNSSEC: the harness signed signed.example.net and, with signatures that
+ * expired in 2020, expired.example.net; their keys are the trust anchors. */
+static void
+test_dnssec(void **state)
+{
+	(void)state;
+	char why[256];
+	struct ws_dns_config cfg = {.config_file = need_env("WS_DNSD_UNBOUND_CONF"),
+				    .trust_anchor_file = need_env("WS_DNSD_TRUST_ANCHORS"),
+				    .timeout_ms = 3000};
+	struct ws_dns *d = ws_dns_new(&cfg, why, sizeof(why));
+	if (!d)
+		fail_msg("validating resolver: %s", why);
+	struct ws_dns_answer *a = ask(d, "txt.signed.example.net", WS_DNS_TXT, WS_DNS_OK);
+	assert_true(a->secure);
+	assert_string_equal((char *)a->rrs[0].u.txt.data, "signed");
+	ws_dns_answer_free(a);
+	/* a validated "does not exist" (NSEC) */
+	a = ask(d, "nothing.signed.example.net", WS_DNS_TXT, WS_DNS_NXDOMAIN);
+	assert_true(a->secure);
+	ws_dns_answer_free(a);
+	a = ask(d, "txt.expired.example.net", WS_DNS_TXT, WS_DNS_BOGUS);
+	assert_false(a->secure);
+	assert_int_equal(a->count, 0);
+	assert_non_null(strstr(a->why, "bogus"));
+	ws_dns_answer_free(a);
+	/* no trust anchor covers it: answered, not secure */
+	a = ask(d, "single.example.com", WS_DNS_TXT, WS_DNS_OK);
+	assert_false(a->secure);
+	ws_dns_answer_free(a);
+	ws_dns_free(d);
+	const char *bad_ta = "/nonexistent/trust-anchors";
+	cfg.trust_anchor_file = bad_ta;
+	assert_null(ws_dns_new(&cfg, why, sizeof(why)));
+	assert_non_null(strstr(why, bad_ta));
 }
 
 static void
@@ -441,6 +527,8 @@ main(void)
 		cmocka_unit_test(test_inflight_limit),
 		cmocka_unit_test(test_forward_answers),
 		cmocka_unit_test(test_forward_timeout),
+		cmocka_unit_test(test_ask_from_callback),
+		cmocka_unit_test(test_dnssec),
 		cmocka_unit_test(test_async_twenty),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
