@@ -54,6 +54,13 @@ struct sbuf {
 static void
 sb_put(struct sbuf *s, const char *p, size_t n)
 {
+	if (n == 0 && s->p)
+		return;
+	if (s->len + n == 0) {
+		s->p = realloc(s->p, 1);
+		s->cap = 1;
+		return;
+	}
 	if (s->len + n > s->cap) {
 		s->cap = (s->len + n) * 2 + 64;
 		s->p = realloc(s->p, s->cap);
