@@ -55,7 +55,7 @@ struct canon_body {
 	bool line_has_data;    /* the current line has non-WSP data (relaxed) or any data */
 	bool wsp_pending;      /* relaxed: a WSP run seen, not yet emitted */
 	bool cr_held;          /* a CR ended the last chunk */
-	bool any_line;         /* simple: at least one line seen (for the empty body rule) */
+	bool scalar;           /* use the scalar scanner (tests compare both) */
 	size_t staged;
 	uint8_t stage[CANON_STAGE];
 };
@@ -63,6 +63,8 @@ struct canon_body {
 void canon_body_init(struct canon_body *cb, enum canon_alg alg, uint64_t limit,
 		     struct ws_hash *hash);
 void canon_body_update(struct canon_body *cb, const uint8_t *data, size_t len);
+/* Use the scalar reference scanner instead of the SIMD one (tests). */
+void canon_body_force_scalar(struct canon_body *cb);
 /* The body ended: emit what the rules add (simple: the final CRLF) and flush
  * the staging buffer into the hash. The hash is not finalised. */
 void canon_body_final(struct canon_body *cb);

@@ -61,33 +61,39 @@ static void
 write_str(struct json *j, const char *s, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)s;
-	fputc('"', j->f);
+	FILE *f = j->f;
+	fputc('"', f);
+	size_t run = 0; /* start of the pending run of bytes written as they are */
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = u[i];
-		if (c == '"' || c == '\\') {
-			fputc('\\', j->f);
-			fputc(c, j->f);
-		} else if (c == '\n') {
-			fputs("\\n", j->f);
-		} else if (c == '\r') {
-			fputs("\\r", j->f);
-		} else if (c == '\t') {
-			fputs("\\t", j->f);
-		} else if (c < 0x20 || c == 0x7f) {
-			fprintf(j->f, "\\u%04x", c);
-		} else if (c < 0x80) {
-			fputc(c, j->f);
-		} else {
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+			continue;
+		if (c >= 0x80) {
 			size_t k = utf8_len(u + i, n - i);
-			if (k == 0) {
-				fputs("\\ufffd", j->f);
-			} else {
-				fwrite(u + i, 1, k, j->f);
+			if (k) {
 				i += k - 1;
+				continue;
 			}
 		}
+		fwrite(u + run, 1, i - run, f);
+		run = i + 1;
+		if (c == '"' || c == '\\') {
+			fputc('\\', f);
+			fputc(c, f);
+		} else if (c == '\n') {
+			fputs("\\n", f);
+		} else if (c == '\r') {
+			fputs("\\r", f);
+		} else if (c == '\t') {
+			fputs("\\t", f);
+		} else if (c < 0x20 || c == 0x7f) {
+			fprintf(f, "\\u%04x", c);
+		} else {
+			fputs("\\ufffd", f); /* invalid UTF-8 */
+		}
 	}
-	fputc('"', j->f);
+	fwrite(u + run, 1, n - run, f);
+	fputc('"', f);
 }
 
 void
