@@ -20,6 +20,9 @@
  * Limits (RFC 7208 4.6.4 and memory bounds), each a named constant below:
  * DNS-querying terms, void lookups, MX names, PTR names, include depth,
  * record length, expansion length. Exceeding an RFC limit is permerror.
+ * Memory: one evaluation is one allocation of about 16 KiB plus, per frame
+ * (at most SPF_MAX_DEPTH), its parsed record: the text (<= SPF_MAX_RECORD_LEN)
+ * and 64 bytes per term. No allocation outlives spf_eval_free.
  */
 #ifndef WS_AUTH_SPF_H
 #define WS_AUTH_SPF_H
