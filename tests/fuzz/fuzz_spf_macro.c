@@ -41,7 +41,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!out)
 		return 0;
 	int rc = spf_macro_expand(&c, in, len, flags, out, cap, &uses_p2, why, sizeof(why));
-	if (syn != 0 && rc == 0)
+	/* valid text may only fail to expand for want of room */
+	if ((syn != 0 && rc == 0) || (syn == 0 && rc != 0 && !strstr(why, "longer")))
 		abort();
 	if (rc == 0) {
 		size_t n = strlen(out);
