@@ -1503,6 +1503,96 @@ dns_error(struct spf_eval *ev, const struct ws_dns_answer *a)
 	       a->why[0] ? a->why : "temporary failure");
 }
 
+/* a, exists: the address lookup of the current term. */
+static void
+on_addr(struct spf_eval *ev, const struct ws_dns_answer *a, bool exists)
+{
+	const struct frame *f = top(ev);
+	const struct spf_term *t = &f->rec.terms[f->ti];
+	if (is_tempfail(a)) {
+		dns_error(ev, a);
+		return;
+	}
+	if (!note_void(ev, a, exists ? WS_DNS_A : addr_type(ev)))
+		return;
+	if (exists ? count_type(a, WS_DNS_A) > 0 : addr_in_answer(ev, a, t->cidr4, t->cidr6))
+		term_matched(ev);
+	else
+		term_nomatch(ev);
+}
+
+/* mx: the MX list; more than SPF_MAX_MX_NAMES is permerror (4.6.4). */
+static void
+on_mx(struct spf_eval *ev, const struct ws_dns_answer *a)
+{
+	if (is_tempfail(a)) {
+		dns_error(ev, a);
+		return;
+	}
+	if (!note_void(ev, a, WS_DNS_MX))
+		return;
+	if (count_type(a, WS_DNS_MX) > SPF_MAX_MX_NAMES) {
+		finish(ev, SPF_RESULT_PERMERROR, "%s has more than %d MX records", ev->qname,
+		       SPF_MAX_MX_NAMES);
+		return;
+	}
+	ev->nnames = ev->name_i = 0;
+	for (size_t k = 0; a->status == WS_DNS_OK && k < a->count; k++)
+		if (a->rrs[k].type == WS_DNS_MX && ev->nnames < SPF_MAX_MX_NAMES &&
+		    copy_host(ev->names[ev->nnames], a->rrs[k].u.mx.host))
+			ev->nnames++; /* a null MX (".") names no host */
+	ev->state = ST_MX_HOSTS;
+}
+
+/* mx: the addresses of one MX host; a DNS error is temperror as for "a". */
+static void
+on_mx_host(struct spf_eval *ev, const struct ws_dns_answer *a)
+{
+	const struct frame *f = top(ev);
+	const struct spf_term *t = &f->rec.terms[f->ti];
+	if (is_tempfail(a)) {
+		dns_error(ev, a);
+		return;
+	}
+	if (addr_in_answer(ev, a, t->cidr4, t->cidr6))
+		term_matched(ev);
+	else
+		ev->name_i++;
+}
+
+/* PTR names, for the ptr mechanism or for %{p}: the first SPF_MAX_PTR_NAMES
+ * (4.6.4); a DNS error leaves none (5.5: no match, "unknown"). */
+static unsigned
+copy_ptr_names(const struct ws_dns_answer *a, char names[][SPF_DOMAIN_MAX + 1])
+{
+	unsigned n = 0;
+	for (size_t k = 0; a->status == WS_DNS_OK && k < a->count; k++)
+		if (a->rrs[k].type == WS_DNS_PTR && n < SPF_MAX_PTR_NAMES &&
+		    copy_host(names[n], a->rrs[k].u.name))
+			n++;
+	return n;
+}
+
+/* exp=: exactly one TXT record, else the default explanation (6.2). */
+static void
+on_exp(struct spf_eval *ev, const struct ws_dns_answer *a)
+{
+	const struct ws_dns_rr *rr = NULL;
+	if (count_type(a, WS_DNS_TXT) == 1)
+		for (size_t k = 0; k < a->count; k++)
+			if (a->rrs[k].type == WS_DNS_TXT)
+				rr = &a->rrs[k];
+	if (!rr || !rr->u.txt.data || rr->u.txt.len > SPF_MAX_EXPLANATION ||
+	    memchr(rr->u.txt.data, '\0', rr->u.txt.len)) {
+		finish_fail(ev);
+		return;
+	}
+	memcpy(ev->exp_text, rr->u.txt.data, rr->u.txt.len);
+	ev->exp_len = rr->u.txt.len;
+	ev->exp_text[ev->exp_len] = '\0';
+	ev->state = ST_EXP_EXPAND;
+}
+
 int
 spf_answer(struct spf_eval *ev, const struct ws_dns_answer *a)
 {
@@ -1510,106 +1600,35 @@ spf_answer(struct spf_eval *ev, const struct ws_dns_answer *a)
 		return -1;
 	enum ev_wait w = ev->wait;
 	ev->wait = W_NONE;
-	struct frame *f = ev->depth ? top(ev) : NULL;
-	const struct spf_term *t = (f && f->rec.terms && f->ti < f->rec.nterms) ? &f->rec.terms[f->ti]
-										  : NULL;
 	switch (w) {
 	case W_NONE: break;
 	case W_RECORD: on_record(ev, a); break;
-	case W_A:
-	case W_EXISTS:
-		if (is_tempfail(a)) {
-			dns_error(ev, a);
-			break;
-		}
-		if (!note_void(ev, a, w == W_A ? addr_type(ev) : WS_DNS_A))
-			break;
-		if (w == W_EXISTS ? count_type(a, WS_DNS_A) > 0
-				  : addr_in_answer(ev, a, t->cidr4, t->cidr6))
-			term_matched(ev);
-		else
-			term_nomatch(ev);
-		break;
-	case W_MX: {
-		if (is_tempfail(a)) {
-			dns_error(ev, a);
-			break;
-		}
-		if (!note_void(ev, a, WS_DNS_MX))
-			break;
-		if (count_type(a, WS_DNS_MX) > SPF_MAX_MX_NAMES) {
-			finish(ev, SPF_RESULT_PERMERROR, "%s has more than %d MX records", ev->qname,
-			       SPF_MAX_MX_NAMES);
-			break;
-		}
-		ev->nnames = ev->name_i = 0;
-		for (size_t k = 0; a->status == WS_DNS_OK && k < a->count; k++)
-			if (a->rrs[k].type == WS_DNS_MX &&
-			    copy_host(ev->names[ev->nnames], a->rrs[k].u.mx.host))
-				ev->nnames++; /* a null MX (".") names no host */
-		ev->state = ST_MX_HOSTS;
-		break;
-	}
-	case W_MX_HOST:
-		if (is_tempfail(a)) {
-			dns_error(ev, a);
-			break;
-		}
-		if (addr_in_answer(ev, a, t->cidr4, t->cidr6)) {
-			term_matched(ev);
-			break;
-		}
-		ev->name_i++;
-		break;
+	case W_A: on_addr(ev, a, false); break;
+	case W_EXISTS: on_addr(ev, a, true); break;
+	case W_MX: on_mx(ev, a); break;
+	case W_MX_HOST: on_mx_host(ev, a); break;
 	case W_PTR:
-		/* RFC 7208 5.5: a DNS error on the PTR lookup is no match */
 		if (!note_void(ev, a, WS_DNS_PTR))
 			break;
-		ev->nnames = ev->name_i = 0;
-		for (size_t k = 0; a->status == WS_DNS_OK && k < a->count; k++)
-			if (a->rrs[k].type == WS_DNS_PTR && ev->nnames < SPF_MAX_PTR_NAMES &&
-			    copy_host(ev->names[ev->nnames], a->rrs[k].u.name))
-				ev->nnames++;
+		ev->nnames = copy_ptr_names(a, ev->names);
+		ev->name_i = 0;
 		ev->state = ST_PTR_HOSTS;
 		break;
 	case W_PTR_HOST:
-		/* a DNS error on one name skips that name (5.5) */
-		if (addr_in_answer(ev, a, 32, 128)) {
+		/* only a validated name matches; a DNS error skips the name (5.5) */
+		if (addr_in_answer(ev, a, 32, 128))
 			term_matched(ev);
-			break;
-		}
-		ev->name_i++;
+		else
+			ev->name_i++;
 		break;
-	case W_EXP: {
-		size_t ntxt = count_type(a, WS_DNS_TXT);
-		const struct ws_dns_rr *rr = NULL;
-		for (size_t k = 0; ntxt == 1 && k < a->count; k++)
-			if (a->rrs[k].type == WS_DNS_TXT)
-				rr = &a->rrs[k];
-		/* anything but exactly one TXT record: the default explanation (6.2) */
-		if (!rr || !rr->u.txt.data || rr->u.txt.len > SPF_MAX_EXPLANATION ||
-		    memchr(rr->u.txt.data, '\0', rr->u.txt.len)) {
-			finish_fail(ev);
-			break;
-		}
-		memcpy(ev->exp_text, rr->u.txt.data, rr->u.txt.len);
-		ev->exp_len = rr->u.txt.len;
-		ev->exp_text[ev->exp_len] = '\0';
-		ev->state = ST_EXP_EXPAND;
-		break;
-	}
+	case W_EXP: on_exp(ev, a); break;
 	case W_PVAL_PTR:
-		ev->npnames = ev->pname_i = 0;
-		for (size_t k = 0; a->status == WS_DNS_OK && k < a->count; k++)
-			if (a->rrs[k].type == WS_DNS_PTR && ev->npnames < SPF_MAX_PTR_NAMES &&
-			    copy_host(ev->pnames[ev->npnames], a->rrs[k].u.name))
-				ev->pvalid[ev->npnames++] = false;
+		ev->npnames = copy_ptr_names(a, ev->pnames);
+		ev->pname_i = 0;
+		memset(ev->pvalid, 0, sizeof(ev->pvalid));
 		ev->state = ST_PVAL_HOSTS;
 		break;
-	case W_PVAL_HOST:
-		ev->pvalid[ev->pname_i] = addr_in_answer(ev, a, 32, 128);
-		ev->pname_i++;
-		break;
+	case W_PVAL_HOST: ev->pvalid[ev->pname_i++] = addr_in_answer(ev, a, 32, 128); break;
 	}
 	return 0;
 }
