@@ -50,6 +50,29 @@ text_of(yaml_node_t *n)
 	return (n && n->type == YAML_SCALAR_NODE) ? (const char *)n->data.scalar.value : NULL;
 }
 
+/* The spec reference as text: YAML gives a string, a number (3.3) or, in the
+ * 4408 file, a list of them. */
+static void
+spec_text(yaml_document_t *doc, yaml_node_t *n, char *out, size_t cap)
+{
+	out[0] = '\0';
+	if (n && n->type == YAML_SCALAR_NODE) {
+		snprintf(out, cap, "%s", text_of(n));
+		return;
+	}
+	size_t used = 0;
+	for (yaml_node_item_t *it = n && n->type == YAML_SEQUENCE_NODE
+					    ? n->data.sequence.items.start
+					    : NULL;
+	     it && it < n->data.sequence.items.top; it++) {
+		const char *s = text_of(yaml_document_get_node(doc, *it));
+		int w = snprintf(out + used, cap - used, "%s%s", used ? "," : "", s ? s : "?");
+		if (w < 0 || (size_t)w >= cap - used)
+			break;
+		used += (size_t)w;
+	}
+}
+
 /* Is r one of the expected results (a scalar or a list)? Sets *preferred. */
 static bool
 result_expected(yaml_document_t *doc, yaml_node_t *exp, const char *r, bool *preferred,
@@ -140,19 +163,21 @@ run_test(const char *file, yaml_document_t *doc, const char *id, yaml_node_t *t,
 	const struct spf_outcome *o = spf_outcome(ev);
 	const char *got = spf_result_name(o->result);
 	bool preferred;
-	char shown[128];
+	char shown[128], spec[64];
+	spec_text(doc, map_get(doc, t, "spec"), spec, sizeof(spec));
 	bool ok = result_expected(doc, map_get(doc, t, "result"), got, &preferred, shown,
 				  sizeof(shown));
 	if (!ok) {
-		printf("FAIL %s %s: expected %s, got %s (%s)\n", file, id, shown, got, o->reason);
+		printf("FAIL %s %s [%s]: expected %s, got %s (%s)\n", file, id, spec, shown, got,
+		       o->reason);
 		c->failed++;
 	} else if (want_exp && o->result == SPF_RESULT_FAIL && strcmp(want_exp, o->explanation)) {
-		printf("FAIL %s %s: explanation \"%s\", expected \"%s\"\n", file, id,
+		printf("FAIL %s %s [%s]: explanation \"%s\", expected \"%s\"\n", file, id, spec,
 		       o->explanation, want_exp);
 		c->failed++;
 	} else if (!preferred) {
-		printf("ACCEPTED %s %s: got %s, preferred %s (%s)\n", file, id, got, shown,
-		       o->reason);
+		printf("ACCEPTED %s %s [%s]: got %s, preferred %s (%s)\n", file, id, spec, got,
+		       shown, o->reason);
 		c->accepted++;
 	} else {
 		c->passed++;
