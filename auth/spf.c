@@ -249,23 +249,27 @@ macro_value(const struct spf_macro_ctx *ctx, int letter, char *buf, size_t cap)
 	return n < cap ? n : cap - 1;
 }
 
+_Static_assert(SPF_MAX_EXPANSION < 65535, "macro part offsets are 16-bit");
+
 /* Applies transformers and delimiters to value v and appends to o. */
 static void
 macro_transform(struct outbuf *o, const char *v, size_t vn, unsigned digits, bool reverse,
 		const char *delims, size_t ndelims, bool escape)
 {
-	/* split into parts: part k spans [st[k], en[k]) */
-	static const size_t maxparts = SPF_MAX_EXPANSION + 1;
-	size_t st[SPF_MAX_EXPANSION + 1], en[SPF_MAX_EXPANSION + 1];
+	/* split into parts: part k spans [st[k], en[k]); a value is at most
+	 * SPF_MAX_EXPANSION bytes, so offsets fit 16 bits and the arrays 8 KiB */
+	uint16_t st[SPF_MAX_EXPANSION + 1], en[SPF_MAX_EXPANSION + 1];
 	size_t np = 0, start = 0;
-	for (size_t i = 0; i <= vn && np < maxparts; i++) {
+	if (vn > SPF_MAX_EXPANSION)
+		vn = SPF_MAX_EXPANSION;
+	for (size_t i = 0; i <= vn; i++) {
 		bool d = false;
 		if (i < vn)
 			for (size_t j = 0; j < ndelims; j++)
 				d |= v[i] == delims[j];
 		if (i == vn || d) {
-			st[np] = start;
-			en[np] = i;
+			st[np] = (uint16_t)start;
+			en[np] = (uint16_t)i;
 			np++;
 			start = i + 1;
 		}

@@ -41,7 +41,7 @@
 #define SPF_MAX_RECORD_LEN 4096 /* longer SPF records: permerror */
 #define SPF_DOMAIN_MAX 253     /* a domain name in text form, no trailing dot */
 #define SPF_LABEL_MAX 63
-#define SPF_MAX_SENDER 512     /* MAIL FROM longer than this: result none */
+#define SPF_MAX_SENDER 512     /* MAIL FROM longer: result none; HELO longer: cut for %{h} */
 #define SPF_MAX_EXPANSION 2048 /* macro-expanded text (before domain truncation) */
 #define SPF_MAX_EXPLANATION 1024 /* exp= text; longer: default explanation */
 
