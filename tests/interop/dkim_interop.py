@@ -9,10 +9,14 @@ checks (`--inner` is the second stage).
 Directions checked, for every canonicalisation pair:
   dkimpy (python3-dkim) signs RSA and Ed25519 -> wireseal verifies pass
   Mail::DKIM (libmail-dkim-perl) signs RSA -> wireseal pass (no Ed25519 in it)
-  wireseal signs RSA and Ed25519 -> dkimpy (both) and Mail::DKIM (RSA) pass
-and a tampered copy of each fails everywhere. One known Mail::DKIM deviation
-(simple body canonicalisation of a body without a final CRLF) is asserted as
-such, so a fix upstream shows up here.
+  OpenDKIM (libopendkim, tests/interop/opendkim_peer.c) signs RSA and
+    Ed25519 -> wireseal pass
+  wireseal signs RSA and Ed25519 -> dkimpy (both), Mail::DKIM (RSA) and
+    OpenDKIM (both) pass
+and a tampered copy of each fails everywhere. Two known peer
+deviations are asserted as such, so a fix upstream shows up here: Mail::DKIM's
+simple body canonicalisation of a body without a final CRLF, and OpenDKIM's
+Ed25519 signatures with simple header canonicalisation.
 """
 import base64
 import os
@@ -121,6 +125,22 @@ def inner():
             raise RuntimeError(p.stderr.decode())
         return p.stdout
 
+    odkim = os.environ["WS_OPENDKIM_PEER"]
+    keyfile = os.path.join(d, "opendkim-keys")
+    with open(keyfile, "w") as f:
+        for k in ("rsa", "ed"):
+            der = sh(["openssl", "pkey", "-in", keys[k][0], "-pubout", "-outform", "DER"], check=True).stdout
+            if k == "ed":
+                der = der[-32:]
+            f.write("%s._domainkey.%s v=DKIM1; k=%s; p=%s\n" % (
+                k, DOMAIN, "rsa" if k == "rsa" else "ed25519", base64.b64encode(der).decode()))
+
+    def opendkim(mode, msg, extra):
+        p = sh([odkim, mode] + extra, input=msg)
+        if p.returncode != 0:
+            raise RuntimeError("opendkim_peer: " + p.stderr.decode())
+        return p.stdout
+
     def perl(mode, msg, extra):
         script = os.path.join(wstest.SOURCE, "tests", "interop", "maildkim.pl")
         p = sh(["perl", script, mode, str(port)] + extra, input=msg)
@@ -156,8 +176,27 @@ def inner():
                     signed = perl("sign", msg, [pem, DOMAIN, sel, algo.decode(), canon])
                     T.check(ws_verify(signed, "maildkim->ws " + tag) == want,
                             "Mail::DKIM->wireseal %s (want %s)" % (tag, want))
-                # wireseal -> dkimpy, Mail::DKIM
+                # OpenDKIM -> wireseal
+                od = opendkim("sign", msg, [pem, DOMAIN, sel, canon, kname if kname == "rsa" else "ed25519"])
+                # Known peer defect: libopendkim 2.11.0~beta2 makes Ed25519
+                # signatures with simple header canonicalisation that do not
+                # verify anywhere, its own verifier and dkimpy included. We
+                # must say fail, and so must both of them.
+                if kname == "ed" and hc == "simple":
+                    T.check(ws_verify(od, "opendkim->ws " + tag) == ["fail"],
+                            "OpenDKIM->wireseal %s (known bad peer signature: want fail)" % tag)
+                    T.check(opendkim("verify", od, [keyfile]).split()[0] != b"pass",
+                            "OpenDKIM verifies its own ed25519 simple-header signature now: " + tag)
+                    T.check(not dkim.verify(od, dnsfunc=dnsfunc),
+                            "dkimpy verifies OpenDKIM's ed25519 simple-header signature: " + tag)
+                else:
+                    T.check(ws_verify(od, "opendkim->ws " + tag) == ["pass"], "OpenDKIM->wireseal " + tag)
+                T.check("pass" not in ws_verify(tamper(od), tag), "OpenDKIM->wireseal tampered " + tag)
+                # wireseal -> dkimpy, Mail::DKIM, OpenDKIM
                 ours = ws_sign(msg, pem, sel, canon)
+                T.check(opendkim("verify", ours, [keyfile]).split()[0] == b"pass", "wireseal->OpenDKIM " + tag)
+                T.check(opendkim("verify", tamper(ours), [keyfile]).split()[0] != b"pass",
+                        "wireseal->OpenDKIM tampered " + tag)
                 T.check(dkim.verify(ours, dnsfunc=dnsfunc), "wireseal->dkimpy " + tag)
                 bad = tamper(ours)
                 T.check(not dkim.verify(bad, dnsfunc=dnsfunc), "wireseal->dkimpy tampered " + tag)
