@@ -119,6 +119,9 @@ flush(struct canon_body *cb)
 	}
 }
 
+/* Runs at least this long skip the staging buffer. */
+#define CANON_DIRECT 1024u
+
 /* Append canonical bytes: counted always, hashed up to the limit. */
 static void
 emit(struct canon_body *cb, const uint8_t *p, size_t n)
@@ -129,9 +132,10 @@ emit(struct canon_body *cb, const uint8_t *p, size_t n)
 	if (cb->limit - cb->hashed < n)
 		n = (size_t)(cb->limit - cb->hashed);
 	cb->hashed += n;
-	if (n > CANON_STAGE - cb->staged) {
+	if (n >= CANON_DIRECT || n > CANON_STAGE - cb->staged) {
+		/* long runs go to the hash from where they are: no copy */
 		flush(cb);
-		if (n >= CANON_STAGE) {
+		if (n >= CANON_DIRECT) {
 			ws_hash_update(cb->hash, p, n);
 			return;
 		}
