@@ -11,6 +11,9 @@ import sys
 
 # Message-size buckets (total bytes, header + body) shared with the C and
 # Perl drivers and the runner: [lo, hi).
+# Messages verified once, untimed, before measuring (as BCORP_WARMUP in C).
+WARMUP = 10
+
 BUCKETS = [(0, 8192), (8192, 32768), (32768, 131072), (131072, 1048576), (1048576, 1 << 62)]
 
 

@@ -224,7 +224,7 @@ def main():
         for name, data in msgs[:50]:
             check(http_port, data)
         version = subprocess.run(['rspamd', '--version'], capture_output=True, text=True).stdout.strip()
-        for _ in range(a.reps):
+        for rep in range(1, a.reps + 1):
             tally = cp.Tally(peer, corpus, expected)
             by_bucket = {}
             for name, data in msgs:
@@ -239,7 +239,7 @@ def main():
                 # CPU is read per bucket, not per request.
                 for name, size, r in results:
                     tally.add(name, size, r, cpu / len(results))
-            tally.emit({'version': version, 'filters': a.filters,
+            tally.emit({'rep': rep, 'version': version, 'filters': a.filters,
                         'cpu_source': 'rspamd normal worker pid %d, /proc schedstat' % worker})
         return 0
     except (PeerError, OSError, ValueError) as e:
