@@ -20,7 +20,7 @@ import sys
 import time
 
 PEER_ORDER = ['physlimit', 'physlimit-ossl-ed25519', 'wireseal', 'libopendkim', 'mail-dkim', 'dkimpy',
-              'rspamd']
+              'rspamd', 'rspamd-nofilter']
 BUCKET_LABELS = ['<8K', '8-32K', '32-128K', '128K-1M', '>=1M']
 
 
@@ -222,7 +222,8 @@ def main():
     md.append('')
     md.append('Rates are **per CPU-second** of the verifying process (min / median / max over repetitions). '
               'Ratios are computed within each repetition against the physical limit and wireseal measured '
-              'in the same repetition, then the median is shown; they are steadier than the absolute rates.')
+              'in the same repetition, then the median is shown; they are steadier than the absolute rates. '
+              '"x physical limit" = peer msgs/s / physlimit msgs/s; "x wireseal" = peer msgs/s / wireseal msgs/s.')
     md.append('')
     md.append('## OpenSSL primitives (`openssl speed`, per user-CPU-second)')
     md.append('')

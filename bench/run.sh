@@ -14,7 +14,8 @@
 #
 # Environment: BENCH_REPS (3), BENCH_CPU (1, or 0 on a 1-CPU machine),
 # BENCH_BUILD (build), BENCH_QUICK (0), BENCH_PEERS (all: space-separated
-# subset of physlimit libopendkim dkimpy mail-dkim rspamd wireseal).
+# subset of physlimit libopendkim dkimpy mail-dkim rspamd wireseal, plus the
+# opt-in rspamd-nofilter: rspamd with no filter).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -152,6 +153,15 @@ if want rspamd; then
         log "$name: rspamd x$reps (one server start)"
         record rspamd "$name" 0 taskset -c "$client_cpu" $py "$here/peers/rspamd_verify.py" \
             --reps "$reps" --cpu "$cpu" "$here/corpus/$name"
+    done
+fi
+
+if want rspamd-nofilter; then
+    # Opt-in: rspamd with no filter at all, to see what its DKIM part costs.
+    for name in "${names[@]}"; do
+        log "$name: rspamd without filters x$reps"
+        record rspamd-nofilter "$name" 0 taskset -c "$client_cpu" $py "$here/peers/rspamd_verify.py" \
+            --filters '' --reps "$reps" --cpu "$cpu" "$here/corpus/$name"
     done
 fi
 

@@ -73,7 +73,7 @@ base_name(const char *p)
 	return s != NULL ? s + 1 : p;
 }
 
-/* Reads the manifest's (name, expected) pairs; names NULL-terminated list. */
+/* Appends message DIR/msgs/name, read into memory, to c. */
 static int
 add_msg(struct bcorp *c, size_t *cap, const char *name, enum bcorp_expect exp, char *err,
 	size_t errlen)
