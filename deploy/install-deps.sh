@@ -16,7 +16,7 @@ packages=(
     python3 python3-dkim python3-spf python3-yaml python3-dnspython
     libmail-dkim-perl opendkim-tools libopendkim-dev nsd ldnsutils tcpdump
     # benchmarks
-    gnuplot-nox
+    gnuplot-nox rspamd python3-nacl util-linux
 )
 
 missing=()
