@@ -116,12 +116,18 @@ close_field(struct rfc5322_header *h)
 	for (size_t i = start; i < name_end; i++)
 		if (!is_name_byte((unsigned char)b[i]))
 			return fail(h, RFC5322_ERR_BAD_NAME);
-	for (size_t i = start; i < end; i++) {
-		if ((unsigned char)b[i] >= 0x80) {
-			h->counters.eight_bit++;
-			break;
-		}
+	/* any byte >= 0x80: eight at a time */
+	uint64_t hi = 0;
+	size_t i = start;
+	for (; i + 8 <= end; i += 8) {
+		uint64_t w;
+		memcpy(&w, b + i, 8);
+		hi |= w;
 	}
+	for (; i < end; i++)
+		hi |= (unsigned char)b[i];
+	if (hi & 0x8080808080808080ull)
+		h->counters.eight_bit++;
 	if (h->nfields == h->fields_cap) {
 		size_t ncap = h->fields_cap ? h->fields_cap * 2 : 32;
 		struct rfc5322_field *nf = realloc(h->fields, ncap * sizeof(*nf));
@@ -240,10 +246,13 @@ rfc5322_push(struct rfc5322_header *h, const uint8_t *data, size_t len, size_t *
 			h->state = S_IN_LINE;
 			continue;
 		case S_IN_LINE: {
-			/* copy the run up to the next CR or LF at once */
-			size_t j = i;
-			while (j < len && data[j] != '\r' && data[j] != '\n')
-				j++;
+			/* copy the run up to the next CR or LF at once (memchr is
+			 * vectorised; header lines are tens of bytes long) */
+			const uint8_t *nl = memchr(data + i, '\n', len - i);
+			size_t j = nl ? (size_t)(nl - data) : len;
+			const uint8_t *cr = memchr(data + i, '\r', j - i);
+			if (cr)
+				j = (size_t)(cr - data);
 			if (j > i && append(h, (const char *)data + i, j - i) == RFC5322_ERROR)
 				return RFC5322_ERROR;
 			i = j;
