@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arc.h"
 #include "authres.h"
 #include "cmd.h"
 #include "dkim.h"
@@ -32,6 +33,7 @@ struct verify_ctx {
 	bool json;
 	const char *authserv_id;
 	struct dkim_verifier *v;
+	struct arc_validator *arc;
 	struct keycache *keys;
 	struct rfc5322_header hdr;
 	uint8_t *buf;
@@ -80,6 +82,13 @@ output(struct verify_ctx *c, const char *path)
 	}
 	if (n == 0)
 		authres_add(&ar, "dkim", "none", NULL, NULL, 0);
+	const struct arc_chain *ch = arc_validator_chain(c->arc);
+	char op[16];
+	snprintf(op, sizeof(op), "%u", ch->oldest_pass);
+	/* RFC 8617 7.2: header.oldest-pass, here whenever the chain passed */
+	struct authres_prop aprops[] = {{"header", "oldest-pass", ch->oldest_pass ? op : NULL}};
+	authres_add(&ar, "arc", arc_result_name(ch->result),
+		    ch->result == ARC_FAIL ? ch->reason : NULL, aprops, 1);
 	const char *value = authres_value(&ar);
 	if (!c->json) {
 		printf("Authentication-Results: %s\n", value ? value : "");
@@ -116,6 +125,48 @@ output(struct verify_ctx *c, const char *path)
 		json_obj_end(&j);
 	}
 	json_arr_end(&j);
+	json_key(&j, "arc");
+	json_obj(&j);
+	json_key(&j, "result");
+	json_str(&j, arc_result_name(ch->result));
+	json_key(&j, "instances");
+	json_int(&j, ch->nsets);
+	json_key(&j, "oldest_pass");
+	json_int(&j, ch->oldest_pass);
+	json_key(&j, "reason");
+	json_str(&j, ch->reason);
+	if (ch->fail_instance) {
+		json_key(&j, "fail_instance");
+		json_int(&j, ch->fail_instance);
+	}
+	json_key(&j, "sets");
+	json_arr(&j);
+	for (unsigned i = 0; i < ch->nsets; i++) {
+		const struct arc_set_result *sr = &ch->sets[i];
+		json_obj(&j);
+		json_key(&j, "i");
+		json_int(&j, sr->instance);
+		json_key(&j, "d");
+		json_str(&j, sr->as.d);
+		json_key(&j, "s");
+		json_str(&j, sr->as.s);
+		json_key(&j, "cv");
+		json_str(&j, sr->as.cv == DKIM_CV_NONE ? "none" : sr->as.cv == DKIM_CV_PASS ? "pass"
+							 : "fail");
+		json_key(&j, "ams");
+		json_str(&j, dkim_result_name(sr->ams_result));
+		json_key(&j, "ams_reason");
+		json_str(&j, sr->ams_reason);
+		json_key(&j, "as");
+		json_str(&j, dkim_result_name(sr->as_result));
+		json_key(&j, "as_reason");
+		json_str(&j, sr->as_reason);
+		json_key(&j, "aar");
+		json_strn(&j, sr->aar, sr->aar_len);
+		json_obj_end(&j);
+	}
+	json_arr_end(&j);
+	json_obj_end(&j);
 	json_key(&j, "authres");
 	json_str(&j, value);
 	json_end(&j);
@@ -154,8 +205,10 @@ verify_file(struct verify_ctx *c, const char *path)
 				continue;
 			in_body = true;
 			dkim_verifier_start(c->v, &c->hdr);
+			arc_validator_start(c->arc, &c->hdr);
 		}
 		dkim_verifier_body(c->v, c->buf + used, n - used);
+		arc_validator_body(c->arc, c->buf + used, n - used);
 	}
 	if (ferror(f)) {
 		report_error(c, path, strerror(errno));
@@ -174,8 +227,10 @@ verify_file(struct verify_ctx *c, const char *path)
 			goto out;
 		}
 		dkim_verifier_start(c->v, &c->hdr);
+		arc_validator_start(c->arc, &c->hdr);
 	}
 	dkim_verifier_body_end(c->v);
+	arc_validator_body_end(c->arc);
 	for (size_t i = 0; i < dkim_verifier_count(c->v); i++) {
 		const char *name = dkim_verifier_key_name(c->v, i);
 		if (!name)
@@ -186,6 +241,16 @@ verify_file(struct verify_ctx *c, const char *path)
 		dkim_verifier_set_key(c->v, i, st, key, why);
 	}
 	dkim_verifier_finish(c->v);
+	for (size_t k = 0; k < arc_validator_key_slots(c->arc); k++) {
+		const char *name = arc_validator_key_name(c->arc, k);
+		if (!name)
+			continue;
+		const struct dkim_key *key;
+		const char *why;
+		enum dkim_key_status st = keycache_get(c->keys, name, &key, &why);
+		arc_validator_set_key(c->arc, k, st, key, why);
+	}
+	arc_validator_finish(c->arc);
 	output(c, path);
 	rc = 0;
 out:
@@ -261,11 +326,12 @@ cmd_verify(int argc, char **argv)
 	}
 	struct dkim_verify_config vcfg = {.now = now};
 	c.v = dkim_verifier_new(&vcfg);
+	c.arc = arc_validator_new(NULL);
 	c.keys = keycache_new(dns);
 	c.buf = malloc(VERIFY_CHUNK);
 	rfc5322_init(&c.hdr);
 	int status = 0;
-	if (!c.v || !c.keys || !c.buf) {
+	if (!c.v || !c.arc || !c.keys || !c.buf) {
 		fprintf(stderr, "wireseal verify: out of memory\n");
 		status = 1;
 	} else {
@@ -277,6 +343,7 @@ cmd_verify(int argc, char **argv)
 	free(c.buf);
 	keycache_free(c.keys);
 	dkim_verifier_free(c.v);
+	arc_validator_free(c.arc);
 	ws_dns_free(dns);
 	return status;
 }
