@@ -234,7 +234,7 @@ value(struct cursor *c, struct authres_span *out)
 		}
 		*out = (struct authres_span){c->s + st, c->i - st, false};
 	}
-	if (out->len > AUTHRES_MAX_VALUE + 2) {
+	if ((out->quoted ? out->len - 2 : out->len) > AUTHRES_MAX_VALUE) {
 		c->why = "value longer than AUTHRES_MAX_VALUE";
 		return -1;
 	}
@@ -251,6 +251,23 @@ static bool
 span_lit(const struct authres_span *s, const char *lit)
 {
 	return strlen(lit) == s->len && strncasecmp(s->p, lit, s->len) == 0;
+}
+
+/* Whether "ptype.property=" follows (after CFWS), without moving c. */
+static bool
+next_is_prop(const struct cursor *c)
+{
+	struct cursor p = *c;
+	struct authres_span w;
+	if (skip_cfws(&p) || word(&p, &w) || skip_cfws(&p) || !at(&p, '.'))
+		return false;
+	p.i++;
+	if (skip_cfws(&p))
+		return false;
+	size_t st = p.i;
+	while (p.i < p.len && (is_kw(p.s[p.i]) || p.s[p.i] == '.'))
+		p.i++;
+	return p.i > st && skip_cfws(&p) == 0 && at(&p, '=');
 }
 
 /* methodspec [reasonspec] *propspec, up to the next ';' or the end. */
@@ -322,10 +339,13 @@ resinfo(struct cursor *c, struct authres_method *m)
 			return -1;
 		}
 		c->i++;
-		if (skip_cfws(c))
+		/* an empty pvalue ("smtp.mailfrom=" for a null sender): the
+		 * end, a ';', or whitespace followed by the next ptype.property= */
+		bool empty = c->i >= c->len || at(c, ';') ||
+			     (is_ws(c->s[c->i]) && next_is_prop(c));
+		if (!empty && skip_cfws(c))
 			return -1;
-		/* an empty pvalue ("smtp.mailfrom=" for a null sender) */
-		if (c->i >= c->len || at(c, ';') || is_ws(c->s[c->i])) {
+		if (empty || c->i >= c->len || at(c, ';')) {
 			pp->value = (struct authres_span){c->s + c->i, 0, false};
 			continue;
 		}
