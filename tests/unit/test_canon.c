@@ -54,6 +54,8 @@ struct sbuf {
 static void
 sb_put(struct sbuf *s, const char *p, size_t n)
 {
+	if (n == 0)
+		return; /* p may be NULL for an empty piece: memcpy must not see it */
 	if (s->len + n > s->cap) {
 		s->cap = (s->len + n) * 2 + 64;
 		s->p = realloc(s->p, s->cap);
