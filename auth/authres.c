@@ -211,8 +211,8 @@ value(struct cursor *c, struct authres_span *out)
 	if (c->i < c->len && c->s[c->i] == '"') {
 		c->i++;
 		while (c->i < c->len && c->s[c->i] != '"') {
-			if (c->s[c->i] == '\\')
-				c->i++;
+			if (c->s[c->i] == '\\' && c->i + 1 < c->len)
+				c->i++; /* a quoted-pair; a lone '\\' at the end is just unterminated */
 			c->i++;
 		}
 		if (c->i >= c->len) {
