@@ -62,6 +62,59 @@ report_error(const struct verify_ctx *c, const char *path, const char *what)
 }
 
 static void
+span_json(struct json *j, const char *key, const struct authres_span *s)
+{
+	char buf[AUTHRES_MAX_VALUE + 1];
+	json_key(j, key);
+	if (authres_span_copy(s, buf, sizeof(buf)) == (size_t)-1)
+		json_null(j);
+	else
+		json_str(j, buf);
+}
+
+/* An AAR's payload, parsed: "aar_parsed": {"authserv_id", "results":
+ * [{"method", "result", "reason", "props": {"ptype.property": value}}]},
+ * or "aar_error" when it does not parse (reported, not a chain failure:
+ * RFC 8617 leaves AAR content to the sealer, and Microsoft's do not
+ * always parse). */
+static void
+aar_json(struct json *j, const char *text, size_t len)
+{
+	static struct authres_parsed ar;
+	const char *why;
+	if (authres_parse(text, len, &ar, &why, NULL) != 0) {
+		json_key(j, "aar_error");
+		json_str(j, why);
+		return;
+	}
+	json_key(j, "aar_parsed");
+	json_obj(j);
+	span_json(j, "authserv_id", &ar.authserv_id);
+	json_key(j, "results");
+	json_arr(j);
+	for (size_t i = 0; i < ar.nmethods; i++) {
+		const struct authres_method *m = &ar.methods[i];
+		json_obj(j);
+		span_json(j, "method", &m->method);
+		span_json(j, "result", &m->result);
+		if (m->reason.len)
+			span_json(j, "reason", &m->reason);
+		json_key(j, "props");
+		json_obj(j);
+		for (size_t k = 0; k < m->nprops; k++) {
+			char key[160];
+			snprintf(key, sizeof(key), "%.*s.%.*s", (int)m->props[k].ptype.len,
+				 m->props[k].ptype.p, (int)m->props[k].property.len, m->props[k].property.p);
+			span_json(j, key, &m->props[k].value);
+		}
+		json_obj_end(j);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	json_obj_end(j);
+}
+
+static void
 output(struct verify_ctx *c, const char *path)
 {
 	size_t n = dkim_verifier_count(c->v);
@@ -163,6 +216,7 @@ output(struct verify_ctx *c, const char *path)
 		json_str(&j, sr->as_reason);
 		json_key(&j, "aar");
 		json_strn(&j, sr->aar, sr->aar_len);
+		aar_json(&j, sr->aar, sr->aar_len);
 		json_obj_end(&j);
 	}
 	json_arr_end(&j);

@@ -191,8 +191,10 @@ def inner():
         T.check([s["result"] for s in o["dkim"]] == ["fail"], what + ": DKIM fails after the list: %s" % o["dkim"])
         T.check(o["arc"]["result"] == "pass" and o["arc"]["instances"] == 2, what + ": %s" % o["arc"])
         T.check(o["arc"]["oldest_pass"] == 1, what + ": oldest-pass %s" % o["arc"]["oldest_pass"])
-        aar1 = o["arc"]["sets"][0]["aar"] if o["arc"]["sets"] else ""
-        T.check(aar1.startswith(srv) and "dkim=pass" in aar1, what + ": list AAR %r" % aar1)
+        aar1 = (o["arc"]["sets"] or [{}])[0].get("aar_parsed") or {}
+        T.check(aar1.get("authserv_id") == srv and
+                {"method": "dkim", "result": "pass", "props": {"header.d": DOMAIN, "header.s": "origin"}}
+                in aar1.get("results", []), what + ": list AAR %r" % aar1)
         T.check("arc=pass header.oldest-pass=1" in o["authres"], what + ": A-R %r" % o["authres"])
         everywhere(forwarded, "pass", what)
         everywhere(tamper(forwarded), "fail", what + " tampered")
