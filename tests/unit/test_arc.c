@@ -4,6 +4,7 @@
  * trips, and that the result does not depend on how the body is split.
  */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -353,6 +354,53 @@ test_limits(void **state)
 	free(m);
 }
 
+/* ARC_MAX_BODY_HASHES: with one distinct l= per AMS, the newest
+ * ARC_MAX_BODY_HASHES AMSs get a body hash and the next older one does not. */
+static void
+test_body_hash_limit(void **state)
+{
+	(void)state;
+	char *m = strdup(base_msg);
+	unsigned n = ARC_MAX_BODY_HASHES + 1;
+	for (unsigned i = 1; i <= n; i++) {
+		char *s = seal(m, ARC_PASS, NULL);
+		free(m);
+		m = s;
+	}
+	for (unsigned i = 1; i <= n; i++) {
+		char from[64], to[64];
+		snprintf(from, sizeof(from), "h=from:to:subject:date; i=%u;", i);
+		snprintf(to, sizeof(to), "h=from:to:subject:date; l=%u; i=%u;", i, i);
+		char *s = replace(m, from, to);
+		free(m);
+		m = s;
+	}
+	struct rfc5322_header h;
+	rfc5322_init(&h);
+	size_t used;
+	assert_int_equal(rfc5322_push(&h, (const uint8_t *)m, strlen(m), &used), RFC5322_DONE);
+	struct arc_validator *v = arc_validator_new(NULL);
+	assert_int_equal(arc_validator_start(v, &h), n);
+	arc_validator_body(v, (const uint8_t *)m + used, strlen(m) - used);
+	arc_validator_body_end(v);
+	for (size_t k = 0; k < arc_validator_key_slots(v); k++)
+		if (arc_validator_key_name(v, k))
+			arc_validator_set_key(v, k, DKIM_KEY_FOUND, &key, NULL);
+	arc_validator_finish(v);
+	const struct arc_chain *c = arc_validator_chain(v);
+	assert_int_equal(c->result, ARC_FAIL); /* the l= edits broke every AMS */
+	for (unsigned i = 1; i <= n; i++) {
+		const char *r = c->sets[i - 1].ams_reason;
+		assert_non_null(r);
+		bool limited = strcmp(r, "too many distinct AMS body hashes") == 0;
+		if (limited != (i == 1))
+			fail_msg("AMS i=%u: %s", i, r);
+	}
+	arc_validator_free(v);
+	rfc5322_free(&h);
+	free(m);
+}
+
 static void
 test_cv_from_authres(void **state)
 {
@@ -383,6 +431,7 @@ main(void)
 		cmocka_unit_test(test_cv_rules),
 		cmocka_unit_test(test_set_collection),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_body_hash_limit),
 		cmocka_unit_test(test_cv_from_authres),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
