@@ -276,8 +276,10 @@ dkim_sig_parse(enum dkim_sig_kind kind, const char *raw, size_t len, size_t valu
 		return -1;
 	}
 
-	/* c= : header[/body], default simple/simple */
-	out->hcanon = out->bcanon = CANON_SIMPLE;
+	/* c= : header[/body], default simple/simple; an AMS without c= is
+	 * relaxed/relaxed (ARC uses relaxed throughout; the ARC suite's
+	 * ams_fields_c_na expects this, as dkimpy does) */
+	out->hcanon = out->bcanon = kind == DKIM_SIG_ARC_AMS && !tc ? CANON_RELAXED : CANON_SIMPLE;
 	if (tc) {
 		const char *slash = memchr(tc->value, '/', tc->value_len);
 		size_t hl = slash ? (size_t)(slash - tc->value) : tc->value_len;
@@ -337,15 +339,20 @@ dkim_sig_parse(enum dkim_sig_kind kind, const char *raw, size_t len, size_t valu
 			return -1;
 		}
 		bool from = false;
+		size_t kept = 0;
 		for (size_t k = 0; k < nh; k++) {
 			if (hs[k].len == 0) {
+				/* ARC's suite accepts an empty AMS h= and empty
+				 * entries ("from::date"): they name no field */
+				if (kind == DKIM_SIG_ARC_AMS)
+					continue;
 				*why = "empty header name in h=";
 				return -1;
 			}
 			from |= span_is(hs[k], "from");
-			out->h[k] = hs[k];
+			out->h[kept++] = hs[k];
 		}
-		out->nh = nh;
+		out->nh = kept;
 		if (!from && kind == DKIM_SIG_DKIM) {
 			*why = "From is not signed (h= lacks from)";
 			return -1;
@@ -775,24 +782,38 @@ dkim_verifier_set_key(struct dkim_verifier *v, size_t i, enum dkim_key_status st
 	}
 	r->key_bits = key->bits;
 	r->testing = key->testing;
-	const struct dkim_sig *s = &r->sig;
-	enum ws_hash_alg halg = dkim_algo_hash(s->algo);
-	if (key->revoked)
-		decide(r, DKIM_PERMERROR, "key revoked (empty p=)");
-	else if (key->alg != dkim_algo_key(s->algo))
-		decide(r, DKIM_PERMERROR, "key type does not match a=");
-	else if ((halg == WS_HASH_SHA256 && !key->sha256_ok) || (halg == WS_HASH_SHA1 && !key->sha1_ok))
-		decide(r, DKIM_PERMERROR, "key h= does not allow the signature's hash");
-	else if (!key->email_ok)
-		decide(r, DKIM_PERMERROR, "key s= does not allow email");
-	else if (key->strict && s->i_domain[0] && strcmp(s->i_domain, s->d) != 0)
-		decide(r, DKIM_PERMERROR, "key t=s requires the i= domain to equal d=");
-	else if (key->alg == WS_SIG_RSA && key->bits < v->cfg.min_rsa_bits)
-		decide(r, DKIM_POLICY, "RSA key shorter than 1024 bits (RFC 8301)");
-	else {
+	enum dkim_result res;
+	const char *kwhy;
+	if (dkim_key_check(&r->sig, key, v->cfg.min_rsa_bits, &res, &kwhy) != 0) {
+		decide(r, res, kwhy);
+	} else {
 		v->keys[i] = key;
 		r->key_done = true;
 	}
+}
+
+int
+dkim_key_check(const struct dkim_sig *s, const struct dkim_key *key, unsigned min_rsa_bits,
+	       enum dkim_result *res, const char **why)
+{
+	enum ws_hash_alg halg = dkim_algo_hash(s->algo);
+	*res = DKIM_PERMERROR;
+	if (key->revoked)
+		*why = "key revoked (empty p=)";
+	else if (key->alg != dkim_algo_key(s->algo))
+		*why = "key type does not match a=";
+	else if ((halg == WS_HASH_SHA256 && !key->sha256_ok) || (halg == WS_HASH_SHA1 && !key->sha1_ok))
+		*why = "key h= does not allow the signature's hash";
+	else if (!key->email_ok)
+		*why = "key s= does not allow email";
+	else if (key->strict && s->i_domain[0] && strcmp(s->i_domain, s->d) != 0)
+		*why = "key t=s requires the i= domain to equal d=";
+	else if (key->alg == WS_SIG_RSA && key->bits < min_rsa_bits) {
+		*res = DKIM_POLICY;
+		*why = "RSA key shorter than 1024 bits (RFC 8301)";
+	} else
+		return 0;
+	return -1;
 }
 
 void

@@ -132,6 +132,11 @@ struct dkim_key {
 int dkim_key_parse(const char *txt, size_t len, struct dkim_key *out, const char **why);
 void dkim_key_clear(struct dkim_key *k);
 
+/* Whether key may check sig (revoked, k=, h=, s=, t=s, RSA size against
+ * min_rsa_bits): 0, or -1 with the result (permerror/policy) and why. */
+int dkim_key_check(const struct dkim_sig *sig, const struct dkim_key *key, unsigned min_rsa_bits,
+		   enum dkim_result *res, const char **why);
+
 /* "<s>._domainkey.<d>" into out; 0, or -1 when it does not fit. */
 int dkim_key_name(const char *s, const char *d, char *out, size_t cap);
 

@@ -54,6 +54,15 @@ puts_(struct out_buf *o, const char *s)
 	put(o, s, strlen(s));
 }
 
+static void
+arc_tag_lower(struct out_buf *o, const char *s)
+{
+	for (; *s; s++) {
+		char ch = *s >= 'A' && *s <= 'Z' ? (char)(*s + 32) : *s;
+		put(o, &ch, 1);
+	}
+}
+
 /* One "tag=value;" token, folded before it when the line would get long. */
 static void
 tag(struct out_buf *o, const char *name, const char *value)
@@ -88,6 +97,88 @@ tag_h(struct out_buf *o, const char *const *names, size_t n)
 		puts_(o, names[i]);
 	}
 	puts_(o, ";");
+}
+
+/* The b= value folded so that no line passes FOLD_AT: the folds sit inside
+ * the value, which the signature's own hash leaves out and relaxed
+ * canonicalisation turns into single spaces for later ARC seals. */
+static void
+put_b64(struct out_buf *o, const char *b64, size_t bl)
+{
+	for (size_t i = 0; i < bl;) {
+		size_t room = o->line < FOLD_AT ? FOLD_AT - o->line : 0;
+		if (room < 8) {
+			puts_(o, "\r\n\t");
+			continue;
+		}
+		size_t k = bl - i < room ? bl - i : room;
+		put(o, b64 + i, k);
+		i += k;
+	}
+}
+
+/* "; " between tags, or a fold (CRLF TAB) where the line would get long:
+ * under relaxed canonicalisation both read as one space. */
+static void
+arc_sep(struct out_buf *o, size_t next)
+{
+	if (o->line + 1 + next > FOLD_AT)
+		puts_(o, ";\r\n\t");
+	else
+		puts_(o, "; ");
+}
+
+static void
+arc_tag(struct out_buf *o, const char *name, const char *value, bool lower)
+{
+	arc_sep(o, strlen(name) + 1 + strlen(value));
+	puts_(o, name);
+	puts_(o, "=");
+	for (const char *c = value; *c; c++) {
+		char ch = lower && *c >= 'A' && *c <= 'Z' ? (char)(*c + 32) : *c;
+		put(o, &ch, 1);
+	}
+}
+
+/*
+ * ARC-Message-Signature in the layout the ARC test suite's expected
+ * signatures assume (and any verifier accepts): tags sorted by name, "; "
+ * between them, no trailing ';', values lowercase but b= and bh=, the h=
+ * list unfolded (a fold inside it would change its relaxed form).
+ */
+static int
+arc_layout(struct out_buf *o, const struct dkim_sign_params *p, const char *const *names,
+	   size_t nnames, const char *bh64, const char *canon, size_t *bpos)
+{
+	char num[32];
+	puts_(o, "ARC-Message-Signature: a=");
+	puts_(o, dkim_algo_name(p->algo));
+	/* b= on a line of its own and never folded inside: a later seal
+	 * hashes this field relaxed, where a fold in b= would become a space
+	 * (legal, but not what the suite's expected seals were made from) */
+	puts_(o, ";\r\n\tb=");
+	*bpos = o->len;
+	arc_tag(o, "bh", bh64, false);
+	arc_tag(o, "c", canon, true);
+	arc_tag(o, "d", p->domain, true);
+	size_t hl = 2;
+	for (size_t i = 0; i < nnames; i++)
+		hl += strlen(names[i]) + 1;
+	arc_sep(o, hl);
+	puts_(o, "h=");
+	for (size_t i = 0; i < nnames; i++) {
+		if (i)
+			puts_(o, ":");
+		arc_tag_lower(o, names[i]);
+	}
+	snprintf(num, sizeof(num), "%u", p->instance);
+	arc_tag(o, "i", num, false);
+	arc_tag(o, "s", p->selector, true);
+	if (p->t >= 0) {
+		snprintf(num, sizeof(num), "%lld", (long long)p->t);
+		arc_tag(o, "t", num, false);
+	}
+	return o->oom ? -1 : 0;
 }
 
 int
@@ -178,39 +269,41 @@ dkim_sign(const struct dkim_sign_params *p, const uint8_t *msg, size_t len, char
 		goto out;
 	}
 
-	/* the field, with an empty b= last */
+	/* the field, with an empty b= value at bpos */
 	char num[32], canon[24];
-	const char *fname = p->kind == DKIM_SIG_ARC_AMS ? "ARC-Message-Signature" : "DKIM-Signature";
-	puts_(&o, fname);
-	puts_(&o, ":");
-	if (p->kind == DKIM_SIG_ARC_AMS) {
-		snprintf(num, sizeof(num), "%u", p->instance);
-		tag(&o, "i", num);
-	} else {
-		tag(&o, "v", "1");
-	}
-	tag(&o, "a", dkim_algo_name(p->algo));
+	size_t bpos;
 	snprintf(canon, sizeof(canon), "%s/%s", canon_name(p->hcanon), canon_name(p->bcanon));
-	tag(&o, "c", canon);
-	tag(&o, "d", p->domain);
-	tag(&o, "s", p->selector);
-	if (p->auid && p->kind == DKIM_SIG_DKIM)
-		tag(&o, "i", p->auid);
-	if (p->t >= 0) {
-		snprintf(num, sizeof(num), "%lld", (long long)p->t);
-		tag(&o, "t", num);
+	if (p->kind == DKIM_SIG_ARC_AMS) {
+		if (arc_layout(&o, p, names, nnames, bh64, canon, &bpos) != 0) {
+			*why = "out of memory";
+			goto out;
+		}
+	} else {
+		puts_(&o, "DKIM-Signature:");
+		tag(&o, "v", "1");
+		tag(&o, "a", dkim_algo_name(p->algo));
+		tag(&o, "c", canon);
+		tag(&o, "d", p->domain);
+		tag(&o, "s", p->selector);
+		if (p->auid)
+			tag(&o, "i", p->auid);
+		if (p->t >= 0) {
+			snprintf(num, sizeof(num), "%lld", (long long)p->t);
+			tag(&o, "t", num);
+		}
+		if (p->x >= 0) {
+			snprintf(num, sizeof(num), "%lld", (long long)p->x);
+			tag(&o, "x", num);
+		}
+		if (p->body_length) {
+			snprintf(num, sizeof(num), "%llu", (unsigned long long)cb->total);
+			tag(&o, "l", num);
+		}
+		tag_h(&o, names, nnames);
+		tag(&o, "bh", bh64);
+		puts_(&o, o.line + 3 > FOLD_AT ? "\r\n\tb=" : " b=");
+		bpos = o.len;
 	}
-	if (p->x >= 0 && p->kind == DKIM_SIG_DKIM) {
-		snprintf(num, sizeof(num), "%lld", (long long)p->x);
-		tag(&o, "x", num);
-	}
-	if (p->body_length) {
-		snprintf(num, sizeof(num), "%llu", (unsigned long long)cb->total);
-		tag(&o, "l", num);
-	}
-	tag_h(&o, names, nnames);
-	tag(&o, "bh", bh64);
-	puts_(&o, o.line + 3 > FOLD_AT ? "\r\n\tb=" : " b=");
 	if (o.oom) {
 		*why = "out of memory";
 		goto out;
@@ -225,7 +318,7 @@ dkim_sign(const struct dkim_sign_params *p, const uint8_t *msg, size_t len, char
 	for (size_t i = 0; i < nnames; i++)
 		sig.h[i] = (struct dkim_span){names[i], strlen(names[i])};
 	sig.nh = nnames;
-	sig.b_cut = sig.b_cut_end = o.len;
+	sig.b_cut = sig.b_cut_end = bpos;
 	size_t hlen = 0, hcap = 0;
 	if (dkim_header_input(&hdr, &sig, o.p, o.len, &hbuf, &hlen, &hcap) != 0) {
 		*why = "out of memory";
@@ -244,18 +337,17 @@ dkim_sign(const struct dkim_sign_params *p, const uint8_t *msg, size_t len, char
 		goto out;
 	}
 	size_t bl = b64_encode(sigbuf, sl, b64);
-	for (size_t i = 0; i < bl;) {
-		size_t room = o.line < FOLD_AT ? FOLD_AT - o.line : 0;
-		if (room < 8) {
-			puts_(&o, "\r\n\t");
-			continue;
-		}
-		size_t k = bl - i < room ? bl - i : room;
-		put(&o, b64 + i, k);
-		i += k;
-	}
+	struct out_buf f = {0};
+	put(&f, o.p, bpos);
+	if (p->kind == DKIM_SIG_ARC_AMS)
+		put(&f, b64, bl);
+	else
+		put_b64(&f, b64, bl);
+	put(&f, o.p + bpos, o.len - bpos);
+	puts_(&f, "\r\n");
 	free(b64);
-	puts_(&o, "\r\n");
+	free(o.p);
+	o = f;
 	if (o.oom) {
 		*why = "out of memory";
 		goto out;

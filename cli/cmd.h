@@ -9,6 +9,7 @@
 int cmd_version(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
+int cmd_arc_seal(int argc, char **argv);
 
 /* Shared by sign and arc-seal. */
 #include "canon.h"

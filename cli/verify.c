@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arc.h"
 #include "authres.h"
 #include "cmd.h"
 #include "dkim.h"
@@ -33,6 +34,7 @@ struct verify_ctx {
 	bool json;
 	const char *authserv_id;
 	struct dkim_verifier *v;
+	struct arc_validator *arc;
 	struct keycache *keys;
 	struct rfc5322_header hdr;
 	uint8_t *buf;
@@ -61,6 +63,59 @@ report_error(const struct verify_ctx *c, const char *path, const char *what)
 }
 
 static void
+span_json(struct json *j, const char *key, const struct authres_span *s)
+{
+	char buf[AUTHRES_MAX_VALUE + 1];
+	json_key(j, key);
+	if (authres_span_copy(s, buf, sizeof(buf)) == (size_t)-1)
+		json_null(j);
+	else
+		json_str(j, buf);
+}
+
+/* An AAR's payload, parsed: "aar_parsed": {"authserv_id", "results":
+ * [{"method", "result", "reason", "props": {"ptype.property": value}}]},
+ * or "aar_error" when it does not parse (reported, not a chain failure:
+ * RFC 8617 leaves AAR content to the sealer, and Microsoft's do not
+ * always parse). */
+static void
+aar_json(struct json *j, const char *text, size_t len)
+{
+	static struct authres_parsed ar;
+	const char *why;
+	if (authres_parse(text, len, &ar, &why, NULL) != 0) {
+		json_key(j, "aar_error");
+		json_str(j, why);
+		return;
+	}
+	json_key(j, "aar_parsed");
+	json_obj(j);
+	span_json(j, "authserv_id", &ar.authserv_id);
+	json_key(j, "results");
+	json_arr(j);
+	for (size_t i = 0; i < ar.nmethods; i++) {
+		const struct authres_method *m = &ar.methods[i];
+		json_obj(j);
+		span_json(j, "method", &m->method);
+		span_json(j, "result", &m->result);
+		if (m->reason.len)
+			span_json(j, "reason", &m->reason);
+		json_key(j, "props");
+		json_obj(j);
+		for (size_t k = 0; k < m->nprops; k++) {
+			char key[160];
+			snprintf(key, sizeof(key), "%.*s.%.*s", (int)m->props[k].ptype.len,
+				 m->props[k].ptype.p, (int)m->props[k].property.len, m->props[k].property.p);
+			span_json(j, key, &m->props[k].value);
+		}
+		json_obj_end(j);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	json_obj_end(j);
+}
+
+static void
 output(struct verify_ctx *c, const char *path)
 {
 	size_t n = dkim_verifier_count(c->v);
@@ -81,6 +136,13 @@ output(struct verify_ctx *c, const char *path)
 	}
 	if (n == 0)
 		authres_add(&ar, "dkim", "none", NULL, NULL, 0);
+	const struct arc_chain *ch = arc_validator_chain(c->arc);
+	char op[16];
+	snprintf(op, sizeof(op), "%u", ch->oldest_pass);
+	/* RFC 8617 7.2: header.oldest-pass, here whenever the chain passed */
+	struct authres_prop aprops[] = {{"header", "oldest-pass", ch->oldest_pass ? op : NULL}};
+	authres_add(&ar, "arc", arc_result_name(ch->result),
+		    ch->result == ARC_FAIL ? ch->reason : NULL, aprops, 1);
 	const char *value = authres_value(&ar);
 	if (!c->json) {
 		printf("Authentication-Results: %s\n", value ? value : "");
@@ -117,6 +179,49 @@ output(struct verify_ctx *c, const char *path)
 		json_obj_end(&j);
 	}
 	json_arr_end(&j);
+	json_key(&j, "arc");
+	json_obj(&j);
+	json_key(&j, "result");
+	json_str(&j, arc_result_name(ch->result));
+	json_key(&j, "instances");
+	json_int(&j, ch->nsets);
+	json_key(&j, "oldest_pass");
+	json_int(&j, ch->oldest_pass);
+	json_key(&j, "reason");
+	json_str(&j, ch->reason);
+	if (ch->fail_instance) {
+		json_key(&j, "fail_instance");
+		json_int(&j, ch->fail_instance);
+	}
+	json_key(&j, "sets");
+	json_arr(&j);
+	for (unsigned i = 0; i < ch->nsets; i++) {
+		const struct arc_set_result *sr = &ch->sets[i];
+		json_obj(&j);
+		json_key(&j, "i");
+		json_int(&j, sr->instance);
+		json_key(&j, "d");
+		json_str(&j, sr->as.d);
+		json_key(&j, "s");
+		json_str(&j, sr->as.s);
+		json_key(&j, "cv");
+		json_str(&j, sr->as.cv == DKIM_CV_NONE ? "none" : sr->as.cv == DKIM_CV_PASS ? "pass"
+							 : "fail");
+		json_key(&j, "ams");
+		json_str(&j, dkim_result_name(sr->ams_result));
+		json_key(&j, "ams_reason");
+		json_str(&j, sr->ams_reason);
+		json_key(&j, "as");
+		json_str(&j, dkim_result_name(sr->as_result));
+		json_key(&j, "as_reason");
+		json_str(&j, sr->as_reason);
+		json_key(&j, "aar");
+		json_strn(&j, sr->aar, sr->aar_len);
+		aar_json(&j, sr->aar, sr->aar_len);
+		json_obj_end(&j);
+	}
+	json_arr_end(&j);
+	json_obj_end(&j);
 	json_key(&j, "authres");
 	json_str(&j, value);
 	json_end(&j);
@@ -141,10 +246,14 @@ feed(struct verify_ctx *c, const uint8_t *p, size_t n, bool *in_body, const char
 			return true;
 		*in_body = true;
 		dkim_verifier_start(c->v, &c->hdr);
+		arc_validator_start(c->arc, &c->hdr);
 	}
 	/* the body in bounded steps, as it would arrive from the wire */
-	for (size_t off = used; off < n; off += VERIFY_CHUNK)
-		dkim_verifier_body(c->v, p + off, n - off < VERIFY_CHUNK ? n - off : VERIFY_CHUNK);
+	for (size_t off = used; off < n; off += VERIFY_CHUNK) {
+		size_t k = n - off < VERIFY_CHUNK ? n - off : VERIFY_CHUNK;
+		dkim_verifier_body(c->v, p + off, k);
+		arc_validator_body(c->arc, p + off, k);
+	}
 	return true;
 }
 
@@ -192,8 +301,10 @@ verify_file(struct verify_ctx *c, const char *path)
 			goto out;
 		}
 		dkim_verifier_start(c->v, &c->hdr);
+		arc_validator_start(c->arc, &c->hdr);
 	}
 	dkim_verifier_body_end(c->v);
+	arc_validator_body_end(c->arc);
 	for (size_t i = 0; i < dkim_verifier_count(c->v); i++) {
 		const char *name = dkim_verifier_key_name(c->v, i);
 		if (!name)
@@ -204,6 +315,16 @@ verify_file(struct verify_ctx *c, const char *path)
 		dkim_verifier_set_key(c->v, i, ks, key, why);
 	}
 	dkim_verifier_finish(c->v);
+	for (size_t k = 0; k < arc_validator_key_slots(c->arc); k++) {
+		const char *name = arc_validator_key_name(c->arc, k);
+		if (!name)
+			continue;
+		const struct dkim_key *key;
+		const char *why;
+		enum dkim_key_status ks = keycache_get(c->keys, name, &key, &why);
+		arc_validator_set_key(c->arc, k, ks, key, why);
+	}
+	arc_validator_finish(c->arc);
 	output(c, path);
 	rc = 0;
 out:
@@ -279,11 +400,12 @@ cmd_verify(int argc, char **argv)
 	}
 	struct dkim_verify_config vcfg = {.now = now};
 	c.v = dkim_verifier_new(&vcfg);
+	c.arc = arc_validator_new(NULL);
 	c.keys = keycache_new(dns);
 	c.buf = malloc(VERIFY_CHUNK);
 	rfc5322_init(&c.hdr);
 	int status = 0;
-	if (!c.v || !c.keys || !c.buf) {
+	if (!c.v || !c.arc || !c.keys || !c.buf) {
 		fprintf(stderr, "wireseal verify: out of memory\n");
 		status = 1;
 	} else {
@@ -295,6 +417,7 @@ cmd_verify(int argc, char **argv)
 	free(c.buf);
 	keycache_free(c.keys);
 	dkim_verifier_free(c.v);
+	arc_validator_free(c.arc);
 	ws_dns_free(dns);
 	return status;
 }

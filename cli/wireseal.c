@@ -17,6 +17,9 @@ static const struct subcommand subcommands[] = {
 	{"sign", cmd_sign,
 	 "sign --key PEM --domain D --selector S [--algorithm A] [--canon H/B] [--headers h1:h2] "
 	 "[--length] [--timestamp T] [--expire S] FILE"},
+	{"arc-seal", cmd_arc_seal,
+	 "arc-seal --key PEM --domain D --selector S --authserv-id ID [--timestamp T] "
+	 "[--headers h1:h2] [--canon H/B] [--zone FILE] [--dns-server IP[@PORT]] FILE"},
 	{"version", cmd_version, "version [--features]"},
 };
 

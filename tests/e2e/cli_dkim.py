@@ -80,7 +80,7 @@ def outer():
            for l in p.stdout.splitlines()}
     want = {"01-rsa-dkimpy.eml": ["pass"], "02-ed25519-and-rsa.eml": ["pass", "pass"],
             "03-tampered.eml": ["fail"], "04-revoked-key.eml": ["permerror"],
-            "05-wireseal-ed25519.eml": ["pass"]}
+            "05-wireseal-ed25519.eml": ["pass"], "06-arc-mailing-list.eml": ["fail"]}
     T.check(got == want, "sample verdicts: %r" % got)
 
     # real DNS: keys from nsd; one name goes to a server that never answers

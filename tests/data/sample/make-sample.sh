@@ -53,3 +53,33 @@ out = subprocess.run([os.path.join(build, "wireseal"), "sign", "--key", "ed25519
 open("05-wireseal-ed25519.eml", "wb").write(out)
 os.unlink("05-unsigned.eml")
 PY
+# 06: the mailing-list case for ARC. dkimpy DKIM-signs; the list stamps its
+# arrival results, tags the subject, adds a footer and seals with dkimpy;
+# a forwarder seals again with wireseal. DKIM now fails, ARC passes.
+/usr/bin/python3 - "$here" "$build" <<'PY'
+import subprocess, sys, os
+here, build = sys.argv[1], sys.argv[2]
+import dkim
+rsa = open("rsa2048.pem", "rb").read()
+m = (b"From: Sample Sender <sender@sample.example>\r\nTo: list@lists.sample.example\r\n"
+     b"Subject: through a mailing list\r\nDate: Sun, 29 Nov 2026 08:00:00 +0000\r\n"
+     b"Message-ID: <6@sample.example>\r\nMIME-Version: 1.0\r\n"
+     b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+     b"Hello list,\r\n\r\nthis message went through a list that changed it.\r\n")
+hdrs = [b"from", b"to", b"subject", b"date", b"message-id"]
+signed = dkim.sign(m, b"mail2026", b"sample.example", rsa, include_headers=hdrs) + m
+at_list = (b"Authentication-Results: lists.sample.example; arc=none;\r\n"
+           b"  dkim=pass header.d=sample.example header.s=mail2026\r\n") + signed
+changed = at_list.replace(b"Subject: through", b"Subject: [sample-list] through") + \
+    b"-- \r\nsample-list footer\r\n"
+listed = b"".join(dkim.arc_sign(changed, b"mail2026", b"sample.example", rsa,
+                                b"lists.sample.example", include_headers=hdrs)) + changed
+fwd = b"Authentication-Results: fwd.sample.example; arc=pass\r\n" + listed
+open("06-unsealed.eml", "wb").write(fwd)
+out = subprocess.run([os.path.join(build, "wireseal"), "arc-seal", "--key", "rsa2048.pem",
+                      "--domain", "sample.example", "--selector", "mail2026", "--authserv-id",
+                      "fwd.sample.example", "--timestamp", "1795939200", "--zone", "zone.db",
+                      "06-unsealed.eml"], capture_output=True, check=True).stdout
+open("06-arc-mailing-list.eml", "wb").write(out)
+os.unlink("06-unsealed.eml")
+PY
