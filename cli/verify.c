@@ -1,6 +1,7 @@
 /*
  * `wireseal verify [--zone FILE] [--json] [--authserv-id ID] [--now EPOCH]
- *                  [--dns-server IP[@PORT]] [--dns-timeout MS] FILE...`
+ *                  [--dns-server IP[@PORT]] [--dns-timeout MS]
+ *                  [policy options, cli/policy.h] FILE...`
  *
  * Each file is streamed: the header block is parsed, then the body goes
  * through the canonicalisers chunk by chunk and is never held whole. Keys
@@ -25,6 +26,7 @@
 #include "dns.h"
 #include "json.h"
 #include "keys.h"
+#include "policy.h"
 #include "rfc5322.h"
 
 #define VERIFY_CHUNK (128u * 1024)
@@ -34,6 +36,7 @@ struct verify_ctx {
 	const char *authserv_id;
 	struct dkim_verifier *v;
 	struct keycache *keys;
+	struct policy_cli pol;
 	struct rfc5322_header hdr;
 	uint8_t *buf;
 };
@@ -42,7 +45,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: wireseal verify [--zone FILE] [--json] [--authserv-id ID] "
-			"[--now EPOCH] [--dns-server IP[@PORT]] [--dns-timeout MS] FILE...\n");
+			"[--now EPOCH] [--dns-server IP[@PORT]] [--dns-timeout MS] "
+			POLICY_CLI_USAGE " FILE...\n");
 }
 
 static void
@@ -81,6 +85,7 @@ output(struct verify_ctx *c, const char *path)
 	}
 	if (n == 0)
 		authres_add(&ar, "dkim", "none", NULL, NULL, 0);
+	policy_cli_authres(&c->pol, &ar);
 	const char *value = authres_value(&ar);
 	if (!c->json) {
 		printf("Authentication-Results: %s\n", value ? value : "");
@@ -117,6 +122,7 @@ output(struct verify_ctx *c, const char *path)
 		json_obj_end(&j);
 	}
 	json_arr_end(&j);
+	policy_cli_json(&c->pol, &j);
 	json_key(&j, "authres");
 	json_str(&j, value);
 	json_end(&j);
@@ -204,6 +210,11 @@ verify_file(struct verify_ctx *c, const char *path)
 		dkim_verifier_set_key(c->v, i, ks, key, why);
 	}
 	dkim_verifier_finish(c->v);
+	char pwhy[256];
+	if (policy_cli_message(&c->pol, &c->hdr, c->v, pwhy, sizeof(pwhy)) != 0) {
+		report_error(c, path, pwhy);
+		goto out;
+	}
 	output(c, path);
 	rc = 0;
 out:
@@ -223,9 +234,12 @@ cmd_verify(int argc, char **argv)
 		{"dns-server", required_argument, NULL, 'd'},
 		{"dns-timeout", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
+		POLICY_CLI_OPTIONS,
 		{NULL, 0, NULL, 0},
 	};
 	struct verify_ctx c = {0};
+	policy_cli_init(&c.pol);
+	char why[256];
 	struct ws_dns_config dcfg = {0};
 	const char *servers[9] = {0};
 	size_t nservers = 0;
@@ -258,24 +272,38 @@ cmd_verify(int argc, char **argv)
 			break;
 		case 'h':
 			usage();
+			policy_cli_end(&c.pol);
 			return 0;
 		default:
+			if (opt >= POLICY_CLI_OPT_FIRST && opt <= POLICY_CLI_OPT_LAST &&
+			    policy_cli_option(&c.pol, opt, optarg, why, sizeof(why)) == 0)
+				break;
+			if (opt >= POLICY_CLI_OPT_FIRST && opt <= POLICY_CLI_OPT_LAST)
+				fprintf(stderr, "wireseal verify: %s\n", why);
 			usage();
+			policy_cli_end(&c.pol);
 			return 2;
 		}
 	}
 	if (optind >= argc) {
 		usage();
+		policy_cli_end(&c.pol);
 		return 2;
 	}
 	if (nservers)
 		dcfg.forwarders = servers;
-	char why[256];
 	struct ws_dns *dns = ws_dns_new(&dcfg, why, sizeof(why));
 	if (!dns) {
 		fprintf(stderr, "wireseal verify: %s: %s\n",
 			dcfg.zone_file ? dcfg.zone_file : "DNS resolver", why);
+		policy_cli_end(&c.pol);
 		return 1;
+	}
+	if (policy_cli_start(&c.pol, dns, now, why, sizeof(why)) != 0) {
+		fprintf(stderr, "wireseal verify: %s\n", why);
+		policy_cli_end(&c.pol);
+		ws_dns_free(dns);
+		return 2;
 	}
 	struct dkim_verify_config vcfg = {.now = now};
 	c.v = dkim_verifier_new(&vcfg);
@@ -295,6 +323,7 @@ cmd_verify(int argc, char **argv)
 	free(c.buf);
 	keycache_free(c.keys);
 	dkim_verifier_free(c.v);
+	policy_cli_end(&c.pol);
 	ws_dns_free(dns);
 	return status;
 }
