@@ -538,7 +538,8 @@ policy_cli_start(struct policy_cli *pc, struct ws_dns *dns, int64_t now, char *w
 
 int
 policy_cli_message(struct policy_cli *pc, const struct rfc5322_header *hdr,
-		   const struct dkim_verifier *v, char *why, size_t whylen)
+		   const struct dkim_verifier *v, const struct dmarc_arc_input *arc, char *why,
+		   size_t whylen)
 {
 	memset(&pc->spf, 0, sizeof(pc->spf));
 	if (pc->spf_enabled && policy_spf(pc->pol, &pc->spf_in, &pc->spf, why, whylen) != 0)
@@ -549,9 +550,7 @@ policy_cli_message(struct policy_cli *pc, const struct rfc5322_header *hdr,
 			r = (uint32_t)time(NULL); /* no entropy: sampling still varies */
 		pc->dmarc.random_pct = r % 100;
 	}
-	struct dmarc_arc_input arc;
-	policy_arc_input_from_message(hdr, &arc);
-	return policy_dmarc(pc->pol, &pc->dmarc, hdr, v, &pc->spf, &arc, &pc->dm, why, whylen);
+	return policy_dmarc(pc->pol, &pc->dmarc, hdr, v, &pc->spf, arc, &pc->dm, why, whylen);
 }
 
 void

@@ -94,12 +94,15 @@ int policy_dmarc(struct policy *p, const struct policy_dmarc_cfg *cfg,
 		 struct policy_dmarc_out *out, char *why, size_t whylen);
 
 /*
- * The ARC inputs of the override for this message. Today: chain NONE and no
+ * The ARC inputs of the override for this message (cli/policy_arc.c, called
+ * by verify.c and handed to policy_cli_message). Today: chain NONE and no
  * instances, because the ARC verifier (auth/arc.h) is not merged yet. To be
- * connected by the lead: fill out->chain from the ARC chain validation
- * (pass/fail/none) and one struct dmarc_arc_instance per ARC set (i=,
- * ARC-Seal d=, the AAR's method results), pointing into storage that lives
- * until policy_dmarc returns.
+ * connected after the merge: add the ARC verifier's per-message result as a
+ * parameter, set out->chain from its chain validation (pass/fail/none) and
+ * fill one struct dmarc_arc_instance per ARC set (i=, the ARC-Seal's d=, the
+ * method results parsed from that set's ARC-Authentication-Results: method,
+ * result, and header.d / smtp.mailfrom domain / header.from), pointing into
+ * storage that lives until policy_cli_message returns.
  */
 void policy_arc_input_from_message(const struct rfc5322_header *hdr, struct dmarc_arc_input *out);
 
@@ -138,9 +141,11 @@ int policy_cli_option(struct policy_cli *pc, int opt, const char *arg, char *why
 /* After the options: checks them, loads the PSL, makes the policy. */
 int policy_cli_start(struct policy_cli *pc, struct ws_dns *dns, int64_t now, char *why,
 		     size_t whylen);
-/* SPF (when enabled) and DMARC for one message whose DKIM results are final. */
+/* SPF (when enabled) and DMARC for one message whose DKIM results are final;
+ * arc (NULL = no ARC chain) feeds the override. */
 int policy_cli_message(struct policy_cli *pc, const struct rfc5322_header *hdr,
-		       const struct dkim_verifier *v, char *why, size_t whylen);
+		       const struct dkim_verifier *v, const struct dmarc_arc_input *arc, char *why,
+		       size_t whylen);
 void policy_cli_json(const struct policy_cli *pc, struct json *j);
 void policy_cli_authres(const struct policy_cli *pc, struct authres *ar);
 void policy_cli_end(struct policy_cli *pc);

@@ -211,7 +211,9 @@ verify_file(struct verify_ctx *c, const char *path)
 	}
 	dkim_verifier_finish(c->v);
 	char pwhy[256];
-	if (policy_cli_message(&c->pol, &c->hdr, c->v, pwhy, sizeof(pwhy)) != 0) {
+	struct dmarc_arc_input arc; /* ARC: connect the ARC results there (cli/policy_arc.c) */
+	policy_arc_input_from_message(&c->hdr, &arc);
+	if (policy_cli_message(&c->pol, &c->hdr, c->v, &arc, pwhy, sizeof(pwhy)) != 0) {
 		report_error(c, path, pwhy);
 		goto out;
 	}

@@ -115,7 +115,7 @@ test_spf_dmarc_cached(void **state)
 	assert_int_equal(policy_cli_start(&pc, d, 1000, why, sizeof(why)), 0);
 	struct rfc5322_header h;
 	parse_header(&h, "From: a@example.org\r\nSubject: x\r\n\r\n");
-	assert_int_equal(policy_cli_message(&pc, &h, NULL, why, sizeof(why)), 0);
+	assert_int_equal(policy_cli_message(&pc, &h, NULL, NULL, why, sizeof(why)), 0);
 	assert_true(pc.spf.ran);
 	assert_int_equal(pc.spf.mailfrom.result, SPF_RESULT_PASS);
 	assert_string_equal(pc.spf.mailfrom.domain, "example.org");
@@ -129,7 +129,7 @@ test_spf_dmarc_cached(void **state)
 	/* the same message again: the answers with data come from the cache; only
 	 * the negative one is asked again (embedded local data gives it TTL 0,
 	 * which is never served) */
-	assert_int_equal(policy_cli_message(&pc, &h, NULL, why, sizeof(why)), 0);
+	assert_int_equal(policy_cli_message(&pc, &h, NULL, NULL, why, sizeof(why)), 0);
 	policy_counters(pc.pol, &q2, &h2);
 	assert_int_equal(q2 - q1, 1);
 	assert_true(h2 - h1 >= 3);
@@ -145,7 +145,7 @@ test_spf_dmarc_cached(void **state)
 						 "From: a%d@example.org\r\n", i);
 		snprintf(text + used, sizeof(text) - used, "\r\n");
 		parse_header(&h, text);
-		assert_int_equal(policy_cli_message(&pc, &h, NULL, why, sizeof(why)), 0);
+		assert_int_equal(policy_cli_message(&pc, &h, NULL, NULL, why, sizeof(why)), 0);
 		assert_int_equal(pc.dm.res.result, DMARC_RES_PERMERROR);
 		rfc5322_free(&h);
 	}
