@@ -23,7 +23,9 @@
 #include "dmarc.h"
 #include "spf.h"
 
-#define POLICY_MAX_QUERIES 1000  /* per evaluation: a runaway loop is a bug, stopped as temperror */
+/* Per evaluation, an invariant: the evaluators bound themselves far below it;
+ * past it the message gets an error line instead of a result. */
+#define POLICY_MAX_QUERIES 1000
 #define POLICY_MAX_FROM 8        /* From fields handed to DMARC (two already mean permerror) */
 #define POLICY_CACHE_ENTRIES 4096
 #define POLICY_PSL_FILE "/usr/share/publicsuffix/public_suffix_list.dat"
