@@ -1,6 +1,7 @@
 /*
  * `wireseal verify [--zone FILE] [--json] [--authserv-id ID] [--now EPOCH]
- *                  [--dns-server IP[@PORT]] [--dns-timeout MS] FILE...`
+ *                  [--dns-server IP[@PORT]] [--dns-timeout MS]
+ *                  [policy options, cli/policy.h] FILE...`
  *
  * Each file is streamed: the header block is parsed, then the body goes
  * through the canonicalisers chunk by chunk and is never held whole. Keys
@@ -26,6 +27,7 @@
 #include "dns.h"
 #include "json.h"
 #include "keys.h"
+#include "policy.h"
 #include "rfc5322.h"
 
 #define VERIFY_CHUNK (128u * 1024)
@@ -35,7 +37,9 @@ struct verify_ctx {
 	const char *authserv_id;
 	struct dkim_verifier *v;
 	struct arc_validator *arc;
+	struct policy_arc_store *arc_store;
 	struct keycache *keys;
+	struct policy_cli pol;
 	struct rfc5322_header hdr;
 	uint8_t *buf;
 };
@@ -44,7 +48,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: wireseal verify [--zone FILE] [--json] [--authserv-id ID] "
-			"[--now EPOCH] [--dns-server IP[@PORT]] [--dns-timeout MS] FILE...\n");
+			"[--now EPOCH] [--dns-server IP[@PORT]] [--dns-timeout MS] "
+			POLICY_CLI_USAGE " FILE...\n");
 }
 
 static void
@@ -143,6 +148,7 @@ output(struct verify_ctx *c, const char *path)
 	struct authres_prop aprops[] = {{"header", "oldest-pass", ch->oldest_pass ? op : NULL}};
 	authres_add(&ar, "arc", arc_result_name(ch->result),
 		    ch->result == ARC_FAIL ? ch->reason : NULL, aprops, 1);
+	policy_cli_authres(&c->pol, &ar);
 	const char *value = authres_value(&ar);
 	if (!c->json) {
 		printf("Authentication-Results: %s\n", value ? value : "");
@@ -222,6 +228,7 @@ output(struct verify_ctx *c, const char *path)
 	}
 	json_arr_end(&j);
 	json_obj_end(&j);
+	policy_cli_json(&c->pol, &j);
 	json_key(&j, "authres");
 	json_str(&j, value);
 	json_end(&j);
@@ -325,6 +332,13 @@ verify_file(struct verify_ctx *c, const char *path)
 		arc_validator_set_key(c->arc, k, ks, key, why);
 	}
 	arc_validator_finish(c->arc);
+	char pwhy[256];
+	struct dmarc_arc_input arc;
+	policy_arc_input_from_chain(arc_validator_chain(c->arc), c->arc_store, &arc);
+	if (policy_cli_message(&c->pol, &c->hdr, c->v, &arc, pwhy, sizeof(pwhy)) != 0) {
+		report_error(c, path, pwhy);
+		goto out;
+	}
 	output(c, path);
 	rc = 0;
 out:
@@ -344,9 +358,12 @@ cmd_verify(int argc, char **argv)
 		{"dns-server", required_argument, NULL, 'd'},
 		{"dns-timeout", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
+		POLICY_CLI_OPTIONS,
 		{NULL, 0, NULL, 0},
 	};
 	struct verify_ctx c = {0};
+	policy_cli_init(&c.pol);
+	char why[256];
 	struct ws_dns_config dcfg = {0};
 	const char *servers[9] = {0};
 	size_t nservers = 0;
@@ -379,28 +396,43 @@ cmd_verify(int argc, char **argv)
 			break;
 		case 'h':
 			usage();
+			policy_cli_end(&c.pol);
 			return 0;
 		default:
+			if (opt >= POLICY_CLI_OPT_FIRST && opt <= POLICY_CLI_OPT_LAST &&
+			    policy_cli_option(&c.pol, opt, optarg, why, sizeof(why)) == 0)
+				break;
+			if (opt >= POLICY_CLI_OPT_FIRST && opt <= POLICY_CLI_OPT_LAST)
+				fprintf(stderr, "wireseal verify: %s\n", why);
 			usage();
+			policy_cli_end(&c.pol);
 			return 2;
 		}
 	}
 	if (optind >= argc) {
 		usage();
+		policy_cli_end(&c.pol);
 		return 2;
 	}
 	if (nservers)
 		dcfg.forwarders = servers;
-	char why[256];
 	struct ws_dns *dns = ws_dns_new(&dcfg, why, sizeof(why));
 	if (!dns) {
 		fprintf(stderr, "wireseal verify: %s: %s\n",
 			dcfg.zone_file ? dcfg.zone_file : "DNS resolver", why);
+		policy_cli_end(&c.pol);
 		return 1;
+	}
+	if (policy_cli_start(&c.pol, dns, now, why, sizeof(why)) != 0) {
+		fprintf(stderr, "wireseal verify: %s\n", why);
+		policy_cli_end(&c.pol);
+		ws_dns_free(dns);
+		return 2;
 	}
 	struct dkim_verify_config vcfg = {.now = now};
 	c.v = dkim_verifier_new(&vcfg);
 	c.arc = arc_validator_new(NULL);
+	c.arc_store = policy_arc_store_new();
 	c.keys = keycache_new(dns);
 	c.buf = malloc(VERIFY_CHUNK);
 	rfc5322_init(&c.hdr);
@@ -418,6 +450,8 @@ cmd_verify(int argc, char **argv)
 	keycache_free(c.keys);
 	dkim_verifier_free(c.v);
 	arc_validator_free(c.arc);
+	policy_arc_store_free(c.arc_store);
+	policy_cli_end(&c.pol);
 	ws_dns_free(dns);
 	return status;
 }

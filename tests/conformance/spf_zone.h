@@ -16,6 +16,7 @@
 #ifndef WS_TESTS_SPF_ZONE_H
 #define WS_TESTS_SPF_ZONE_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <yaml.h>
 
@@ -38,7 +39,28 @@ void spfz_answer_free(struct ws_dns_answer *a);
 
 /* Writes the zone as master-file text (absolute names, TTL 300). What a
  * master file cannot say (TIMEOUT, unusable names) is written as a comment.
- * Returns 0, or -1 on a write error. */
-int spfz_emit(const struct spfz_zone *z, FILE *f);
+ * With a suffix ("s03.wsspf") every owner and target name gets ".suffix"
+ * appended (one zone per scenario on one server); names that would then be
+ * longer than 253 octets are written as comments. A TXT RR with no
+ * character-string is written as "\# 0" (RFC 3597). Returns 0, or -1 on a
+ * write error. */
+#define SPFZ_EMIT_NO_ESCAPES 0x1 /* write names that need a \\ escape as comments */
+int spfz_emit(const struct spfz_zone *z, FILE *f, const char *suffix, unsigned flags);
+
+/* Does a master file need a backslash escape for this byte / some byte of
+ * this name (blank, quote, parenthesis, ';', '\\', '@', '$', non-ASCII)? */
+bool spfz_char_needs_escape(int c);
+bool spfz_name_needs_escape(const char *name);
+
+/* TIMEOUT names: the i-th (NULL past the end). */
+const char *spfz_timeout_name(const struct spfz_zone *z, size_t i);
+/* Names strictly below a TIMEOUT name that are in the zone themselves: the
+ * i-th (NULL past the end). A resolver that sends TIMEOUT names to a server
+ * that never answers sends these (and what is below them) to the real one. */
+const char *spfz_below_timeout_name(const struct spfz_zone *z, size_t i);
+/* Would such a resolver send name to the server that never answers? (The
+ * most specific of the names above that is name or an ancestor of it is a
+ * TIMEOUT name.) */
+bool spfz_blackholed(const struct spfz_zone *z, const char *name);
 
 #endif

@@ -5,6 +5,7 @@ a "blackhole" server that reads queries and never answers.
 Usage (run with /usr/bin/python3: it needs Debian's python3-dnspython):
 
   dnsd.py --zone ORIGIN=FILE [--zone ORIGIN=FILE ...] [--blackhole NAME ...]
+          [--via-nsd NAME ...]
           [--sign ORIGIN ...] [--sign-expired ORIGIN ...]
           [--dir DIR] [-- COMMAND [ARG ...]]
 
@@ -12,6 +13,9 @@ Usage (run with /usr/bin/python3: it needs Debian's python3-dnspython):
                       zone ORIGIN ("example.com"); repeatable, at least once.
   --blackhole NAME    send queries for NAME and below to the blackhole server
                       (in the unbound.conf written); repeatable.
+  --via-nsd NAME      a name below a --blackhole NAME that still goes to nsd
+                      (a more specific forward-zone, with everything below
+                      it); repeatable.
   --sign ORIGIN       DNSSEC-sign that --zone (ldns-keygen/ldns-signzone,
                       Debian ldnsutils, fresh keys each run, NSEC) and add its
                       key to the trust-anchor file; repeatable.
@@ -159,11 +163,14 @@ def write_nsd_conf(d, port, zones):
     return conf
 
 
-def write_unbound_conf(d, nsd_port, bh_port, blackholes):
+def write_unbound_conf(d, nsd_port, bh_port, blackholes, via_nsd=()):
     lines = ["server:", "  do-not-query-localhost: no", ""]
     for name in blackholes:
         lines += ["forward-zone:", "  name: \"%s.\"" % name.rstrip("."),
                   "  forward-addr: 127.0.0.1@%d" % bh_port, ""]
+    for name in via_nsd:
+        lines += ["forward-zone:", "  name: \"%s.\"" % name.rstrip("."),
+                  "  forward-addr: 127.0.0.1@%d" % nsd_port, ""]
     lines += ["forward-zone:", "  name: \".\"", "  forward-addr: 127.0.0.1@%d" % nsd_port, ""]
     conf = os.path.join(d, "unbound.conf")
     with open(conf, "w") as f:
@@ -271,6 +278,7 @@ def main():
     ap = argparse.ArgumentParser(description="nsd + blackhole DNS servers on loopback")
     ap.add_argument("--zone", action="append", required=True, metavar="ORIGIN=FILE")
     ap.add_argument("--blackhole", action="append", default=[], metavar="NAME")
+    ap.add_argument("--via-nsd", action="append", default=[], metavar="NAME")
     ap.add_argument("--sign", action="append", default=[], metavar="ORIGIN")
     ap.add_argument("--sign-expired", action="append", default=[], metavar="ORIGIN")
     ap.add_argument("--dir")
@@ -327,7 +335,7 @@ def main():
             print("dnsd.py: FAIL: nsd did not start: %s" % e, file=sys.stderr)
             return 1
         bh = Blackhole()
-        uconf = write_unbound_conf(d, port, bh.port, args.blackhole)
+        uconf = write_unbound_conf(d, port, bh.port, args.blackhole, args.via_nsd)
         ta = os.path.join(d, "trust-anchors")
         with open(ta, "w") as f:
             f.write("".join(a + "\n" for a in anchors))
