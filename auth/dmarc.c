@@ -767,7 +767,9 @@ dmarc_eval_new(const struct dmarc_inputs *in, char *why, size_t whylen)
 		say(why, whylen, "out of memory");
 		goto fail;
 	}
-	ev->cache = calloc(DMARC_MAX_QUERIES, sizeof(*ev->cache));
+	/* entries are initialised as they are filled (dmarc_answer); malloc, not
+	 * calloc: zeroing a large block per message cost a page-purge syscall */
+	ev->cache = malloc(DMARC_MAX_QUERIES * sizeof(*ev->cache));
 	if (!ev->cache) {
 		say(why, whylen, "out of memory");
 		goto fail;

@@ -42,6 +42,7 @@ struct slot {
 
 struct ws_dns {
 	struct ub_ctx *ctx;
+	bool embedded;      /* answers come from a loaded zone file only */
 	unsigned timeout_ms;
 	unsigned delivered; /* answers handed out since the last process call */
 	size_t active;
@@ -394,7 +395,14 @@ ub_done(void *mydata, int err, struct ub_result *res)
 			return;
 		}
 	}
-	deliver(s, answer_from(s->type, err, res), SLOT_FREE);
+	struct ws_dns_answer *a = answer_from(s->type, err, res);
+	/* Embedded data never changes while the process runs, and a static
+	 * local zone carries no SOA: give negative answers the positive
+	 * ceiling, so caches above keep them instead of asking again. */
+	if (a && s->d->embedded && a->ttl == 0 &&
+	    (a->status == WS_DNS_NXDOMAIN || a->status == WS_DNS_NODATA))
+		a->ttl = WS_DNS_EMBEDDED_NEG_TTL;
+	deliver(s, a, SLOT_FREE);
 }
 
 static void
@@ -686,6 +694,7 @@ ws_dns_new(const struct ws_dns_config *cfg, char *why_buf, size_t why_len)
 		goto fail;
 	}
 	if (cfg->zone_file) {
+		d->embedded = true;
 		if (load_zone(d->ctx, cfg->zone_file, why_buf, why_len))
 			goto fail;
 	} else if (cfg->forwarders && cfg->forwarders[0]) {

@@ -29,6 +29,9 @@
 #define WS_DNS_MAX_INFLIGHT 1024 /* queries in flight on one ws_dns; past it async gives -1 */
 #define WS_DNS_MAX_CNAME_CHAIN 8 /* CNAMEs followed for one query; past it TEMPFAIL */
 
+/* TTL given to NXDOMAIN/NODATA answers in embedded mode (no SOA there). */
+#define WS_DNS_EMBEDDED_NEG_TTL 3600u
+
 struct ws_dns_config {
 	const char *zone_file;         /* embedded mode when set */
 	const char *const *forwarders; /* NULL-terminated "ip[@port]" list, forward mode */
