@@ -131,6 +131,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--raw', required=True)
     ap.add_argument('--speed', required=True)
+    ap.add_argument('--crypto', default=None, help='bench-crypto JSON lines')
     ap.add_argument('--corpus-root', required=True)
     ap.add_argument('--corpora', required=True)
     ap.add_argument('--out', required=True, help='output path prefix (no extension)')
@@ -205,8 +206,13 @@ def main():
     mach = machine()
     date = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
     prims = {k: mmm(v) for k, v in sorted(speed.items())}
+    crypto = []
+    if a.crypto and os.path.exists(a.crypto):
+        with open(a.crypto) as f:
+            crypto = [json.loads(l) for l in f if l.strip()]
     doc = {'date': date, 'host': platform.node(), 'machine': mach, 'command': a.command,
-           'pinned_cpu': a.cpu, 'repetitions': a.reps, 'openssl_speed': prims, 'corpora': stats,
+           'pinned_cpu': a.cpu, 'repetitions': a.reps, 'openssl_speed': prims,
+           'wireseal_crypto': crypto, 'corpora': stats,
            'summary': summary, 'raw': raw}
     with open(a.out + '.json', 'w') as f:
         json.dump(doc, f, indent=1, sort_keys=False)
@@ -240,6 +246,19 @@ def main():
             md.append('| %s | %s | %s | %s |' % (label, fmt(v[0] / scale, d), fmt(v[1] / scale, d),
                                                 fmt(v[2] / scale, d)))
     md.append('')
+    if crypto:
+        md.append("## wireseal's crypto backends (`bench/bench-crypto`, per CPU-second, same core, same run)")
+        md.append('')
+        md.append('| figure | unit | min | median | max |')
+        md.append('|---|---|---|---|---|')
+        for r in crypto:
+            if 'median' in r:
+                dg = 0 if r['median'] >= 100 else 3
+                md.append('| %s | %s | %s | %s | %s |' % (r['what'], r['unit'], fmt(r['min'], dg),
+                                                        fmt(r['median'], dg), fmt(r['max'], dg)))
+            else:
+                md.append('| %s | %s | %s | | |' % (r.get('what'), r.get('unit', ''), r.get('error', '')))
+        md.append('')
     for c in corpora:
         st = stats[c]
         md.append('## Corpus `%s`' % c)

@@ -102,6 +102,11 @@ for spec in "${corpora[@]}"; do
 done
 
 # ---------------------------------------------------------------- primitives
+# wireseal's own backends (bench-crypto measures 3 runs itself), then
+# openssl speed on the same core, so the two sit side by side in one run
+log "bench-crypto (wireseal's hash and signature backends)"
+taskset -c "$cpu" "$root/$build/bench/bench-crypto" >"$scratch/crypto.jsonl" 2>"$scratch/crypto.err" ||
+    echo '{"what": "bench-crypto failed", "unit": "", "error": "see crypto.err"}' >"$scratch/crypto.jsonl"
 for rep in $(seq 1 "$reps"); do
     log "openssl speed, repetition $rep"
     {
@@ -172,7 +177,8 @@ log "report"
 # A quick run is a smoke test: its report stays in the (ignored) scratch folder.
 out="$here/results/$stamp_day-$host"
 [ "$quick" = 1 ] && out="$scratch/quick"
-$py "$here/report.py" --raw "$raw" --speed "$scratch/openssl-speed.txt" --corpus-root "$here/corpus" \
+$py "$here/report.py" --raw "$raw" --speed "$scratch/openssl-speed.txt" --crypto "$scratch/crypto.jsonl" \
+    --corpus-root "$here/corpus" \
     --corpora "${names[*]}" --out "$out" \
     --command "${BENCH_COMMAND:-make bench}" --cpu "$cpu" --reps "$reps" || exit 1
 log "done"
