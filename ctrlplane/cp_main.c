@@ -892,10 +892,10 @@ render_metrics(void *arg, size_t *len)
 	fam_sample(f, "wireseal_cp_uptime_seconds", "gauge", "seconds since start",
 		   (double)(time(NULL) - cp->started));
 	if (cp->ndp_stats) {
-		met_family(f, "wireseal_dataplane_counter", "gauge", "dataplane counters relayed by STATS");
+		met_family(f, "wireseal_dataplane_stat", "gauge", "dataplane counters relayed by STATS");
 		for (size_t i = 0; i < cp->ndp_stats; i++) {
 			const char *l[] = {"name", cp->dp_stats[i].name};
-			met_sample(f, "wireseal_dataplane_counter", l, 1, (double)cp->dp_stats[i].value);
+			met_sample(f, "wireseal_dataplane_stat", l, 1, (double)cp->dp_stats[i].value);
 		}
 	}
 	if (fclose(f) != 0) {
