@@ -1144,6 +1144,8 @@ drop_privileges(struct cp *cp, char *why, size_t whylen)
 		snprintf(why, whylen, "user %s: no such user", cp->conf.user);
 		return -1;
 	}
+	if (geteuid() == pw->pw_uid && getegid() == pw->pw_gid)
+		return 0; /* started as that user already (systemd User=) */
 	/* the sockets and the sink file stay usable by the unprivileged daemon
 	 * (and by the user's group: the control socket's access control) */
 	if (chown(cp->conf.cpm_socket, pw->pw_uid, pw->pw_gid) != 0 ||
