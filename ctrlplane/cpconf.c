@@ -289,6 +289,38 @@ walk_map(struct loader *L, const yaml_node_t *map, const char *prefix)
 	return 0;
 }
 
+/* Loads from an initialised parser; path names the source in messages. */
+static int
+load_parser(struct cpconf *c, yaml_parser_t *parser, const char *path, char *why, size_t whylen)
+{
+	yaml_document_t doc;
+	int rc = -1;
+	if (!yaml_parser_load(parser, &doc)) {
+		snprintf(why, whylen, "%s: line %zu: %s", path, (size_t)parser->problem_mark.line + 1,
+			 parser->problem ? parser->problem : "YAML syntax error");
+		return -1;
+	}
+	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	if (!root) { /* an empty file: all defaults */
+		rc = 0;
+		goto out;
+	}
+	if (root->type != YAML_MAPPING_NODE) {
+		snprintf(why, whylen, "%s: the top level must be a mapping", path);
+		goto out;
+	}
+	char inner[512];
+	struct loader L = {.c = c, .doc = &doc, .why = inner, .whylen = sizeof(inner)};
+	if (walk_map(&L, root, "") != 0) {
+		snprintf(why, whylen, "%s: %s", path, inner);
+		goto out;
+	}
+	rc = 0;
+out:
+	yaml_document_delete(&doc);
+	return rc;
+}
+
 int
 cpconf_load(struct cpconf *c, const char *path, char *why, size_t whylen)
 {
@@ -303,40 +335,29 @@ cpconf_load(struct cpconf *c, const char *path, char *why, size_t whylen)
 		return -1;
 	}
 	yaml_parser_t parser;
-	yaml_document_t doc;
-	int rc = -1;
-	bool have_doc = false;
 	yaml_parser_initialize(&parser);
 	yaml_parser_set_input_file(&parser, f);
-	if (!yaml_parser_load(&parser, &doc)) {
-		snprintf(why, whylen, "%s: line %zu: %s", path, (size_t)parser.problem_mark.line + 1,
-			 parser.problem ? parser.problem : "YAML syntax error");
-		goto out;
-	}
-	have_doc = true;
-	yaml_node_t *root = yaml_document_get_root_node(&doc);
-	if (!root) { /* an empty file: all defaults */
-		rc = 0;
-		goto out;
-	}
-	if (root->type != YAML_MAPPING_NODE) {
-		snprintf(why, whylen, "%s: the top level must be a mapping", path);
-		goto out;
-	}
-	struct loader L = {.c = c, .doc = &doc, .why = why, .whylen = whylen};
-	char inner[512];
-	L.why = inner;
-	L.whylen = sizeof(inner);
-	if (walk_map(&L, root, "") != 0) {
-		snprintf(why, whylen, "%s: %s", path, inner);
-		goto out;
-	}
-	rc = 0;
-out:
-	if (have_doc)
-		yaml_document_delete(&doc);
+	int rc = load_parser(c, &parser, path, why, whylen);
 	yaml_parser_delete(&parser);
 	fclose(f);
+	if (rc != 0)
+		cpconf_free(c);
+	return rc;
+}
+
+int
+cpconf_load_mem(struct cpconf *c, const char *name, const void *p, size_t n, char *why,
+		size_t whylen)
+{
+	if (cpconf_defaults(c) != 0) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	yaml_parser_t parser;
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_string(&parser, p, n);
+	int rc = load_parser(c, &parser, name, why, whylen);
+	yaml_parser_delete(&parser);
 	if (rc != 0)
 		cpconf_free(c);
 	return rc;

@@ -96,6 +96,9 @@ struct cpconf {
 int cpconf_defaults(struct cpconf *c);
 /* Defaults, then the file on top. 0, or -1 with a reason naming the line. */
 int cpconf_load(struct cpconf *c, const char *path, char *why, size_t whylen);
+/* The same from bytes in memory; name is used in messages. */
+int cpconf_load_mem(struct cpconf *c, const char *name, const void *p, size_t n, char *why,
+		    size_t whylen);
 void cpconf_free(struct cpconf *c);
 /* Every directive with its type, default and documentation, one per line. */
 void cpconf_describe(FILE *f);

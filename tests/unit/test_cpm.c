@@ -339,6 +339,17 @@ test_limits(void **state)
 		assert_int_equal(cpm_encode(&w, &in), -1);
 		(*counts[i])--;
 	}
+	in.type = CPM_SESSION_RECORD;
+	memset(&in.u.session, 0, sizeof(in.u.session));
+	in.u.session.nanomalies = CPM_MAX_ANOMALIES;
+	for (unsigned i = 0; i < CPM_MAX_ANOMALIES; i++)
+		in.u.session.anomalies[i] = cpm_s("a");
+	roundtrip(&in, out);
+	assert_int_equal(out[0].u.session.nanomalies, CPM_MAX_ANOMALIES);
+	in.u.session.nanomalies++;
+	cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
+	assert_int_equal(cpm_encode(&w, &in), -1);
+
 	in.type = CPM_STATS;
 	in.u.stats.n = CPM_MAX_STATS;
 	for (unsigned i = 0; i < CPM_MAX_STATS; i++)
