@@ -1047,6 +1047,11 @@ ctl_run(struct ctl *k)
 static void
 ctl_done(struct ctl *k)
 {
+	/* input left unread would turn the close into a reset that can destroy
+	 * the reply in flight: read it away first (bounded) */
+	char sink[512];
+	for (int i = 0; i < 16 && recv(k->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+		;
 	event_free(k->ev);
 	close(k->fd);
 	free(k);
