@@ -482,7 +482,7 @@ struct jobctx {
 static struct rec *
 add_rec(struct conn *c, uint64_t id)
 {
-	if (id <= c->last_id && c->last_id) {
+	if (id == 0 || id <= c->last_id) { /* ids start at 1: ACK 0 means "nothing" */
 		char d[96];
 		snprintf(d, sizeof(d), "record %llu after %llu", (unsigned long long)id,
 			 (unsigned long long)c->last_id);
@@ -513,9 +513,9 @@ count_verdict(struct cp *cp, const struct cpm_message *m, const struct pol_verdi
 	cp->spf_res[v->spf.result < 7 ? v->spf.result : 7]++;
 	cp->dmarc_res[v->dmarc_evaluated ? (v->dmarc.result < 5 ? v->dmarc.result : 5) : 6]++;
 	static const char *const dispn[] = {"none", "quarantine", "reject"};
-	size_t d = 3;
+	size_t d = 3; /* skip: no DMARC evaluated by a domain override */
 	for (size_t n = 0; n < 3; n++)
-		if (strcmp(v->disposition, dispn[n]) == 0)
+		if (strcmp(v->disposition, dispn[n]) == 0 && !(v->override && strcmp(v->override, "skip") == 0))
 			d = n;
 	cp->disp[d]++;
 }

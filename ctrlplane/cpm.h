@@ -21,7 +21,9 @@
  * closed (the dataplane reconnects and re-sends what was not ACKed).
  *
  * Records and acknowledgement: the dataplane numbers its MESSAGE_RECORD and
- * SESSION_RECORD (record_id) in increasing order on a connection; ACK{n}
+ * SESSION_RECORD (record_id, from 1) in increasing order on a connection
+ * (else ERROR{CPM_E_ORDER}); ids must not repeat with the same ts_usec
+ * across dataplane restarts (the sink dedupes on the pair); ACK{n}
  * says every record with id <= n sent on this connection is durably written
  * by the sinks. Unacknowledged records are re-sent after a reconnect, so a
  * sink may see a record twice (at-least-once). KEY_REQUEST carries a req_id

@@ -364,13 +364,24 @@ def control():
 
 def rotation(proc):
     log = os.path.join(E.dir, "log", "eve.json")
+    c = connect()
+    c.send(cpm.key_request(77, "sel._domainkey.example.org"))
+    c.wait(lambda: 77 in c.answers)
+    before = metric(scrape(), "wireseal_cp_dns_cache_entries")
     os.rename(log, log + ".1")
     proc.send_signal(signal.SIGHUP)
     time.sleep(0.5)
-    c = connect()
+    after = scrape()
+    T.check(before >= 1 and metric(after, "wireseal_cp_dns_cache_entries") == before and
+            metric(after, "wireseal_cp_reloads_total") >= 2, "SIGHUP keeps the cache (%r entries)" % before)
     c.send(cpm.session(1000))
     c.wait(lambda: c.acked >= 1000)
+    T.check(c.acked == 1000 and not c.closed, "the dataplane connection survives SIGHUP")
     c.close()
+    c = connect()
+    c.send(cpm.session(5), cpm.session(5))
+    c.wait(lambda: c.closed, 5)
+    T.check(c.closed and c.errors and c.errors[0]["code"] == 6, "a repeated record id is refused (ORDER): %r" % c.errors)
     T.check(os.path.exists(log) and '"record_id":1000' in open(log).read() and
             '"record_id":1000' not in open(log + ".1").read(), "after SIGHUP the sink writes a new file")
     T.check(os.stat(log).st_uid == 65534, "the new sink file belongs to nobody")
