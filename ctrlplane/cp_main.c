@@ -164,6 +164,7 @@ sink_config_of(const struct cp *cp, struct sink_config *sc)
 	sc->json_file = cp->conf.json_file;
 	sc->syslog = cp->conf.syslog;
 	sc->syslog_ident = cp->conf.syslog_ident;
+	sc->syslog_socket = cp->conf.syslog_socket;
 	sc->dedupe_bytes = cp->conf.dedupe_bytes;
 	sc->authserv_id = cp->pol.authserv_id;
 }
@@ -889,6 +890,9 @@ render_metrics(void *arg, size_t *len)
 		   "records not written again (seen before: at-least-once delivery)", (double)s->duplicates);
 	fam_sample(f, "wireseal_cp_sink_errors_total", "counter", "write or sync failures", (double)s->errors);
 	fam_sample(f, "wireseal_cp_sink_syncs_total", "counter", "fdatasync calls", (double)s->syncs);
+	fam_sample(f, "wireseal_cp_syslog_sent_total", "counter", "syslog lines sent", (double)s->syslog_sent);
+	fam_sample(f, "wireseal_cp_syslog_errors_total", "counter",
+		   "syslog lines lost (no syslog daemon, or its socket full)", (double)s->syslog_errors);
 	fam_sample(f, "wireseal_cp_uptime_seconds", "gauge", "seconds since start",
 		   (double)(time(NULL) - cp->started));
 	if (cp->ndp_stats) {

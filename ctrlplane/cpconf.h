@@ -74,6 +74,7 @@ struct cpconf_map {
 	  "JSON lines (one event per line, fsync'ed before the ACK); empty: off")                 \
 	X("sinks.syslog", BOOL, syslog, "false", "also log one line per record to syslog")        \
 	X("sinks.syslog_ident", STR, syslog_ident, "wireseal-cp", "syslog ident")                 \
+	X("sinks.syslog_socket", STR, syslog_socket, "/dev/log", "the syslog daemon's datagram socket") \
 	X("sinks.dedupe_bytes", UINT, dedupe_bytes, "1048576",                                    \
 	  "at start, record ids in this many bytes at the end of json_file are not written again") \
 	X("metrics.listen", STR, metrics_listen, "127.0.0.1",                                     \

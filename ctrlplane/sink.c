@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <syslog.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,7 +26,9 @@ struct keyset {
 struct sink {
 	int fd;
 	bool dirty;
-	bool syslog_open;
+	int log_fd; /* unbound datagram socket for syslog, -1 when off */
+	struct sockaddr_un log_addr;
+	socklen_t log_addrlen;
 	struct sink_config cfg;
 	char *path;
 	char *ident;
@@ -163,13 +167,22 @@ configure(struct sink *s, const struct sink_config *cfg)
 	s->authserv_id = strdup(cfg->authserv_id ? cfg->authserv_id : "localhost");
 	if (!s->path || !s->ident || !s->authserv_id)
 		return -1;
-	if (s->syslog_open) {
-		closelog();
-		s->syslog_open = false;
+	if (s->log_fd >= 0) {
+		close(s->log_fd);
+		s->log_fd = -1;
 	}
 	if (cfg->syslog) {
-		openlog(s->ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
-		s->syslog_open = true;
+		const char *p = cfg->syslog_socket && *cfg->syslog_socket ? cfg->syslog_socket : "/dev/log";
+		size_t n = strlen(p);
+		if (n >= sizeof(s->log_addr.sun_path))
+			return -1;
+		memset(&s->log_addr, 0, sizeof(s->log_addr));
+		s->log_addr.sun_family = AF_UNIX;
+		memcpy(s->log_addr.sun_path, p, n);
+		s->log_addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+		s->log_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (s->log_fd < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -181,6 +194,7 @@ sink_open(const struct sink_config *cfg, char *why, size_t whylen)
 	if (!s)
 		goto oom;
 	s->fd = -1;
+	s->log_fd = -1;
 	for (int g = 0; g < 2; g++)
 		if (!(s->gen[g].slot = calloc(SET_SLOTS, sizeof(uint64_t))))
 			goto oom;
@@ -219,8 +233,8 @@ sink_close(struct sink *s)
 	sink_sync(s);
 	if (s->fd >= 0)
 		close(s->fd);
-	if (s->syslog_open)
-		closelog();
+	if (s->log_fd >= 0)
+		close(s->log_fd);
 	free(s->gen[0].slot);
 	free(s->gen[1].slot);
 	free(s->path);
@@ -412,6 +426,33 @@ authres_of(const struct sink *s, const struct cpm_message *m, const struct pol_v
 	return out;
 }
 
+/* One syslog datagram (RFC 3164 form, facility mail, severity info), sent
+ * without blocking: a missing or full syslog daemon costs a counted error,
+ * never a stall (the JSON file is the durable sink). */
+static void __attribute__((format(printf, 2, 3)))
+slog(struct sink *s, const char *fmt, ...)
+{
+	char msg[2048];
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	char ts[32];
+	strftime(ts, sizeof(ts), "%b %e %H:%M:%S", &tm);
+	int n = snprintf(msg, sizeof(msg), "<%d>%s %s[%d]: ", 2 * 8 + 6, ts, s->ident, (int)getpid());
+	va_list ap;
+	va_start(ap, fmt);
+	int m = vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+	if (len >= sizeof(msg))
+		len = sizeof(msg) - 1; /* long lines are cut: syslog is the convenience copy */
+	if (sendto(s->log_fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&s->log_addr,
+		   s->log_addrlen) < 0)
+		s->st.syslog_errors++;
+	else
+		s->st.syslog_sent++;
+}
+
 int
 sink_message(struct sink *s, const struct cpm_message *m, const struct pol_verdict *v)
 {
@@ -486,8 +527,8 @@ sink_message(struct sink *s, const struct cpm_message *m, const struct pol_verdi
 	if (rc == 0) {
 		remember(s, k);
 		s->st.written++;
-		if (s->syslog_open)
-			syslog(LOG_INFO, "message record_id=%llu flow_id=%llu %s disposition=%s",
+		if (s->log_fd >= 0)
+			slog(s, "message record_id=%llu flow_id=%llu %s disposition=%s",
 			       (unsigned long long)m->record_id, (unsigned long long)m->flow_id,
 			       ar ? ar : "", v->disposition);
 	}
@@ -537,8 +578,8 @@ sink_session(struct sink *s, const struct cpm_session *m)
 	if (rc == 0) {
 		remember(s, k);
 		s->st.written++;
-		if (s->syslog_open)
-			syslog(LOG_INFO, "session record_id=%llu flow_id=%llu transactions=%u",
+		if (s->log_fd >= 0)
+			slog(s, "session record_id=%llu flow_id=%llu transactions=%u",
 			       (unsigned long long)m->record_id, (unsigned long long)m->flow_id,
 			       m->transactions);
 	}

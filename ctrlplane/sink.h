@@ -3,7 +3,9 @@
  * object per line; "event_type" is "message" or "session"; "timestamp",
  * "flow_id", "record_id", endpoints, the SMTP facts and the verdict object
  * that `wireseal verify --json` prints, completed with SPF, DMARC and ARC),
- * and optionally one syslog line per record.
+ * and optionally one syslog line per record (a datagram to the syslog socket,
+ * written here directly so the path is configurable and a dead syslog
+ * daemon never blocks).
  *
  * Durability: lines are written with write(2) on an O_APPEND descriptor;
  * sink_sync fdatasyncs them. The daemon ACKs a record only after the sync
@@ -34,12 +36,13 @@ struct sink_config {
 	const char *json_file; /* NULL or "": no file */
 	bool syslog;
 	const char *syslog_ident;
+	const char *syslog_socket; /* NULL or "": /dev/log */
 	unsigned dedupe_bytes;
 	const char *authserv_id;
 };
 
 struct sink_stats {
-	uint64_t written, duplicates, errors, syncs, reopens;
+	uint64_t written, duplicates, errors, syncs, reopens, syslog_sent, syslog_errors;
 };
 
 struct sink;

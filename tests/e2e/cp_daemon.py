@@ -101,6 +101,9 @@ policy:
     override.org: none
 sinks:
   json_file: {d}/log/eve.json
+  syslog: true
+  syslog_ident: wstest
+  syslog_socket: {d}/syslog.sock
 metrics:
   listen: 127.0.0.1
   port: {port}
@@ -275,6 +278,16 @@ def keys_and_verdicts():
     v4 = e4.get("verdict", {}).get("dmarc", {})
     T.check(v4.get("result") == "fail" and v4.get("override") == "none" and v4.get("disposition") == "none",
             "record 4: per-domain override: %r" % v4)
+    lines = []
+    try:
+        while len(lines) < 5:
+            lines.append(E.syslog.recv(4096).decode())
+    except socket.timeout:
+        pass
+    T.check(len(lines) == 5 and all(l.startswith("<22>") and "wstest[" in l for l in lines) and
+            any("message record_id=1 " in l and "dmarc=pass" in l for l in lines) and
+            any("session record_id=5 " in l for l in lines),
+            "one syslog line per record: %r" % lines[:2])
     T.check(e5.get("event_type") == "session" and e5.get("smtp", {}).get("anomalies") == ["starttls_stripped"],
             "record 5: session event: %r" % e5)
 
@@ -500,6 +513,10 @@ def main():
     if "WS_DNSD_UNBOUND_CONF" not in E.dns:
         print("cp-daemon: FAIL: dnsd.py did not start (rc %r)" % E.dnsd.wait())
         sys.exit(1)
+    E.syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    E.syslog.bind(os.path.join(E.dir, "syslog.sock"))
+    os.chmod(os.path.join(E.dir, "syslog.sock"), 0o666)
+    E.syslog.settimeout(5)
     os.chmod(E.dns["WS_DNSD_DIR"], 0o755)
     os.chmod(E.dns["WS_DNSD_UNBOUND_CONF"], 0o644)
     E.port = free_port()
