@@ -47,6 +47,7 @@
 #define CP_READ_BURST 64     /* datagrams read per readable event before yielding */
 #define CTL_LINE_MAX 256     /* a control command line */
 #define CP_MAX_DP_STATS 1024 /* distinct dataplane counter names kept */
+#define CP_MAX_OUTQ (16u << 20) /* bytes queued to a dataplane that does not read: past it, close */
 
 struct outbuf {
 	struct outbuf *next;
@@ -72,6 +73,7 @@ struct conn {
 	uint8_t *wbuf;
 	struct cpm_writer w;
 	struct outbuf *oq, **oq_tail;
+	size_t oq_bytes;
 	struct rec *recs, **recs_tail;
 	uint64_t last_id, acked;
 	bool ack_due;
@@ -255,6 +257,7 @@ conn_push(struct conn *c)
 		if (n < 0)
 			return -1;
 		c->cp->cnt.datagrams_out++;
+		c->oq_bytes -= o->len;
 		c->oq = o->next;
 		if (!c->oq)
 			c->oq_tail = &c->oq;
@@ -269,6 +272,8 @@ conn_seal(struct conn *c)
 {
 	if (c->w.len == 0)
 		return 0;
+	if (c->oq_bytes + c->w.len > CP_MAX_OUTQ)
+		return -1; /* the peer stopped reading: the caller closes */
 	struct outbuf *o = malloc(sizeof(*o) + c->w.len);
 	if (!o)
 		return -1;
@@ -277,6 +282,7 @@ conn_seal(struct conn *c)
 	memcpy(o->buf, c->wbuf, c->w.len);
 	*c->oq_tail = o;
 	c->oq_tail = &o->next;
+	c->oq_bytes += o->len;
 	cpm_writer_init(&c->w, c->wbuf, CPM_MAX_DATAGRAM);
 	return 0;
 }
@@ -791,7 +797,7 @@ on_flush(evutil_socket_t fd, short what, void *arg)
 			}
 		}
 		if (conn_seal(c) != 0 || conn_push(c) != 0)
-			conn_close(c, "send failed");
+			conn_close(c, c->oq_bytes + c->w.len > CP_MAX_OUTQ ? "peer does not read (CP_MAX_OUTQ)" : "send failed");
 	}
 }
 

@@ -324,6 +324,24 @@ def keys_and_verdicts():
     m5 = scrape()
     n = len([l for l in m5.splitlines() if l.startswith("wireseal_dataplane_stat{")])
     T.check(n == 1024, "dataplane counters capped at 1024: %d" % n)
+    # a dataplane that sends but never reads: answers pile up to CP_MAX_OUTQ
+    # (16 MiB), then the control plane closes the connection
+    slow = connect()
+    one = cpm.key_request(1, "sel._domainkey.example.org")
+    batch = one * (cpm.MAX_DATAGRAM // len(one))
+    for _ in range(200000 // (cpm.MAX_DATAGRAM // len(one)) + 1):
+        slow.send(batch)
+    end, closed = time.time() + 20, False
+    slow.sock.settimeout(1)
+    while time.time() < end and not closed:
+        try:
+            closed = slow.sock.recv(cpm.MAX_DATAGRAM) == b""
+        except socket.timeout:
+            pass
+        except ConnectionResetError:
+            closed = True
+    T.check(closed, "a dataplane that does not read is disconnected at CP_MAX_OUTQ")
+    slow.close()
     prom = os.path.join(E.dir, "metrics.txt")
     with open(prom, "w") as f:
         f.write(m4)
