@@ -15,6 +15,7 @@
  * that is complete, after one fdatasync of the sink covering them (group
  * commit: one sync per loop pass, not per record).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -186,6 +187,16 @@ validate(const struct cpconf *c, char *why, size_t whylen)
 				 c->domain_overrides.key[i], a);
 			return -1;
 		}
+	}
+	if (c->dns_zone_file[0] && c->dns_servers.n) {
+		snprintf(why, whylen, "dns.zone_file and dns.servers exclude each other");
+		return -1;
+	}
+	unsigned char addr[16];
+	if (inet_pton(AF_INET, c->metrics_listen, addr) != 1 &&
+	    inet_pton(AF_INET6, c->metrics_listen, addr) != 1) {
+		snprintf(why, whylen, "metrics.listen: \"%s\" is not an IP address", c->metrics_listen);
+		return -1;
 	}
 	if (c->metrics_port > 65535) {
 		snprintf(why, whylen, "metrics.port: %u is not a port", c->metrics_port);

@@ -184,7 +184,10 @@ def check_config():
     for text, want in (("dns:\n  timeout_ms: soon\n", "line 2"), ("nosuch: 1\n", "unknown directive"),
                        ("policy:\n  org_domain: psl2\n", "org_domain"),
                        ("metrics:\n  port: 1\nmetrics:\n  port: 2\n", "duplicate"),
-                       ("user: [a\n", "line"), ("user: no-such-user-here\n", "no such user")):
+                       ("user: [a\n", "line"), ("user: no-such-user-here\n", "no such user"),
+                       ("metrics:\n  listen: localhost\n", "not an IP address"),
+                       ("dns:\n  zone_file: /z\n  servers: [127.0.0.1]\n", "exclude each other"),
+                       ("policy:\n  domain_overrides:\n    a.example: allow\n", "not none, quarantine")):
         with open(bad, "w") as f:
             f.write(text)
         p = subprocess.run([CP, "-c", bad, "--check-config"], capture_output=True, text=True)
@@ -402,6 +405,15 @@ def rotation(proc):
     os.rename(log, log + ".1")
     proc.send_signal(signal.SIGHUP)
     time.sleep(0.5)
+    notes = []
+    E.notify.settimeout(0.5)
+    try:
+        while True:
+            notes.append(E.notify.recv(4096).decode())
+    except socket.timeout:
+        pass
+    E.notify.settimeout(10)
+    T.check(notes[-2:] == ["RELOADING=1", "READY=1"], "reload told to systemd: %r" % notes[-4:])
     after = scrape()
     T.check(before >= 1 and metric(after, "wireseal_cp_dns_cache_entries") == before and
             metric(after, "wireseal_cp_reloads_total") >= 2, "SIGHUP keeps the cache (%r entries)" % before)
