@@ -39,9 +39,9 @@
 #include "cpm.h"
 #include "dkim.h"
 #include "dns.h"
-#include "dnscache.h"
+#include "cpcache.h"
 #include "metrics.h"
-#include "policy.h"
+#include "cppolicy.h"
 #include "sink.h"
 #include "ws-config.h"
 
@@ -90,7 +90,7 @@ struct cp {
 	const char *config_path;
 	struct cpconf conf;
 	struct ws_dns *dns;
-	struct dnscache *dc;
+	struct cpcache *dc;
 	psl_ctx_t *psl;
 	struct pol_config pol;
 	struct sink *sink;
@@ -477,7 +477,7 @@ handle_key_request(struct conn *c, const struct cpm_key_request *r)
 	kw->req_id = r->req_id;
 	const struct ws_dns_answer *a;
 	uint32_t ttl = 0;
-	int rc = dc_get(cp->dc, name, WS_DNS_TXT, (int64_t)time(NULL), on_key, kw, &a, &ttl);
+	int rc = cpcache_get(cp->dc, name, WS_DNS_TXT, (int64_t)time(NULL), on_key, kw, &a, &ttl);
 	if (rc == 0) {
 		cp->parked++;
 		c->refs++;
@@ -857,7 +857,7 @@ render_metrics(void *arg, size_t *len)
 		const char *l[] = {"disposition", dispn[i]};
 		met_sample(f, "wireseal_cp_dispositions_total", l, 1, (double)cp->disp[i]);
 	}
-	const struct dc_stats *d = dc_stats(cp->dc);
+	const struct cpcache_stats *d = cpcache_stats(cp->dc);
 	fam_sample(f, "wireseal_cp_dns_queries_total", "counter", "DNS queries sent", (double)d->queries);
 	met_family(f, "wireseal_cp_dns_answers_total", "counter", "DNS answers by kind");
 	const char *ok[] = {"kind", "data"}, *neg[] = {"kind", "negative"}, *tf[] = {"kind", "tempfail"};
@@ -867,9 +867,9 @@ render_metrics(void *arg, size_t *len)
 	fam_sample(f, "wireseal_cp_dns_timeouts_total", "counter", "DNS queries that timed out",
 		   (double)d->timeouts);
 	met_family(f, "wireseal_cp_dns_query_duration_seconds", "histogram", "DNS query latency");
-	for (size_t i = 0; i < DC_LAT_BUCKETS; i++) {
+	for (size_t i = 0; i < CPCACHE_LAT_BUCKETS; i++) {
 		char le[32];
-		snprintf(le, sizeof(le), "%g", dc_lat_bounds_ms[i] / 1000.0);
+		snprintf(le, sizeof(le), "%g", cpcache_lat_bounds_ms[i] / 1000.0);
 		const char *l[] = {"le", le};
 		met_sample(f, "wireseal_cp_dns_query_duration_seconds_bucket", l, 1, (double)d->lat_le[i]);
 	}
@@ -968,7 +968,7 @@ reload(struct cp *cp, char *why, size_t whylen)
 	cp->conf.metrics_port = old.metrics_port;
 	cp->conf.dns_timeout_ms = old.dns_timeout_ms;
 	apply_policy_config(cp);
-	dc_set_limits(cp->dc, cp->conf.cache_max_entries, cp->conf.cache_max_ttl, cp->conf.cache_negative_ttl);
+	cpcache_set_limits(cp->dc, cp->conf.cache_max_entries, cp->conf.cache_max_ttl, cp->conf.cache_negative_ttl);
 	cpconf_free(&old);
 	struct sink_config sc;
 	sink_config_of(cp, &sc);
@@ -1032,7 +1032,7 @@ ctl_run(struct ctl *k)
 	while (n && (cmd[n - 1] == ' ' || cmd[n - 1] == '\r'))
 		cmd[--n] = '\0';
 	if (strcmp(cmd, "status") == 0) {
-		const struct dc_stats *d = dc_stats(cp->dc);
+		const struct cpcache_stats *d = cpcache_stats(cp->dc);
 		fprintf(f, "ok\nversion %s\nprotocol %u\nconfig %s\nuptime %lld\npid %d\nuid %u\n"
 			   "dataplane_connections %u\nrecords_inflight %u\nkey_requests_parked %u\n"
 			   "cache_entries %llu\nmessage_records %llu\nsession_records %llu\nrecords_acked %llu\n",
@@ -1048,9 +1048,9 @@ ctl_run(struct ctl *k)
 		free(m);
 	} else if (strcmp(cmd, "cache show") == 0) {
 		fprintf(f, "ok\n");
-		dc_dump(cp->dc, (int64_t)time(NULL), f);
+		cpcache_dump(cp->dc, (int64_t)time(NULL), f);
 	} else if (strcmp(cmd, "cache flush") == 0) {
-		fprintf(f, "ok\nflushed %zu\n", dc_flush(cp->dc));
+		fprintf(f, "ok\nflushed %zu\n", cpcache_flush(cp->dc));
 	} else if (strcmp(cmd, "reload") == 0) {
 		char why[512];
 		if (reload(cp, why, sizeof(why)) == 0)
@@ -1199,7 +1199,7 @@ on_dns(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct cp *cp = arg;
-	dc_process(cp->dc, (int64_t)time(NULL));
+	cpcache_process(cp->dc, (int64_t)time(NULL));
 }
 
 static void
@@ -1238,7 +1238,7 @@ start(struct cp *cp, char *why, size_t whylen)
 		snprintf(why, whylen, "DNS: %s", dwhy);
 		return -1;
 	}
-	cp->dc = dc_new(cp->dns, cp->conf.cache_max_entries, cp->conf.cache_max_ttl,
+	cp->dc = cpcache_new(cp->dns, cp->conf.cache_max_entries, cp->conf.cache_max_ttl,
 			cp->conf.cache_negative_ttl);
 	if (strcmp(cp->conf.org_domain, "psl") == 0) {
 		cp->psl = psl_load_file(cp->conf.psl_file);
@@ -1305,7 +1305,7 @@ stop(struct cp *cp)
 	met_server_stop(cp->met);
 	/* the resolver first: it never calls the cache's callbacks again */
 	ws_dns_free(cp->dns);
-	dc_free(cp->dc);
+	cpcache_free(cp->dc);
 	sink_close(cp->sink);
 	if (cp->cpm_fd >= 0) {
 		close(cp->cpm_fd);

@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #include "cpm.h"
-#include "policy.h"
+#include "cppolicy.h"
 
 #define SINK_DEDUPE_KEYS 65536u /* keys per generation */
 #define SINK_LINE_MAX (256u * 1024) /* a longer event is replaced by an error event */

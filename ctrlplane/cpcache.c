@@ -1,5 +1,5 @@
-/* dnscache: shared, TTL-bounded DNS answers with coalesced queries (see dnscache.h). */
-#include "dnscache.h"
+/* cpcache: shared, TTL-bounded DNS answers with coalesced queries (see cpcache.h). */
+#include "cpcache.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -9,12 +9,12 @@
 
 #include "dns.h"
 
-#define DC_BUCKETS 4096u
+#define CPCACHE_BUCKETS 4096u
 
-const unsigned dc_lat_bounds_ms[DC_LAT_BUCKETS] = {1, 5, 10, 50, 100, 500, 1000, 5000};
+const unsigned cpcache_lat_bounds_ms[CPCACHE_LAT_BUCKETS] = {1, 5, 10, 50, 100, 500, 1000, 5000};
 
 struct waiter {
-	dc_cb cb;
+	cpcache_cb cb;
 	void *arg;
 	struct waiter *next;
 };
@@ -22,7 +22,7 @@ struct waiter {
 struct entry {
 	struct entry *next;            /* hash chain */
 	struct entry *prev_all, *next_all; /* every entry, for dump/flush */
-	struct dnscache *cache;
+	struct cpcache *cache;
 	enum ws_dns_type type;
 	bool pending;
 	int64_t expires;
@@ -33,13 +33,13 @@ struct entry {
 	char name[];
 };
 
-struct dnscache {
+struct cpcache {
 	struct ws_dns *dns;
 	unsigned max_entries, max_ttl, negative_ttl;
-	struct entry *buckets[DC_BUCKETS];
+	struct entry *buckets[CPCACHE_BUCKETS];
 	struct entry *all;
 	int64_t now;
-	struct dc_stats st;
+	struct cpcache_stats st;
 };
 
 static uint32_t
@@ -48,22 +48,22 @@ hash(const char *name, enum ws_dns_type type)
 	uint32_t h = 2166136261u ^ (uint32_t)type;
 	for (const char *p = name; *p; p++)
 		h = (h ^ (uint8_t)*p) * 16777619u;
-	return h % DC_BUCKETS;
+	return h % CPCACHE_BUCKETS;
 }
 
-struct dnscache *
-dc_new(struct ws_dns *dns, unsigned max_entries, unsigned max_ttl, unsigned negative_ttl)
+struct cpcache *
+cpcache_new(struct ws_dns *dns, unsigned max_entries, unsigned max_ttl, unsigned negative_ttl)
 {
-	struct dnscache *c = calloc(1, sizeof(*c));
+	struct cpcache *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->dns = dns;
-	dc_set_limits(c, max_entries, max_ttl, negative_ttl);
+	cpcache_set_limits(c, max_entries, max_ttl, negative_ttl);
 	return c;
 }
 
 void
-dc_set_limits(struct dnscache *c, unsigned max_entries, unsigned max_ttl, unsigned negative_ttl)
+cpcache_set_limits(struct cpcache *c, unsigned max_entries, unsigned max_ttl, unsigned negative_ttl)
 {
 	c->max_entries = max_entries;
 	c->max_ttl = max_ttl;
@@ -71,7 +71,7 @@ dc_set_limits(struct dnscache *c, unsigned max_entries, unsigned max_ttl, unsign
 }
 
 static void
-unlink_entry(struct dnscache *c, struct entry *e)
+unlink_entry(struct cpcache *c, struct entry *e)
 {
 	struct entry **pp = &c->buckets[hash(e->name, e->type)];
 	while (*pp && *pp != e)
@@ -101,7 +101,7 @@ free_entry(struct entry *e)
 }
 
 void
-dc_free(struct dnscache *c)
+cpcache_free(struct cpcache *c)
 {
 	if (!c)
 		return;
@@ -117,7 +117,7 @@ dc_free(struct dnscache *c)
 }
 
 static struct entry *
-find(struct dnscache *c, const char *name, enum ws_dns_type type)
+find(struct cpcache *c, const char *name, enum ws_dns_type type)
 {
 	for (struct entry *e = c->buckets[hash(name, type)]; e; e = e->next)
 		if (e->type == type && strcmp(e->name, name) == 0)
@@ -126,7 +126,7 @@ find(struct dnscache *c, const char *name, enum ws_dns_type type)
 }
 
 static void
-expire_some(struct dnscache *c, int64_t now)
+expire_some(struct cpcache *c, int64_t now)
 {
 	struct entry *e = c->all;
 	while (e) {
@@ -143,14 +143,14 @@ static void
 on_answer(void *arg, struct ws_dns_answer *a)
 {
 	struct entry *e = arg;
-	struct dnscache *c = e->cache;
+	struct cpcache *c = e->cache;
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	double s = (double)(t.tv_sec - e->started.tv_sec) + (double)(t.tv_nsec - e->started.tv_nsec) / 1e9;
 	c->st.lat_count++;
 	c->st.lat_sum_s += s;
-	for (unsigned i = 0; i < DC_LAT_BUCKETS; i++)
-		if (s * 1000.0 <= dc_lat_bounds_ms[i])
+	for (unsigned i = 0; i < CPCACHE_LAT_BUCKETS; i++)
+		if (s * 1000.0 <= cpcache_lat_bounds_ms[i])
 			c->st.lat_le[i]++;
 	c->st.pending--;
 	unsigned ttl;
@@ -192,12 +192,12 @@ on_answer(void *arg, struct ws_dns_answer *a)
 }
 
 int
-dc_get(struct dnscache *c, const char *name, enum ws_dns_type type, int64_t now, dc_cb cb,
+cpcache_get(struct cpcache *c, const char *name, enum ws_dns_type type, int64_t now, cpcache_cb cb,
        void *arg, const struct ws_dns_answer **out, uint32_t *remaining_ttl)
 {
-	char lname[DC_NAME_MAX + 1];
+	char lname[CPCACHE_NAME_MAX + 1];
 	size_t n = strlen(name);
-	if (n > DC_NAME_MAX) {
+	if (n > CPCACHE_NAME_MAX) {
 		c->st.refused++;
 		return -1;
 	}
@@ -228,7 +228,7 @@ dc_get(struct dnscache *c, const char *name, enum ws_dns_type type, int64_t now,
 	w->arg = arg;
 	w->next = NULL;
 	if (e) {
-		if (e->nwaiters >= DC_MAX_WAITERS) {
+		if (e->nwaiters >= CPCACHE_MAX_WAITERS) {
 			free(w);
 			c->st.refused++;
 			return -1;
@@ -279,7 +279,7 @@ dc_get(struct dnscache *c, const char *name, enum ws_dns_type type, int64_t now,
 }
 
 size_t
-dc_flush(struct dnscache *c)
+cpcache_flush(struct cpcache *c)
 {
 	size_t n = 0;
 	struct entry *e = c->all;
@@ -296,14 +296,14 @@ dc_flush(struct dnscache *c)
 }
 
 void
-dc_process(struct dnscache *c, int64_t now)
+cpcache_process(struct cpcache *c, int64_t now)
 {
 	c->now = now;
 	ws_dns_process(c->dns);
 }
 
-const struct dc_stats *
-dc_stats(const struct dnscache *c)
+const struct cpcache_stats *
+cpcache_stats(const struct cpcache *c)
 {
 	return &c->st;
 }
@@ -326,7 +326,7 @@ status_name(const struct entry *e)
 }
 
 void
-dc_dump(const struct dnscache *c, int64_t now, FILE *f)
+cpcache_dump(const struct cpcache *c, int64_t now, FILE *f)
 {
 	for (const struct entry *e = c->all; e; e = e->next_all)
 		fprintf(f, "%s %s %s %lld\n", e->name,

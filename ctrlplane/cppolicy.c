@@ -1,17 +1,17 @@
-/* policy: SPF + DMARC + local policy for one message record (see policy.h). */
-#include "policy.h"
+/* cppolicy: SPF + DMARC + local policy for one message record (see cppolicy.h). */
+#include "cppolicy.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "dnscache.h"
+#include "cpcache.h"
 
 enum phase { PH_SPF, PH_DMARC, PH_DONE };
 
 struct pol_job {
 	const struct pol_config *cfg;
-	struct dnscache *dc;
+	struct cpcache *dc;
 	int64_t now;
 	pol_done_cb done;
 	void *arg;
@@ -77,7 +77,7 @@ static int
 ask(struct pol_job *j, const char *name, enum ws_dns_type type)
 {
 	const struct ws_dns_answer *a = NULL;
-	int r = dc_get(j->dc, name, type, j->now, on_dns, j, &a, NULL);
+	int r = cpcache_get(j->dc, name, type, j->now, on_dns, j, &a, NULL);
 	if (r == 0)
 		return 0;
 	if (r < 0) { /* the resolver is saturated: a temporary failure, as DNS would give */
@@ -226,7 +226,7 @@ run(struct pol_job *j)
 }
 
 int
-pol_start(const struct pol_config *cfg, struct dnscache *dc, const struct cpm_message *m,
+pol_start(const struct pol_config *cfg, struct cpcache *dc, const struct cpm_message *m,
 	  int64_t now, pol_done_cb done, void *arg)
 {
 	struct pol_job *j = calloc(1, sizeof(*j));

@@ -1,5 +1,5 @@
 /*
- * policy: completes a message's verdict in the control plane. The dataplane
+ * cppolicy: completes a message's verdict in the control plane. The dataplane
  * decided DKIM (and the ARC chain); a policy job runs SPF (MAIL FROM
  * identity, RFC 7208) and DMARC (RFC 7489/9989) with the resumable
  * evaluators in auth/ over the shared DNS cache, then applies local policy:
@@ -15,8 +15,8 @@
  * Limits: the evaluators' (SPF_MAX_*, DMARC_MAX_*); POL_MAX_AAR_RESULTS
  * method results read from one ARC-Authentication-Results value.
  */
-#ifndef WS_CTRLPLANE_POLICY_H
-#define WS_CTRLPLANE_POLICY_H
+#ifndef WS_CTRLPLANE_CPPOLICY_H
+#define WS_CTRLPLANE_CPPOLICY_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -27,7 +27,7 @@
 
 #define POL_MAX_AAR_RESULTS 16
 
-struct dnscache;
+struct cpcache;
 struct pol_job;
 
 struct pol_config {
@@ -57,7 +57,7 @@ typedef void (*pol_done_cb)(void *arg, struct pol_job *job);
 /* 0 (done runs exactly once, perhaps before pol_start returns, and owns the
  * job from then on), or -1 on allocation failure or a record that does not
  * re-encode. cfg is read at each step: keep it alive. */
-int pol_start(const struct pol_config *cfg, struct dnscache *dc,
+int pol_start(const struct pol_config *cfg, struct cpcache *dc,
 			  const struct cpm_message *m, int64_t now, pol_done_cb done, void *arg);
 const struct cpm_message *pol_job_message(const struct pol_job *j);
 const struct pol_verdict *pol_job_verdict(const struct pol_job *j);
