@@ -15,6 +15,8 @@ packages=(
     # tests: real peers and real servers
     python3 python3-dkim python3-spf python3-yaml python3-dnspython
     libmail-dkim-perl opendkim-tools libopendkim-dev nsd ldnsutils tcpdump
+    # control-plane tests: scrape the metrics endpoint, check the exposition format
+    curl prometheus
     # benchmarks
     gnuplot-nox rspamd python3-nacl util-linux
 )

@@ -1,0 +1,251 @@
+/*
+ * cpm: the dataplane <-> control-plane message protocol (wireseal-dp talks to
+ * wireseal-cp over a UNIX SOCK_SEQPACKET socket; wiresealctl does not use it).
+ *
+ * Wire format: one datagram holds one or more records (batching), never
+ * more than CPM_MAX_DATAGRAM bytes. A record is
+ *     u16 type | u32 payload length | payload
+ * and a payload is the message's fields in the order its walk function in
+ * cpm.c lists them, each marshalled by a typed helper: integers big-endian
+ * (u8/u16/u32/u64), strings and byte strings as u32 length + bytes, lists as
+ * u32 count + items. Decoding fails unless every byte of a payload and of
+ * the datagram is consumed, a count or length is over its named limit, a
+ * string holds a NUL, or the type is unknown. The message types are declared
+ * once in CPM_FOREACH_TYPE (id, name, struct field) below.
+ *
+ * Session: both ends send HELLO{CPM_MAGIC, CPM_VERSION, role} first, alone
+ * in its datagram. A peer whose HELLO has another magic, another version or
+ * the wrong role, or that sends anything else first, gets ERROR and the
+ * connection is closed. After the handshake, any datagram that does not
+ * decode is answered with ERROR{CPM_E_MALFORMED} and the connection is
+ * closed (the dataplane reconnects and re-sends what was not ACKed).
+ *
+ * Records and acknowledgement: the dataplane numbers its MESSAGE_RECORD and
+ * SESSION_RECORD (record_id, from 1) in increasing order on a connection
+ * (else ERROR{CPM_E_ORDER}); ids must not repeat with the same ts_usec
+ * across dataplane restarts (the sink dedupes on the pair); ACK{n}
+ * says every record with id <= n sent on this connection is durably written
+ * by the sinks. Unacknowledged records are re-sent after a reconnect, so a
+ * sink may see a record twice (at-least-once). KEY_REQUEST carries a req_id
+ * chosen by the requester; KEY_ANSWER echoes it, in any order.
+ *
+ * Ownership: a decoded struct cpm_msg's strings (struct cpm_str) point into
+ * the datagram buffer and are valid while it is; they are not NUL-terminated.
+ * Thread-safety: none needed; writers and readers are caller-owned values.
+ */
+#ifndef WS_CTRLPLANE_CPM_H
+#define WS_CTRLPLANE_CPM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CPM_MAGIC 0x57534350u      /* "WSCP" */
+#define CPM_VERSION 1u
+#define CPM_MAX_DATAGRAM 65536u    /* bytes in one datagram (a batch) */
+#define CPM_RECORD_HDR 6u          /* u16 type + u32 length */
+#define CPM_MAX_STR 8192u          /* bytes of one string field */
+#define CPM_MAX_RCPTS 100u         /* RCPT TO addresses in a MESSAGE_RECORD */
+#define CPM_MAX_DKIM 16u           /* DKIM signature results in a MESSAGE_RECORD */
+#define CPM_MAX_FROM 8u            /* From header field values in a MESSAGE_RECORD */
+#define CPM_MAX_ARC 50u            /* ARC instances (RFC 8617 5.1.1.1) */
+#define CPM_MAX_ANOMALIES 16u      /* anomaly names in a SESSION_RECORD */
+#define CPM_MAX_STATS 256u         /* counters in one STATS */
+
+/* X(NAME, id, union member) */
+#define CPM_FOREACH_TYPE(X)                  \
+	X(HELLO, 1, hello)                   \
+	X(ERROR, 2, error)                   \
+	X(KEY_REQUEST, 3, key_request)       \
+	X(KEY_ANSWER, 4, key_answer)         \
+	X(MESSAGE_RECORD, 5, message)        \
+	X(SESSION_RECORD, 6, session)        \
+	X(ACK, 7, ack)                       \
+	X(STATS, 8, stats)
+
+enum cpm_type {
+#define CPM_ENUM(name, id, member) CPM_##name = id,
+	CPM_FOREACH_TYPE(CPM_ENUM)
+#undef CPM_ENUM
+};
+
+/* "KEY_REQUEST" ...; "?" for an unknown id. */
+const char *cpm_type_name(unsigned type);
+
+enum cpm_role { CPM_ROLE_DATAPLANE = 1, CPM_ROLE_CONTROLPLANE = 2 };
+
+#define CPM_FOREACH_ERROR(X)                                         \
+	X(VERSION, 1, "protocol version mismatch")                   \
+	X(MAGIC, 2, "not a wireseal cpm peer (bad magic)")           \
+	X(ROLE, 3, "unexpected peer role")                           \
+	X(NO_HELLO, 4, "message before HELLO")                       \
+	X(MALFORMED, 5, "malformed datagram")                        \
+	X(ORDER, 6, "record ids not increasing")                     \
+	X(OVERLOAD, 7, "too many records in flight")
+
+enum cpm_error_code {
+#define CPM_EENUM(name, id, text) CPM_E_##name = id,
+	CPM_FOREACH_ERROR(CPM_EENUM)
+#undef CPM_EENUM
+};
+const char *cpm_error_text(unsigned code);
+
+struct cpm_str {
+	const char *p; /* not NUL-terminated; NULL with len 0 for "" */
+	uint32_t len;
+};
+
+enum cpm_key_status { CPM_KEY_FOUND, CPM_KEY_MISSING, CPM_KEY_INVALID, CPM_KEY_TEMPFAIL };
+const char *cpm_key_status_name(unsigned st);
+
+struct cpm_hello {
+	uint32_t magic;
+	uint16_t version;
+	uint8_t role;
+};
+
+struct cpm_error {
+	uint32_t code;
+	struct cpm_str text;
+};
+
+struct cpm_key_request {
+	uint64_t req_id;
+	struct cpm_str name; /* "<s>._domainkey.<d>" */
+};
+
+struct cpm_key_answer {
+	uint64_t req_id;
+	uint8_t status; /* enum cpm_key_status */
+	uint32_t ttl;   /* seconds the answer (positive or negative) may be cached */
+	struct cpm_str record; /* the TXT record text when FOUND; else a reason */
+};
+
+struct cpm_endpoint {
+	struct cpm_str ip; /* text: "192.0.2.1", "2001:db8::1" */
+	uint16_t port;
+};
+
+struct cpm_dkim {
+	struct cpm_str d, s, a, result, reason;
+};
+
+enum cpm_arc_chain { CPM_ARC_NONE, CPM_ARC_PASS, CPM_ARC_FAIL };
+
+struct cpm_arc {
+	uint32_t instance;   /* i= */
+	struct cpm_str sealer; /* ARC-Seal d= */
+	struct cpm_str aar;  /* ARC-Authentication-Results value (opaque here) */
+};
+
+struct cpm_message {
+	uint64_t record_id;
+	uint64_t flow_id;
+	uint64_t ts_usec; /* when the message ended, microseconds since the epoch */
+	struct cpm_endpoint client, server;
+	struct cpm_str helo, mail_from;
+	uint32_t nrcpts;
+	struct cpm_str rcpts[CPM_MAX_RCPTS];
+	uint8_t starttls;     /* the transaction ran inside TLS */
+	uint32_t transaction; /* 1 for the first transaction of the session */
+	uint32_t ndkim;
+	struct cpm_dkim dkim[CPM_MAX_DKIM];
+	uint32_t nfrom;
+	struct cpm_str from[CPM_MAX_FROM];
+	uint8_t arc_chain; /* enum cpm_arc_chain */
+	uint32_t narc;
+	struct cpm_arc arc[CPM_MAX_ARC];
+};
+
+struct cpm_session {
+	uint64_t record_id;
+	uint64_t flow_id;
+	uint64_t ts_usec;
+	struct cpm_endpoint client, server;
+	struct cpm_str helo;
+	uint8_t starttls_offered, starttls_used;
+	struct cpm_str tls_version, sni, end_reason;
+	uint32_t transactions;
+	uint32_t nanomalies;
+	struct cpm_str anomalies[CPM_MAX_ANOMALIES];
+};
+
+struct cpm_ack {
+	uint64_t up_to; /* every record id <= up_to is durable */
+};
+
+struct cpm_stat {
+	struct cpm_str name; /* Prometheus metric-name characters */
+	uint64_t value;
+};
+
+struct cpm_stats {
+	uint32_t n;
+	struct cpm_stat s[CPM_MAX_STATS];
+};
+
+struct cpm_msg {
+	enum cpm_type type;
+	union {
+#define CPM_MEMBER(name, id, member) struct cpm_##member member;
+		CPM_FOREACH_TYPE(CPM_MEMBER)
+#undef CPM_MEMBER
+	} u;
+};
+
+/* A string view of a NUL-terminated C string (NULL -> ""). */
+struct cpm_str cpm_s(const char *s);
+/* Copies s into out (cap bytes, NUL-terminated); -1 when it does not fit. */
+int cpm_str_copy(struct cpm_str s, char *out, size_t cap);
+bool cpm_str_eq(struct cpm_str s, const char *c);
+
+/* ---- marshalling helpers ---- */
+
+struct cpm_writer {
+	uint8_t *buf;
+	size_t len, cap;
+	bool overflow; /* a put did not fit: the datagram is unusable */
+	unsigned records;
+};
+
+void cpm_writer_init(struct cpm_writer *w, uint8_t *buf, size_t cap);
+void cpm_put_u8(struct cpm_writer *w, uint8_t v);
+void cpm_put_u16(struct cpm_writer *w, uint16_t v);
+void cpm_put_u32(struct cpm_writer *w, uint32_t v);
+void cpm_put_u64(struct cpm_writer *w, uint64_t v);
+void cpm_put_bytes(struct cpm_writer *w, const void *p, uint32_t len); /* u32 len + bytes */
+void cpm_put_str(struct cpm_writer *w, struct cpm_str s);
+
+struct cpm_reader {
+	const uint8_t *p;
+	size_t len, off;
+	bool err; /* a get ran past the end or over a limit */
+};
+
+void cpm_reader_init(struct cpm_reader *r, const void *p, size_t len);
+uint8_t cpm_get_u8(struct cpm_reader *r);
+uint16_t cpm_get_u16(struct cpm_reader *r);
+uint32_t cpm_get_u32(struct cpm_reader *r);
+uint64_t cpm_get_u64(struct cpm_reader *r);
+/* A length-prefixed byte string of at most max bytes (a view into r). */
+struct cpm_str cpm_get_bytes(struct cpm_reader *r, uint32_t max);
+/* As cpm_get_bytes, at most CPM_MAX_STR, and refusing a NUL byte. */
+struct cpm_str cpm_get_str(struct cpm_reader *r);
+
+/*
+ * Appends one record to a datagram being built. Returns 0, or -1 when it does
+ * not fit in the room left (the writer is left as it was: send what it holds
+ * and start a new datagram) or a list is over its limit.
+ */
+int cpm_encode(struct cpm_writer *w, const struct cpm_msg *m);
+
+/*
+ * Decodes the next record of a datagram. Returns 1 with *m filled, 0 at the
+ * end of the datagram (an empty datagram is an error), -1 with a reason.
+ */
+int cpm_decode_next(struct cpm_reader *dg, struct cpm_msg *m, char *why, size_t whylen);
+
+/* HELLO check: 0, or the cpm_error_code that refuses it. */
+int cpm_hello_check(const struct cpm_msg *m, enum cpm_role expected_peer);
+
+#endif

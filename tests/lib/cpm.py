@@ -1,0 +1,185 @@
+"""The cpm protocol (ctrlplane/cpm.h) written again in Python, for tests that
+play the dataplane side against wireseal-cp. A separate implementation on
+purpose: the daemon's C codec is checked against it, not against itself.
+
+Wire: a datagram is records `u16 type | u32 len | payload`; integers are
+big-endian; strings are u32 length + bytes; lists are u32 count + items.
+"""
+import socket
+import struct
+import time
+
+MAGIC = 0x57534350
+VERSION = 1
+ROLE_DP, ROLE_CP = 1, 2
+MAX_DATAGRAM = 65536
+
+HELLO, ERROR, KEY_REQUEST, KEY_ANSWER, MESSAGE_RECORD, SESSION_RECORD, ACK, STATS = range(1, 9)
+KEY_STATUS = ["found", "missing", "invalid", "tempfail"]
+ARC_NONE, ARC_PASS, ARC_FAIL = 0, 1, 2
+
+
+def _s(x):
+    if isinstance(x, str):
+        x = x.encode()
+    return struct.pack(">I", len(x)) + x
+
+
+def _ep(ip, port):
+    return _s(ip) + struct.pack(">H", port)
+
+
+def record(t, payload):
+    return struct.pack(">HI", t, len(payload)) + payload
+
+
+def hello(version=VERSION, role=ROLE_DP, magic=MAGIC):
+    return record(HELLO, struct.pack(">IHB", magic, version, role))
+
+
+def key_request(req_id, name):
+    return record(KEY_REQUEST, struct.pack(">Q", req_id) + _s(name))
+
+
+def stats(pairs):
+    p = struct.pack(">I", len(pairs))
+    for k, v in pairs:
+        p += _s(k) + struct.pack(">Q", v)
+    return record(STATS, p)
+
+
+def message(rid, flow=1, ts=None, client=("192.0.2.10", 40000), server=("198.51.100.25", 25),
+            helo="mail.example.org", mail_from="alice@example.org", rcpts=("bob@example.net",),
+            starttls=1, transaction=1, dkim=(), from_=(" Alice <alice@example.org>",),
+            arc_chain=ARC_NONE, arc=()):
+    """dkim: (d, s, a, result, reason) tuples; arc: (instance, sealer, aar) tuples."""
+    ts = ts if ts is not None else int(time.time() * 1e6)
+    p = struct.pack(">QQQ", rid, flow, ts) + _ep(*client) + _ep(*server) + _s(helo) + _s(mail_from)
+    p += struct.pack(">I", len(rcpts)) + b"".join(_s(r) for r in rcpts)
+    p += struct.pack(">BI", starttls, transaction)
+    p += struct.pack(">I", len(dkim)) + b"".join(b"".join(_s(f) for f in d) for d in dkim)
+    p += struct.pack(">I", len(from_)) + b"".join(_s(f) for f in from_)
+    p += struct.pack(">B", arc_chain)
+    p += struct.pack(">I", len(arc)) + b"".join(struct.pack(">I", i) + _s(s) + _s(a) for i, s, a in arc)
+    return record(MESSAGE_RECORD, p)
+
+
+def session(rid, flow=1, ts=None, client=("192.0.2.10", 40000), server=("198.51.100.25", 25),
+            helo="mail.example.org", offered=1, used=1, tls_version="TLSv1.3", sni="mx.example.net",
+            end_reason="fin", transactions=1, anomalies=()):
+    ts = ts if ts is not None else int(time.time() * 1e6)
+    p = struct.pack(">QQQ", rid, flow, ts) + _ep(*client) + _ep(*server) + _s(helo)
+    p += struct.pack(">BB", offered, used) + _s(tls_version) + _s(sni) + _s(end_reason)
+    p += struct.pack(">I", transactions) + struct.pack(">I", len(anomalies)) + b"".join(_s(a) for a in anomalies)
+    return record(SESSION_RECORD, p)
+
+
+class Reader:
+    def __init__(self, b):
+        self.b, self.o = b, 0
+
+    def take(self, n):
+        if self.o + n > len(self.b):
+            raise ValueError("truncated")
+        v = self.b[self.o:self.o + n]
+        self.o += n
+        return v
+
+    def u8(self):
+        return self.take(1)[0]
+
+    def u16(self):
+        return struct.unpack(">H", self.take(2))[0]
+
+    def u32(self):
+        return struct.unpack(">I", self.take(4))[0]
+
+    def u64(self):
+        return struct.unpack(">Q", self.take(8))[0]
+
+    def s(self):
+        return self.take(self.u32()).decode("utf-8", "surrogateescape")
+
+
+def decode(dgram):
+    """[(type, dict)] for every record; raises ValueError on anything malformed."""
+    out = []
+    r = Reader(dgram)
+    if not dgram:
+        raise ValueError("empty datagram")
+    while r.o < len(dgram):
+        t, n = r.u16(), r.u32()
+        p = Reader(r.take(n))
+        if t == HELLO:
+            m = {"magic": p.u32(), "version": p.u16(), "role": p.u8()}
+        elif t == ERROR:
+            m = {"code": p.u32(), "text": p.s()}
+        elif t == KEY_ANSWER:
+            m = {"req_id": p.u64(), "status": KEY_STATUS[p.u8()], "ttl": p.u32(), "record": p.s()}
+        elif t == ACK:
+            m = {"up_to": p.u64()}
+        else:
+            raise ValueError("unexpected type %d from the control plane" % t)
+        if p.o != n:
+            raise ValueError("trailing bytes in type %d" % t)
+        out.append((t, m))
+    return out
+
+
+class Client:
+    """A dataplane stand-in: connect, HELLO both ways, then send and receive."""
+
+    def __init__(self, path, version=VERSION, timeout=10.0, do_hello=True):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.answers, self.acked, self.errors = {}, 0, []
+        self.closed = False
+        self.peer_hello = None
+        if do_hello:
+            self.send(hello(version))
+            self.wait(lambda: self.peer_hello is not None or self.errors or self.closed)
+
+    closed = False
+
+    def send(self, *records):
+        self.sock.send(b"".join(records))
+
+    def pump(self, timeout=None):
+        """Read one datagram (or time out); False once the peer closed."""
+        if timeout is not None:
+            self.sock.settimeout(timeout)
+        try:
+            d = self.sock.recv(MAX_DATAGRAM + 1)
+        except socket.timeout:
+            return True
+        except ConnectionResetError:
+            d = b""
+        if not d:
+            self.closed = True
+            return False
+        for t, m in decode(d):
+            if t == HELLO:
+                self.peer_hello = m
+            elif t == KEY_ANSWER:
+                self.answers[m["req_id"]] = m
+            elif t == ACK:
+                if m["up_to"] < self.acked:
+                    raise ValueError("ACK went backwards: %d after %d" % (m["up_to"], self.acked))
+                self.acked = m["up_to"]
+            elif t == ERROR:
+                self.errors.append(m)
+        return True
+
+    def wait(self, cond, timeout=15.0):
+        end = time.time() + timeout
+        while time.time() < end:
+            v = cond()
+            if v:
+                return v
+            if not self.pump(timeout=max(0.05, min(0.5, end - time.time()))):
+                return cond()
+        return cond()
+
+    def close(self):
+        self.sock.close()

@@ -1,0 +1,417 @@
+/* cpm: every message type round-trips; batches; limits at and past; every
+ * truncation, trailing byte, unknown type and bad HELLO is refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cpm.h"
+
+static uint8_t dgram[CPM_MAX_DATAGRAM + 16];
+
+static void
+assert_str(struct cpm_str a, struct cpm_str b)
+{
+	assert_int_equal(a.len, b.len);
+	if (a.len)
+		assert_memory_equal(a.p, b.p, a.len);
+}
+
+static void
+fill_message(struct cpm_message *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->record_id = 0x0102030405060708ull;
+	m->flow_id = 77;
+	m->ts_usec = 1764400000123456ull;
+	m->client.ip = cpm_s("192.0.2.1");
+	m->client.port = 40000;
+	m->server.ip = cpm_s("2001:db8::25");
+	m->server.port = 25;
+	m->helo = cpm_s("mail.example.org");
+	m->mail_from = cpm_s("alice@example.org");
+	m->nrcpts = 2;
+	m->rcpts[0] = cpm_s("bob@example.com");
+	m->rcpts[1] = cpm_s("carol@example.com");
+	m->starttls = 1;
+	m->transaction = 3;
+	m->ndkim = 2;
+	m->dkim[0] = (struct cpm_dkim){cpm_s("example.org"), cpm_s("sel"), cpm_s("rsa-sha256"),
+				       cpm_s("pass"), cpm_s("")};
+	m->dkim[1] = (struct cpm_dkim){cpm_s("list.example"), cpm_s("k2"), cpm_s("ed25519-sha256"),
+				       cpm_s("fail"), cpm_s("signature did not verify")};
+	m->nfrom = 1;
+	m->from[0] = cpm_s(" Alice <alice@example.org>");
+	m->arc_chain = CPM_ARC_PASS;
+	m->narc = 1;
+	m->arc[0].instance = 1;
+	m->arc[0].sealer = cpm_s("forwarder.example");
+	m->arc[0].aar = cpm_s("i=1; forwarder.example; dmarc=pass header.from=example.org");
+}
+
+static void
+check_message(const struct cpm_message *a, const struct cpm_message *b)
+{
+	assert_true(a->record_id == b->record_id && a->flow_id == b->flow_id &&
+		    a->ts_usec == b->ts_usec);
+	assert_str(a->client.ip, b->client.ip);
+	assert_int_equal(a->client.port, b->client.port);
+	assert_str(a->server.ip, b->server.ip);
+	assert_int_equal(a->server.port, b->server.port);
+	assert_str(a->helo, b->helo);
+	assert_str(a->mail_from, b->mail_from);
+	assert_int_equal(a->nrcpts, b->nrcpts);
+	for (uint32_t i = 0; i < a->nrcpts; i++)
+		assert_str(a->rcpts[i], b->rcpts[i]);
+	assert_int_equal(a->starttls, b->starttls);
+	assert_int_equal(a->transaction, b->transaction);
+	assert_int_equal(a->ndkim, b->ndkim);
+	for (uint32_t i = 0; i < a->ndkim; i++) {
+		assert_str(a->dkim[i].d, b->dkim[i].d);
+		assert_str(a->dkim[i].s, b->dkim[i].s);
+		assert_str(a->dkim[i].a, b->dkim[i].a);
+		assert_str(a->dkim[i].result, b->dkim[i].result);
+		assert_str(a->dkim[i].reason, b->dkim[i].reason);
+	}
+	assert_int_equal(a->nfrom, b->nfrom);
+	for (uint32_t i = 0; i < a->nfrom; i++)
+		assert_str(a->from[i], b->from[i]);
+	assert_int_equal(a->arc_chain, b->arc_chain);
+	assert_int_equal(a->narc, b->narc);
+	for (uint32_t i = 0; i < a->narc; i++) {
+		assert_int_equal(a->arc[i].instance, b->arc[i].instance);
+		assert_str(a->arc[i].sealer, b->arc[i].sealer);
+		assert_str(a->arc[i].aar, b->arc[i].aar);
+	}
+}
+
+/* Encode one message alone, decode it back, and check the datagram ends. */
+static size_t
+roundtrip(const struct cpm_msg *in, struct cpm_msg *out)
+{
+	struct cpm_writer w;
+	cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
+	assert_int_equal(cpm_encode(&w, in), 0);
+	struct cpm_reader r;
+	cpm_reader_init(&r, dgram, w.len);
+	char why[128] = "";
+	int rc = cpm_decode_next(&r, out, why, sizeof(why));
+	if (rc != 1)
+		fail_msg("decode: %s", why);
+	assert_int_equal(out->type, in->type);
+	assert_int_equal(cpm_decode_next(&r, out + 1, why, sizeof(why)), 0);
+	return w.len;
+}
+
+static struct cpm_msg in, out[2];
+
+static void
+test_roundtrip_each_type(void **state)
+{
+	(void)state;
+	in.type = CPM_HELLO;
+	in.u.hello = (struct cpm_hello){CPM_MAGIC, CPM_VERSION, CPM_ROLE_DATAPLANE};
+	roundtrip(&in, out);
+	assert_int_equal(out[0].u.hello.magic, CPM_MAGIC);
+	assert_int_equal(out[0].u.hello.version, CPM_VERSION);
+	assert_int_equal(out[0].u.hello.role, CPM_ROLE_DATAPLANE);
+
+	in.type = CPM_ERROR;
+	in.u.error = (struct cpm_error){CPM_E_VERSION, cpm_s("version 2, want 1")};
+	roundtrip(&in, out);
+	assert_int_equal(out[0].u.error.code, CPM_E_VERSION);
+	assert_str(out[0].u.error.text, in.u.error.text);
+
+	in.type = CPM_KEY_REQUEST;
+	in.u.key_request = (struct cpm_key_request){UINT64_MAX, cpm_s("sel._domainkey.example.org")};
+	roundtrip(&in, out);
+	assert_true(out[0].u.key_request.req_id == UINT64_MAX);
+	assert_str(out[0].u.key_request.name, in.u.key_request.name);
+
+	in.type = CPM_KEY_ANSWER;
+	in.u.key_answer = (struct cpm_key_answer){42, CPM_KEY_FOUND, 300, cpm_s("v=DKIM1; p=AAAA")};
+	roundtrip(&in, out);
+	assert_true(out[0].u.key_answer.req_id == 42);
+	assert_int_equal(out[0].u.key_answer.status, CPM_KEY_FOUND);
+	assert_int_equal(out[0].u.key_answer.ttl, 300);
+	assert_str(out[0].u.key_answer.record, in.u.key_answer.record);
+
+	in.type = CPM_MESSAGE_RECORD;
+	fill_message(&in.u.message);
+	roundtrip(&in, out);
+	check_message(&in.u.message, &out[0].u.message);
+
+	in.type = CPM_SESSION_RECORD;
+	memset(&in.u.session, 0, sizeof(in.u.session));
+	in.u.session.record_id = 9;
+	in.u.session.flow_id = 10;
+	in.u.session.ts_usec = 11;
+	in.u.session.client.ip = cpm_s("198.51.100.7");
+	in.u.session.client.port = 1;
+	in.u.session.server.ip = cpm_s("198.51.100.8");
+	in.u.session.server.port = 587;
+	in.u.session.helo = cpm_s("h");
+	in.u.session.starttls_offered = 1;
+	in.u.session.starttls_used = 0;
+	in.u.session.tls_version = cpm_s("");
+	in.u.session.sni = cpm_s("mx.example.com");
+	in.u.session.end_reason = cpm_s("fin");
+	in.u.session.transactions = 2;
+	in.u.session.nanomalies = 1;
+	in.u.session.anomalies[0] = cpm_s("starttls_stripped");
+	roundtrip(&in, out);
+	const struct cpm_session *s = &out[0].u.session;
+	assert_true(s->record_id == 9 && s->flow_id == 10 && s->ts_usec == 11);
+	assert_int_equal(s->server.port, 587);
+	assert_int_equal(s->starttls_offered, 1);
+	assert_int_equal(s->transactions, 2);
+	assert_str(s->sni, in.u.session.sni);
+	assert_str(s->end_reason, in.u.session.end_reason);
+	assert_int_equal(s->nanomalies, 1);
+	assert_str(s->anomalies[0], in.u.session.anomalies[0]);
+
+	in.type = CPM_ACK;
+	in.u.ack.up_to = 123456789;
+	roundtrip(&in, out);
+	assert_true(out[0].u.ack.up_to == 123456789);
+
+	in.type = CPM_STATS;
+	in.u.stats.n = 2;
+	in.u.stats.s[0] = (struct cpm_stat){cpm_s("dp_rx_packets"), 1ull << 40};
+	in.u.stats.s[1] = (struct cpm_stat){cpm_s("dp_flows"), 0};
+	roundtrip(&in, out);
+	assert_int_equal(out[0].u.stats.n, 2);
+	assert_true(out[0].u.stats.s[0].value == 1ull << 40);
+	assert_str(out[0].u.stats.s[1].name, in.u.stats.s[1].name);
+
+	assert_string_equal(cpm_type_name(CPM_MESSAGE_RECORD), "MESSAGE_RECORD");
+	assert_string_equal(cpm_type_name(999), "?");
+	assert_string_equal(cpm_type_name(0), "?");
+}
+
+static void
+test_batch(void **state)
+{
+	(void)state;
+	struct cpm_writer w;
+	cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
+	in.type = CPM_MESSAGE_RECORD;
+	fill_message(&in.u.message);
+	unsigned n = 0;
+	for (;; n++) {
+		in.u.message.record_id = n;
+		size_t before = w.len;
+		if (cpm_encode(&w, &in) != 0) {
+			/* a record that does not fit leaves the datagram as it was */
+			assert_int_equal(w.len, before);
+			assert_false(w.overflow);
+			break;
+		}
+	}
+	assert_true(n > 10);
+	assert_int_equal(w.records, n);
+	assert_true(w.len <= CPM_MAX_DATAGRAM);
+	struct cpm_reader r;
+	cpm_reader_init(&r, dgram, w.len);
+	char why[128];
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(cpm_decode_next(&r, out, why, sizeof(why)), 1);
+		assert_true(out[0].u.message.record_id == i);
+		in.u.message.record_id = i;
+		check_message(&in.u.message, &out[0].u.message);
+	}
+	assert_int_equal(cpm_decode_next(&r, out, why, sizeof(why)), 0);
+}
+
+static int
+decode_all(const uint8_t *p, size_t len)
+{
+	struct cpm_reader r;
+	cpm_reader_init(&r, p, len);
+	char why[128];
+	int rc;
+	while ((rc = cpm_decode_next(&r, out, why, sizeof(why))) == 1)
+		;
+	return rc;
+}
+
+static void
+test_truncated_and_trailing(void **state)
+{
+	(void)state;
+	struct cpm_writer w;
+	cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
+	in.type = CPM_MESSAGE_RECORD;
+	fill_message(&in.u.message);
+	assert_int_equal(cpm_encode(&w, &in), 0);
+	size_t full = w.len;
+	assert_int_equal(decode_all(dgram, full), 0);
+	/* every proper prefix is refused */
+	for (size_t cut = 0; cut < full; cut++)
+		assert_int_equal(decode_all(dgram, cut), -1);
+	/* a byte too many in the datagram is a truncated next record */
+	dgram[full] = 0;
+	assert_int_equal(decode_all(dgram, full + 1), -1);
+	/* a payload one byte longer than its fields: trailing byte refused */
+	static uint8_t big[CPM_MAX_DATAGRAM];
+	memcpy(big, dgram, full);
+	uint32_t plen = (uint32_t)(full - CPM_RECORD_HDR) + 1;
+	big[2] = (uint8_t)(plen >> 24);
+	big[3] = (uint8_t)(plen >> 16);
+	big[4] = (uint8_t)(plen >> 8);
+	big[5] = (uint8_t)plen;
+	big[full] = 0xAA;
+	struct cpm_reader r;
+	cpm_reader_init(&r, big, full + 1);
+	char why[128] = "";
+	assert_int_equal(cpm_decode_next(&r, out, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "trailing"));
+	/* unknown type */
+	big[0] = 0;
+	big[1] = 0xEE;
+	assert_int_equal(decode_all(big, full + 1), -1);
+	/* garbage */
+	for (size_t i = 0; i < 64; i++)
+		big[i] = (uint8_t)(i * 37 + 11);
+	assert_int_equal(decode_all(big, 64), -1);
+}
+
+static void
+test_limits(void **state)
+{
+	(void)state;
+	static char longs[CPM_MAX_STR + 2];
+	memset(longs, 'x', sizeof(longs) - 1);
+	struct cpm_writer w;
+
+	/* a string at CPM_MAX_STR passes, one byte more is refused by both sides */
+	in.type = CPM_KEY_REQUEST;
+	in.u.key_request.req_id = 1;
+	in.u.key_request.name = (struct cpm_str){longs, CPM_MAX_STR};
+	roundtrip(&in, out);
+	assert_int_equal(out[0].u.key_request.name.len, CPM_MAX_STR);
+	in.u.key_request.name.len = CPM_MAX_STR + 1;
+	cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
+	assert_int_equal(cpm_encode(&w, &in), -1);
+	assert_int_equal(w.len, 0);
+	/* forge the over-long length on the wire: the decoder refuses it */
+	in.u.key_request.name.len = CPM_MAX_STR;
+	size_t len = roundtrip(&in, out);
+	uint8_t *lenp = dgram + CPM_RECORD_HDR + 8;
+	lenp[2] = (uint8_t)((CPM_MAX_STR + 1) >> 8);
+	lenp[3] = (uint8_t)(CPM_MAX_STR + 1);
+	dgram[len] = 'x';
+	dgram[5]++; /* payload one longer too */
+	assert_int_equal(decode_all(dgram, len + 1), -1);
+
+	/* a NUL inside a string */
+	in.u.key_request.name = (struct cpm_str){"a\0b", 3};
+	cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
+	assert_int_equal(cpm_encode(&w, &in), -1);
+
+	/* lists at their limit and past it */
+	in.type = CPM_MESSAGE_RECORD;
+	fill_message(&in.u.message);
+	in.u.message.nrcpts = CPM_MAX_RCPTS;
+	for (unsigned i = 0; i < CPM_MAX_RCPTS; i++)
+		in.u.message.rcpts[i] = cpm_s("r@x");
+	in.u.message.ndkim = CPM_MAX_DKIM;
+	for (unsigned i = 0; i < CPM_MAX_DKIM; i++)
+		in.u.message.dkim[i] = in.u.message.dkim[0];
+	in.u.message.nfrom = CPM_MAX_FROM;
+	for (unsigned i = 0; i < CPM_MAX_FROM; i++)
+		in.u.message.from[i] = cpm_s("a@b");
+	in.u.message.narc = CPM_MAX_ARC;
+	for (unsigned i = 0; i < CPM_MAX_ARC; i++)
+		in.u.message.arc[i] = in.u.message.arc[0];
+	roundtrip(&in, out);
+	check_message(&in.u.message, &out[0].u.message);
+	uint32_t *counts[] = {&in.u.message.nrcpts, &in.u.message.ndkim, &in.u.message.nfrom,
+			      &in.u.message.narc};
+	for (size_t i = 0; i < 4; i++) {
+		(*counts[i])++;
+		cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
+		assert_int_equal(cpm_encode(&w, &in), -1);
+		(*counts[i])--;
+	}
+	in.type = CPM_SESSION_RECORD;
+	memset(&in.u.session, 0, sizeof(in.u.session));
+	in.u.session.nanomalies = CPM_MAX_ANOMALIES;
+	for (unsigned i = 0; i < CPM_MAX_ANOMALIES; i++)
+		in.u.session.anomalies[i] = cpm_s("a");
+	roundtrip(&in, out);
+	assert_int_equal(out[0].u.session.nanomalies, CPM_MAX_ANOMALIES);
+	in.u.session.nanomalies++;
+	cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
+	assert_int_equal(cpm_encode(&w, &in), -1);
+
+	in.type = CPM_STATS;
+	in.u.stats.n = CPM_MAX_STATS;
+	for (unsigned i = 0; i < CPM_MAX_STATS; i++)
+		in.u.stats.s[i] = (struct cpm_stat){cpm_s("c"), i};
+	len = roundtrip(&in, out);
+	assert_int_equal(out[0].u.stats.n, CPM_MAX_STATS);
+	/* the count forged past the limit on the wire */
+	dgram[CPM_RECORD_HDR + 2] = (uint8_t)((CPM_MAX_STATS + 1) >> 8);
+	dgram[CPM_RECORD_HDR + 3] = (uint8_t)(CPM_MAX_STATS + 1);
+	assert_int_equal(decode_all(dgram, len), -1);
+
+	/* a key answer status out of range */
+	in.type = CPM_KEY_ANSWER;
+	in.u.key_answer = (struct cpm_key_answer){1, CPM_KEY_TEMPFAIL + 1, 0, cpm_s("")};
+	cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
+	assert_int_equal(cpm_encode(&w, &in), -1);
+
+	/* the datagram limit: a datagram of CPM_MAX_DATAGRAM decodes, one more byte does not */
+	in.type = CPM_KEY_REQUEST;
+	in.u.key_request.name = (struct cpm_str){longs, 0};
+	cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
+	size_t one = CPM_RECORD_HDR + 8 + 4;
+	while (CPM_MAX_DATAGRAM - w.len >= one + CPM_MAX_STR)
+		in.u.key_request.name.len = CPM_MAX_STR, assert_int_equal(cpm_encode(&w, &in), 0);
+	in.u.key_request.name.len = (uint32_t)(CPM_MAX_DATAGRAM - w.len - one);
+	assert_int_equal(cpm_encode(&w, &in), 0);
+	assert_int_equal(w.len, CPM_MAX_DATAGRAM);
+	assert_int_equal(decode_all(dgram, CPM_MAX_DATAGRAM), 0);
+	dgram[CPM_MAX_DATAGRAM] = 0;
+	assert_int_equal(decode_all(dgram, CPM_MAX_DATAGRAM + 1), -1);
+	/* and the empty datagram */
+	assert_int_equal(decode_all(dgram, 0), -1);
+}
+
+static void
+test_hello_check(void **state)
+{
+	(void)state;
+	struct cpm_msg h = {.type = CPM_HELLO};
+	h.u.hello = (struct cpm_hello){CPM_MAGIC, CPM_VERSION, CPM_ROLE_DATAPLANE};
+	assert_int_equal(cpm_hello_check(&h, CPM_ROLE_DATAPLANE), 0);
+	assert_int_equal(cpm_hello_check(&h, CPM_ROLE_CONTROLPLANE), CPM_E_ROLE);
+	h.u.hello.version = CPM_VERSION + 1;
+	assert_int_equal(cpm_hello_check(&h, CPM_ROLE_DATAPLANE), CPM_E_VERSION);
+	h.u.hello.version = CPM_VERSION;
+	h.u.hello.magic ^= 1;
+	assert_int_equal(cpm_hello_check(&h, CPM_ROLE_DATAPLANE), CPM_E_MAGIC);
+	struct cpm_msg k = {.type = CPM_KEY_REQUEST};
+	assert_int_equal(cpm_hello_check(&k, CPM_ROLE_DATAPLANE), CPM_E_NO_HELLO);
+	assert_string_equal(cpm_error_text(CPM_E_VERSION), "protocol version mismatch");
+	assert_string_equal(cpm_error_text(0), "unknown error");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip_each_type),
+		cmocka_unit_test(test_batch),
+		cmocka_unit_test(test_truncated_and_trailing),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_hello_check),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
