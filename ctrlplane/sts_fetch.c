@@ -578,6 +578,14 @@ sts_resolve(struct sts_fetcher *f, const char *domain_in, int64_t now, struct st
 		domain[i] = (char)((domain_in[i] >= 'A' && domain_in[i] <= 'Z') ? domain_in[i] + 32
 										: domain_in[i]);
 	domain[dl] = '\0';
+	/* STS-TXT-10: an address literal has no policy domain */
+	struct in6_addr a6;
+	if (domain[0] == '[' || inet_pton(AF_INET, domain, &a6) == 1 ||
+	    inet_pton(AF_INET6, domain, &a6) == 1) {
+		out->status = STS_RES_NONE;
+		snprintf(out->why, sizeof(out->why), "address literal: no policy domain");
+		return 0;
+	}
 
 	struct cached c;
 	if (db_load(f, domain, &c) < 0) {

@@ -260,6 +260,14 @@ test_resolve_rows(void **state)
 		/* bounded by the DNS timeout (1.5 s) and a fetch */
 		assert_true(now_ms() - t0 < 4000);
 	}
+	/* address literals have no policy (RFC 8461 3.4): no query at all */
+	const char *literals[] = {"[192.0.2.1]", "192.0.2.1", "[IPv6:2001:db8::1]", "2001:db8::1"};
+	for (size_t i = 0; i < 4; i++) {
+		struct sts_resolved lit;
+		assert_int_equal(sts_resolve(r.f, literals[i], 1700000000, &lit), 0);
+		assert_int_equal(lit.status, STS_RES_NONE);
+		assert_non_null(strstr(lit.why, "address literal"));
+	}
 	/* a trailing dot and upper case name the same domain */
 	struct sts_resolved res;
 	assert_int_equal(sts_resolve(r.f, "GOOD.stsrig.net.", 1700000100, &res), 0);
