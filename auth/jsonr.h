@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #define JSONR_MAX_DEPTH 64
-#define JSONR_MAX_LEN (64u << 20) /* 64 MiB: a day's TLS-RPT report is far below */
+#define JSONR_MAX_LEN (16u << 20) /* 16 MiB: TLSRPT_MAX_REPORT_LEN, far above a day's report */
 
 enum jsonr_type { JSONR_NULL, JSONR_BOOL, JSONR_NUM, JSONR_STR, JSONR_ARR, JSONR_OBJ };
 

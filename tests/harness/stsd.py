@@ -128,7 +128,7 @@ def write_nginx(d, port, certs):
                    % nginx_quote(GOOD))
         elif body is None:
             size = {"static-overlength": 4 * 16 + 2049 * 64 + 1, "limit-at": 65536,
-                    "limit-past": 65538}.get(dom)
+                    "limit-past": 65537}.get(dom)
             if size:
                 with open(os.path.join(root, ".well-known", "mta-sts.txt"), "w") as f:
                     f.write(padded(size))

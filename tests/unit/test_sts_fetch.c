@@ -102,7 +102,7 @@ static const struct fetch_row fetch_rows[] = {
 	{"charset", STS_FETCH_OK, STS_RT_NONE, 200},
 	/* a wildcard certificate *.wild covers mta-sts.wild (RFC 8461 3.3) */
 	{"wild", STS_FETCH_OK, STS_RT_NONE, 200},
-	/* a body of exactly STS_POLICY_MAX_LEN bytes, and mox's 64 KiB + 2 */
+	/* a body of exactly STS_POLICY_MAX_LEN bytes, and one byte more (mox: +2) */
 	{"limit-at", STS_FETCH_OK, STS_RT_NONE, 200},
 	{"limit-past", STS_FETCH_TOO_LARGE, STS_RT_POLICY_FETCH_ERROR, 200},
 	/* cases.json FETCH_ERROR rows */
