@@ -630,7 +630,10 @@ sts_resolve(struct sts_fetcher *f, const char *domain_in, int64_t now, struct st
 	}
 
 	bool same_id = valid && strcmp(c.id, rec.id) == 0;
-	bool refresh_due = same_id && now - c.fetched_at >= STS_REFRESH_S;
+	/* refresh before expiry: daily, or at half of a shorter max_age, so a
+	 * policy in use never lapses between two fetches (STS-CACHE-3) */
+	int64_t age = now - c.fetched_at;
+	bool refresh_due = same_id && (age >= STS_REFRESH_S || age >= (int64_t)c.max_age / 2);
 	if (same_id && !refresh_due) {
 		rc = use_cached(out, &c);
 		snprintf(out->why, sizeof(out->why), "cached, id %s", c.id);

@@ -22,8 +22,9 @@
  * the TXT record is gone, when DNS fails, and while a new id cannot be
  * fetched (STS-FETCH-10, STS-CACHE-2); a failed fetch of an id is not
  * retried for STS_FETCH_RETRY_S; a cached policy is refetched once it is
- * STS_REFRESH_S old (the daily refresh), and a failed refresh is flagged
- * unless the cached mode is none (STS-CACHE-3).
+ * STS_REFRESH_S old (the daily refresh) or half its max_age old, whichever
+ * comes first, and a failed refresh is flagged unless the cached mode is
+ * none (STS-CACHE-3).
  * Time: every call takes `now` (seconds since the epoch); nothing reads the
  * clock, so tests drive expiry. Network time limits are real time.
  * Thread-safety: one fetcher per thread (its curl handle and SQLite

@@ -420,6 +420,13 @@ test_cache(void **state)
 	assert_int_equal(r.report, STS_RT_POLICY_FETCH_ERROR);
 	rig_close(&rg);
 
+	/* a short max_age is refreshed at half its life, before it expires */
+	r = at(t0 + 5000 + 1799, "3", &n);
+	assert_int_equal(n, 0);
+	r = at(t0 + 5000 + 1800, "3", &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(r.expires_at, t0 + 5000 + 1800 + 3600);
+
 	/* daily refresh of an unchanged id, and a failed refresh is flagged */
 	const int64_t t1 = t0 + 10000;
 	serve_policy("version: STSv1\nmode: enforce\nmx: mx4.example\nmax_age: 31557600\n");
@@ -445,7 +452,7 @@ test_cache(void **state)
 	struct sts_session s = {"mx1.example", 11, false, false, STS_CERT_VALID};
 	assert_int_equal(sts_decide(&r.policy, &s).result, STS_NONE);
 	serve_policy(NULL);
-	r = at(t2 + STS_REFRESH_S - 1, "5", &n);
+	r = at(t2 + 86400 / 2 - 1, "5", &n); /* half of its max_age: not yet */
 	assert_true(r.from_cache && !r.fetched);
 	r = at(t2 + 3600, "6", &n); /* new id, fetch fails: mode none, no alert */
 	assert_true(r.fetched && r.from_cache && !r.refresh_failed);
