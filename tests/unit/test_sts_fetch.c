@@ -236,6 +236,9 @@ test_resolve_rows(void **state)
 		/* two records: no available policy */
 		{"multiple", STS_RES_NONE, STS_RT_NONE},
 		{"nothing-here", STS_RES_NONE, STS_RT_NONE},
+		/* mail to a subdomain: only its own _mta-sts is asked, never the
+		 * parent's (RFC 8461 3.4; good.stsrig.net has a policy) */
+		{"sub.good", STS_RES_NONE, STS_RT_NONE},
 		/* mox a.cnames.example: the CNAME chain is followed */
 		{"a.cnames", STS_RES_POLICY, STS_RT_NONE},
 		/* FETCH_ERROR rows: deliver as without MTA-STS, report */
