@@ -68,6 +68,9 @@ HOSTS = {
     "bad-record1": (200, "text/plain", GOOD, "main"),
     "no-record": (200, "text/plain", GOOD, "main"),
     "cache": (200, "text/plain", None, "main"),
+    "ctype-json": (200, "text/json", GOOD, "main"),
+    "ctype-bad": (200, "invalid/content/type", GOOD, "main"),
+    "ctype-prefix": (200, "text/plainx", GOOD, "main"),
 }
 SLOW_HOSTS = ["slow", "chunked-overlength"]
 

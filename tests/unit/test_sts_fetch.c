@@ -129,6 +129,11 @@ static const struct fetch_row fetch_rows[] = {
 	{"nohost", STS_FETCH_NO_ADDRESS, STS_RT_POLICY_FETCH_ERROR, 0},
 	/* project edge cases: a CN-only certificate and a partial-label
 	 * wildcard ("mta*.partial") are refused (SAN dNSName, whole labels) */
+	/* chasquid TestHTTPGet: text/json and an unparsable media type are
+	 * refused; so is a type that only starts with text/plain */
+	{"ctype-json", STS_FETCH_CONTENT_TYPE, STS_RT_POLICY_FETCH_ERROR, 200},
+	{"ctype-bad", STS_FETCH_CONTENT_TYPE, STS_RT_POLICY_FETCH_ERROR, 200},
+	{"ctype-prefix", STS_FETCH_CONTENT_TYPE, STS_RT_POLICY_FETCH_ERROR, 200},
 	{"cn-only", STS_FETCH_TLS, STS_RT_WEBPKI_INVALID, 0},
 	{"partial", STS_FETCH_TLS, STS_RT_WEBPKI_INVALID, 0},
 };
