@@ -10,6 +10,7 @@
 
 #include <zlib.h>
 
+#include "b64.h"
 #include "jsonr.h"
 
 static void
@@ -1123,5 +1124,112 @@ oom:
 fail:
 	inflateEnd(&zs);
 	free(buf);
+	return -1;
+}
+
+/* ---- report e-mail ---- */
+
+static bool
+header_safe(const char *s)
+{
+	for (; s && *s; s++)
+		if (*s == '\r' || *s == '\n')
+			return false;
+	return s != NULL;
+}
+
+int
+tlsrpt_mail(const struct tlsrpt_mail *m, const struct tlsrpt_report *r, int64_t now, char **out,
+	    size_t *out_len, char *why, size_t why_len)
+{
+	static const char *const wday[] = {"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"};
+	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	struct sb b = {0};
+	char *json = NULL, *b64 = NULL;
+	uint8_t *gz = NULL;
+	size_t jlen, glen;
+	const char *domain = r->n_policies ? r->policies[0].policy_domain : NULL;
+	if (!header_safe(m->from) || !header_safe(m->to) || !header_safe(m->submitter) ||
+	    !header_safe(m->message_id) || !header_safe(domain) || !header_safe(r->report_id)) {
+		set_why(why, why_len, "a header value is missing or holds a line break", 0);
+		return -1;
+	}
+	char fname[TLSRPT_FILENAME_MAX];
+	if (tlsrpt_filename(fname, m->submitter, domain, r->start, r->end, NULL, true) < 0) {
+		set_why(why, why_len, "no file name for these domains", 0);
+		return -1;
+	}
+	if (tlsrpt_report_json(r, &json, &jlen) < 0 || tlsrpt_gzip(json, jlen, &gz, &glen) < 0 ||
+	    !(b64 = malloc(B64_ENCODED_LEN(glen) + 1)))
+		goto oom;
+	size_t blen = b64_encode(gz, glen, b64);
+
+	char date[64], line[1024], t[21];
+	tlsrpt_datetime_format(now, t);
+	int64_t days = now >= 0 ? now / 86400 : (now - 86399) / 86400;
+	/* "Mon, 01 Jan 2024 00:00:00 +0000" from the RFC 3339 form */
+	snprintf(date, sizeof(date), "%s, %.2s %s %.4s %.8s +0000", wday[((days % 7) + 7) % 7], t + 8,
+		 mon[(t[5] - '0') * 10 + (t[6] - '0') - 1], t, t + 11);
+	char boundary[80];
+	uint32_t h = 2166136261u; /* FNV-1a of the Message-ID: stable, no clock, no RNG */
+	for (const char *p = m->message_id; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	snprintf(boundary, sizeof(boundary), "=_tlsrpt_%08x_%lld", h, (long long)now);
+
+#define LINE(...)                                           \
+	do {                                                \
+		snprintf(line, sizeof(line), __VA_ARGS__);  \
+		sb_lit(&b, line);                           \
+		sb_lit(&b, "\r\n");                         \
+	} while (0)
+	LINE("From: %.300s", m->from);
+	LINE("To: %.300s", m->to);
+	LINE("Date: %s", date);
+	LINE("Subject: Report Domain: %.253s Submitter: %.253s", domain, m->submitter);
+	LINE(" Report-ID: <%.400s>", r->report_id);
+	LINE("TLS-Report-Domain: %.253s", domain);
+	LINE("TLS-Report-Submitter: %.253s", m->submitter);
+	LINE("TLS-Required: No");
+	LINE("Message-ID: %.400s", m->message_id);
+	LINE("MIME-Version: 1.0");
+	LINE("Content-Type: multipart/report; report-type=\"tlsrpt\";");
+	LINE(" boundary=\"%s\"", boundary);
+	LINE("%s", "");
+	LINE("This is a multipart message in MIME format.");
+	LINE("%s", "");
+	LINE("--%s", boundary);
+	LINE("Content-Type: text/plain; charset=\"us-ascii\"");
+	LINE("Content-Transfer-Encoding: 7bit");
+	LINE("%s", "");
+	LINE("This is an aggregate TLS report from %.253s", m->submitter);
+	LINE("%s", "");
+	LINE("--%s", boundary);
+	LINE("Content-Type: application/tlsrpt+gzip");
+	LINE("Content-Transfer-Encoding: base64");
+	LINE("Content-Disposition: attachment;");
+	LINE(" filename=\"%s\"", fname);
+	LINE("%s", "");
+	for (size_t off = 0; off < blen; off += 76) {
+		sb_put(&b, b64 + off, blen - off < 76 ? blen - off : 76);
+		sb_lit(&b, "\r\n");
+	}
+	LINE("%s", "");
+	LINE("--%s--", boundary);
+#undef LINE
+	if (b.oom)
+		goto oom;
+	free(json);
+	free(gz);
+	free(b64);
+	*out = b.p;
+	*out_len = b.len;
+	return 0;
+oom:
+	set_why(why, why_len, "out of memory", 0);
+	free(json);
+	free(gz);
+	free(b64);
+	free(b.p);
 	return -1;
 }

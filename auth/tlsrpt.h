@@ -151,6 +151,22 @@ struct tlsrpt_filename_parts {
 };
 int tlsrpt_filename_parse(const char *name, struct tlsrpt_filename_parts *out);
 
+/* The report e-mail of RFC 8460 5.3 (CRLF line ends), not yet DKIM-signed:
+ * From, To, Date (from `now`, UTC), Subject "Report Domain: D Submitter: S
+ * Report-ID: <ID>", TLS-Report-Domain, TLS-Report-Submitter (both for the
+ * signer's h=), TLS-Required: No (RFC 8689: a report must not be held back
+ * by the receiver's own MTA-STS/DANE), Message-ID, and a multipart/report;
+ * report-type="tlsrpt" body: a text/plain part, then the report gzipped as
+ * application/tlsrpt+gzip, base64, named with tlsrpt_filename. One report
+ * covers one policy domain: r's first policy names it. 0, or -1 with why. */
+struct tlsrpt_mail {
+	const char *from, *to;  /* addresses (to: a mailto: rua without the scheme) */
+	const char *submitter;  /* the reporting organisation's domain */
+	const char *message_id; /* "<...>"; the boundary is derived from it */
+};
+int tlsrpt_mail(const struct tlsrpt_mail *m, const struct tlsrpt_report *r, int64_t now, char **out,
+		size_t *out_len, char *why, size_t why_len);
+
 /* gzip (RFC 1952) of a buffer; gunzip refuses output past max_out
  * (<= TLSRPT_MAX_REPORT_LEN). 0, or -1 with why. */
 int tlsrpt_gzip(const void *in, size_t len, uint8_t **out, size_t *out_len);

@@ -624,6 +624,66 @@ test_aggregate(void **state)
 }
 
 static void
+test_mail(void **state)
+{
+	(void)state;
+	const int64_t day = 1704067200; /* 2024-01-01, a Monday */
+	struct tlsrpt_agg *a = tlsrpt_agg_new("wireseal.example", "tlsrpt@wireseal.example",
+					      "2024-01-01T00:00:00Z_example.com", day);
+	assert_non_null(a);
+	const char *mx[] = {"*.mx.example.com"};
+	int p = tlsrpt_agg_policy(a, TLSRPT_PT_STS, "example.com", NULL, 0, mx, 1);
+	assert_int_equal(tlsrpt_agg_add(a, p, NULL, 12), 0);
+	const struct tlsrpt_report *r = tlsrpt_agg_report(a);
+	struct tlsrpt_mail m = {"tlsrpt@wireseal.example", "reports@example.com", "wireseal.example",
+				"<r1@wireseal.example>"};
+	char *eml, why[128];
+	size_t len;
+	assert_int_equal(tlsrpt_mail(&m, r, day + 86400 + 3600, &eml, &len, why, sizeof(why)), 0);
+	assert_int_equal(strlen(eml), len);
+	const char *want[] = {
+		"From: tlsrpt@wireseal.example\r\n",
+		"To: reports@example.com\r\n",
+		"Date: Tue, 02 Jan 2024 01:00:00 +0000\r\n",
+		"Subject: Report Domain: example.com Submitter: wireseal.example\r\n"
+		" Report-ID: <2024-01-01T00:00:00Z_example.com>\r\n",
+		"TLS-Report-Domain: example.com\r\n",
+		"TLS-Report-Submitter: wireseal.example\r\n",
+		"TLS-Required: No\r\n",
+		"Content-Type: multipart/report; report-type=\"tlsrpt\";\r\n",
+		"filename=\"wireseal.example!example.com!1704067200!1704153599.json.gz\"",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (!strstr(eml, want[i]))
+			fail_msg("missing %s in\n%s", want[i], eml);
+	/* only CRLF line ends */
+	for (size_t i = 0; i < len; i++)
+		if (eml[i] == '\n')
+			assert_true(i > 0 && eml[i - 1] == '\r');
+	/* the attachment decodes to the report */
+	char fname[TLSRPT_FILENAME_MAX];
+	size_t alen, jlen;
+	bool gz, reg;
+	uint8_t *att = attachment(eml, fname, sizeof(fname), &alen, &gz, &reg);
+	assert_true(gz && reg);
+	uint8_t *json;
+	assert_int_equal(tlsrpt_gunzip(att, alen, TLSRPT_MAX_REPORT_LEN, &json, &jlen, why, sizeof(why)), 0);
+	struct tlsrpt_report *back = tlsrpt_report_parse((const char *)json, jlen, why, sizeof(why));
+	assert_non_null(back);
+	report_eq(r, back);
+	assert_int_equal(back->anomalies, 0);
+	tlsrpt_report_free(back);
+	free(json);
+	free(att);
+	free(eml);
+	/* a line break in a header value is refused (header injection) */
+	char evil[] = "x@y\r\nBcc: z@w";
+	m.to = evil;
+	assert_int_equal(tlsrpt_mail(&m, r, day, &eml, &len, why, sizeof(why)), -1);
+	tlsrpt_agg_free(a);
+}
+
+static void
 test_limits(void **state)
 {
 	(void)state;
@@ -682,6 +742,7 @@ main(void)
 		cmocka_unit_test(test_report_lenient_and_fatal),
 		cmocka_unit_test(test_datetime),
 		cmocka_unit_test(test_aggregate),
+		cmocka_unit_test(test_mail),
 		cmocka_unit_test(test_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
