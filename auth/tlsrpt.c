@@ -663,6 +663,7 @@ tlsrpt_report_free(struct tlsrpt_report *r)
 static int
 read_policy(const struct jsonr_val *pv, struct tlsrpt_policy *p, unsigned *anom)
 {
+	p->type = TLSRPT_PT_OTHER; /* a junk element stays "other", never "sts" */
 	if (pv->type != JSONR_OBJ) {
 		*anom |= TLSRPT_ANOM_TYPE;
 		return 0;

@@ -507,6 +507,13 @@ test_report_lenient_and_fatal(void **state)
 	assert_int_equal(r->policies[0].type, TLSRPT_PT_TLSA);
 	assert_int_equal(r->start, 1704067200);
 	tlsrpt_report_free(r);
+	/* a policies element that is not an object is kept as "other" */
+	r = tlsrpt_report_parse("{\"policies\":[7]}", 16, why, sizeof(why));
+	assert_non_null(r);
+	assert_int_equal(r->n_policies, 1);
+	assert_int_equal(r->policies[0].type, TLSRPT_PT_OTHER);
+	assert_true(r->anomalies & TLSRPT_ANOM_TYPE);
+	tlsrpt_report_free(r);
 }
 
 static void
