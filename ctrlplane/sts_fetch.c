@@ -507,8 +507,7 @@ sts_fetcher_new(const struct sts_fetch_config *cfg, char *why, size_t why_len)
 		snprintf(why, why_len, "out of memory");
 		goto fail;
 	}
-	/* curl_global_init is not thread-safe before 7.84; the daemon calls
-	 * it once at start, and this call is then a cheap no-op. */
+	/* thread-safe and reference-counted since curl 7.84 (we need 7.85) */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(f->curl = curl_easy_init())) {
 		snprintf(why, why_len, "libcurl init failed");
 		goto fail;
