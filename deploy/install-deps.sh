@@ -12,11 +12,13 @@ packages=(
     dpdk dpdk-dev libdpdk-dev libipsec-mb-dev libssl-dev openssl libsodium-dev
     libhyperscan-dev libjemalloc-dev libunbound-dev libcurl4-openssl-dev libpsl-dev
     publicsuffix libmicrohttpd-dev libevent-dev libyaml-dev libpcap-dev libcmocka-dev
+    zlib1g-dev libsqlite3-dev
     # tests: real peers and real servers
     python3 python3-dkim python3-spf python3-yaml python3-dnspython
     libmail-dkim-perl opendkim-tools libopendkim-dev nsd ldnsutils tcpdump
     # control-plane tests: scrape the metrics endpoint, check the exposition format
     curl prometheus
+    nginx-light
     # benchmarks
     gnuplot-nox rspamd python3-nacl util-linux
 )
