@@ -18,12 +18,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "authres.h"
 #include "cmd.h"
 #include "dkim.h"
 #include "dns.h"
 #include "json.h"
 #include "keys.h"
+#include "report.h"
 #include "rfc5322.h"
 
 #define VERIFY_CHUNK (64u * 1024)
@@ -57,69 +57,6 @@ report_error(const struct verify_ctx *c, const char *path, const char *what)
 		json_str(&j, what);
 		json_end(&j);
 	}
-}
-
-static void
-output(struct verify_ctx *c, const char *path)
-{
-	size_t n = dkim_verifier_count(c->v);
-	struct authres ar;
-	authres_init(&ar, c->authserv_id);
-	for (size_t i = 0; i < n; i++) {
-		const struct dkim_sig_result *r = dkim_verifier_result(c->v, i);
-		const struct dkim_sig *s = &r->sig;
-		struct authres_prop props[] = {
-			{"header", "d", s->d[0] ? s->d : NULL},
-			{"header", "i", s->i_domain[0] ? s->i_domain : NULL},
-			{"header", "s", s->s[0] ? s->s : NULL},
-			{"header", "a", r->parsed ? dkim_algo_name(s->algo) : NULL},
-			{"header", "b", s->b_prefix[0] ? s->b_prefix : NULL},
-		};
-		authres_add(&ar, "dkim", dkim_result_name(r->result),
-			    r->result == DKIM_PASS ? NULL : r->reason, props, 5);
-	}
-	if (n == 0)
-		authres_add(&ar, "dkim", "none", NULL, NULL, 0);
-	const char *value = authres_value(&ar);
-	if (!c->json) {
-		printf("Authentication-Results: %s\n", value ? value : "");
-		authres_free(&ar);
-		return;
-	}
-	struct json j;
-	json_begin(&j, stdout);
-	json_key(&j, "file");
-	json_str(&j, path);
-	json_key(&j, "dkim");
-	json_arr(&j);
-	for (size_t i = 0; i < n; i++) {
-		const struct dkim_sig_result *r = dkim_verifier_result(c->v, i);
-		json_obj(&j);
-		json_key(&j, "d");
-		json_str(&j, r->sig.d);
-		json_key(&j, "s");
-		json_str(&j, r->sig.s);
-		json_key(&j, "a");
-		json_str(&j, r->parsed ? dkim_algo_name(r->sig.algo) : NULL);
-		json_key(&j, "result");
-		json_str(&j, dkim_result_name(r->result));
-		json_key(&j, "reason");
-		json_str(&j, r->reason);
-		if (r->key_bits) {
-			json_key(&j, "key_bits");
-			json_int(&j, r->key_bits);
-		}
-		if (r->testing) {
-			json_key(&j, "testing");
-			json_bool(&j, true);
-		}
-		json_obj_end(&j);
-	}
-	json_arr_end(&j);
-	json_key(&j, "authres");
-	json_str(&j, value);
-	json_end(&j);
-	authres_free(&ar);
 }
 
 /* 0 when the file was verified (whatever the results), -1 on an error. */
@@ -186,7 +123,7 @@ verify_file(struct verify_ctx *c, const char *path)
 		dkim_verifier_set_key(c->v, i, st, key, why);
 	}
 	dkim_verifier_finish(c->v);
-	output(c, path);
+	report_message(stdout, c->v, c->authserv_id, c->json, path, NULL, NULL);
 	rc = 0;
 out:
 	if (f != stdin)

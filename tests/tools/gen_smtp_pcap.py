@@ -98,6 +98,7 @@ def dot_stuff(msg):
 class Session:
     def __init__(self, idx, msgs, args, rng):
         self.idx, self.msgs, self.args, self.rng = idx, msgs, args, rng
+        self.last = False  # the RST-mid-DATA option hits the last session only
         self.v6 = args.ipv6 or (args.mix_ipv6 and idx % 2 == 1)
         if self.v6:
             self.cip = bytes.fromhex("20010db8000000000000000000010000") [:14] + struct.pack("!H", 1 + idx)
@@ -129,7 +130,7 @@ class Session:
                    "server_ip": self.ip_text(self.sip), "server_port": SMTP_PORT,
                    "transaction": t, "expect": "same"}
             self.manifest.append(ent)
-            rst = a.rst_mid_data and t == len(self.msgs)
+            rst = a.rst_mid_data and t == len(self.msgs) and self.last
             if a.bdat:
                 if a.pipelining:
                     w.append((True, mail + b"".join(rcpts), ("cmd", t)))
@@ -300,6 +301,7 @@ def main():
                 bodies.append((path, f.read()))
     n = max(1, a.sessions)
     sessions = [Session(i, bodies[i::n], a, rng) for i in range(n) if bodies[i::n]]
+    sessions[-1].last = True
     queues = []
     for s in sessions:
         queues.append([(s, p) for p in s.adversarial(s.packets())])
