@@ -81,6 +81,17 @@ smtpp_free(struct smtpp *p)
 	}
 }
 
+void
+smtpp_trim(struct smtpp *p)
+{
+	for (int d = 0; d < 2; d++)
+		if (p->line[d].len == 0 && !p->line[d].overflow) {
+			free(p->line[d].buf);
+			p->line[d].buf = NULL;
+			p->line[d].cap = 0;
+		}
+}
+
 bool
 smtpp_tls(const struct smtpp *p)
 {

@@ -37,7 +37,7 @@
  *
  * Memory: the struct holds no buffer; a line that straddles two spans is
  * assembled in a buffer allocated on first need (grown to the line limit,
- * kept until smtpp_free). Pure: no I/O, no clock, no globals. Not
+ * kept until smtpp_trim/smtpp_free). Pure: no I/O, no clock, no globals. Not
  * thread-safe.
  */
 #ifndef WS_DATAPLANE_SMTPP_H
@@ -180,6 +180,8 @@ struct smtpp {
 /* midstream: the capture did not see the start; both sides resynchronise. */
 void smtpp_init(struct smtpp *p, const struct smtpp_ops *ops, void *arg, bool midstream);
 void smtpp_free(struct smtpp *p);
+/* Release line buffers that hold no partial line (idle sessions). */
+void smtpp_trim(struct smtpp *p);
 /* In-order bytes of one direction. */
 void smtpp_feed(struct smtpp *p, enum smtpp_dir dir, const uint8_t *data, size_t len);
 /* len bytes of one direction were lost. */

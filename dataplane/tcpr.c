@@ -29,6 +29,16 @@ tcpr_free(struct tcpr *t)
 	t->ended = true;
 }
 
+void
+tcpr_trim(struct tcpr *t)
+{
+	if (t->hold && t->hold->n == 0) {
+		free(t->hold->ring);
+		free(t->hold);
+		t->hold = NULL;
+	}
+}
+
 uint64_t
 tcpr_held(const struct tcpr *t)
 {

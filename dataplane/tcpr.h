@@ -27,7 +27,7 @@
  *    gaps and the end event comes at once.
  *
  * Memory: struct tcpr is small (no buffer); the ring is allocated on the
- * first out-of-order segment and kept until tcpr_free (no allocation per
+ * first out-of-order segment and kept until tcpr_trim/tcpr_free (no allocation per
  * segment). Pure: no I/O, no clock, no globals. Not thread-safe.
  */
 #ifndef WS_DATAPLANE_TCPR_H
@@ -107,6 +107,9 @@ void tcpr_segment(struct tcpr *t, uint32_t seq, uint8_t flags, const uint8_t *p,
  * gap for each hole (and one up to a FIN not reached). No end event unless
  * the FIN is thereby reached. */
 void tcpr_flush(struct tcpr *t, const struct tcpr_sink *sink);
+/* Release the ring when nothing is held (an idle connection costs only the
+ * struct); it is allocated again on the next out-of-order segment. */
+void tcpr_trim(struct tcpr *t);
 /* Bytes currently held out of order. */
 uint64_t tcpr_held(const struct tcpr *t);
 
