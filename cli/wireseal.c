@@ -17,6 +17,9 @@ static const struct subcommand subcommands[] = {
 	{"sign", cmd_sign,
 	 "sign --key PEM --domain D --selector S [--algorithm A] [--canon H/B] [--headers h1:h2] "
 	 "[--length] [--timestamp T] [--expire S] FILE"},
+	{"replay", cmd_replay,
+	 "replay [--zone FILE] [--json] [--workers N] [--no-verify] [--authserv-id ID] [--now EPOCH] "
+	 "CAPTURE..."},
 	{"version", cmd_version, "version [--features]"},
 };
 

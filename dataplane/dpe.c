@@ -32,6 +32,7 @@ struct worker {
 	struct dpe_worker_stats *st;
 	const struct dpe_config *cfg;
 	uint64_t now_ns;
+	uint64_t busy_tsc; /* when the last burst was done */
 	uint8_t lin[DPE_LIN_MAX];
 } __rte_cache_aligned;
 
@@ -275,6 +276,7 @@ worker_main(void *arg)
 		unsigned n = rte_ring_dequeue_burst(w->ring, (void **)m, DPE_BURST, NULL);
 		if (n) {
 			worker_burst(w, m, n);
+			w->busy_tsc = rte_rdtsc();
 			continue;
 		}
 		if (eng->input_done && rte_ring_empty(w->ring))
@@ -287,6 +289,7 @@ worker_main(void *arg)
 		rte_pause();
 	}
 	flow_end_all(w->ft, "capture-end");
+	w->busy_tsc = rte_rdtsc();
 	return 0;
 }
 
@@ -596,9 +599,20 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 			cfg->progress(cfg->app, st);
 		}
 	}
-	st->wall_s = first ? secs(last_rx - first) : 0;
+	/* processing time: first packet to the workers' last burst, plus the
+	 * capture-end flush, leaving out the end-of-input wait between them */
+	uint64_t busy = last_rx;
+	for (unsigned i = 0; i < cfg->nworkers; i++)
+		if (e->w[i]->busy_tsc > busy)
+			busy = e->w[i]->busy_tsc;
+	uint64_t flush_start = rte_rdtsc();
 	e->input_done = true;
 	rte_eal_mp_wait_lcore();
+	uint64_t flush_end = flush_start;
+	for (unsigned i = 0; i < cfg->nworkers; i++)
+		if (e->w[i]->busy_tsc > flush_end)
+			flush_end = e->w[i]->busy_tsc;
+	st->wall_s = first ? secs(busy - first) + secs(flush_end - flush_start) : 0;
 	rte_ip_frag_free_death_row(&dr, 0);
 	rc = 0;
 	goto out;
