@@ -25,8 +25,10 @@ sig = dkim.sign(m, b"mail2026", b"sample.example", open(sys.argv[1], "rb").read(
 open("dots.eml", "wb").write(sig + m)
 PY
 fi
-eml=("$s"/0*.eml "$here/dots.eml")
-g() { local name=$1; shift; $gen --out "$name.pcap" --manifest "$name.json" "$@"; }
+# manifests name the messages relative to the source root
+cd "$root"
+eml=(tests/data/sample/0*.eml tests/data/captures/dots.eml)
+g() { local name=$1; shift; $gen --out "$here/$name.pcap" --manifest "$here/$name.json" "$@"; }
 
 # make run: one plain session carrying every sample message
 g sample "${eml[@]}"
