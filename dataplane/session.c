@@ -70,7 +70,7 @@ env_str(struct env *e, const char *s, size_t len)
 	if (len > DP_SESSION_MAX_PATH)
 		len = DP_SESSION_MAX_PATH;
 	if (e->len + len + 1 > e->cap) {
-		size_t cap = e->cap ? e->cap * 2 : 512;
+		size_t cap = e->cap ? e->cap * 2 : 128;
 		while (cap < e->len + len + 1)
 			cap *= 2;
 		char *nb = realloc(e->buf, cap);

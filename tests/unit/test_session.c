@@ -22,6 +22,7 @@
 #include "b64.h"
 #include "dkim.h"
 #include "rfc5322.h"
+#include "msgstream.h"
 #include "session.h"
 #include "testutil.h"
 
@@ -663,6 +664,77 @@ test_midstream(void **state)
 	fixture_free(&f);
 }
 
+/* msgstream on its own, in random spans; results as msg_seen. */
+static struct msg_seen
+stream_one(const char *m, size_t len, uint64_t seed)
+{
+	struct msgstream ms;
+	msgstream_init(&ms, true, 1700000100, lookup, NULL);
+	msgstream_begin(&ms);
+	for (size_t off = 0; off < len;) {
+		size_t k = 1 + tu_rand(&seed) % 3000;
+		if (k > len - off)
+			k = len - off;
+		msgstream_data(&ms, (const uint8_t *)m + off, k);
+		off += k;
+	}
+	msgstream_end(&ms, true, NULL);
+	struct msg_seen out = {0};
+	const struct dkim_verifier *v = msgstream_verifier(&ms);
+	out.has_dkim = v != NULL;
+	out.res.n = dkim_verifier_count(v);
+	for (size_t i = 0; i < out.res.n && i < 8; i++) {
+		out.res.r[i] = dkim_verifier_result(v, i)->result;
+		out.res.why[i] = dkim_verifier_result(v, i)->reason;
+	}
+	out.complete = ms.complete;
+	out.gap_reason = ms.reason;
+	out.nfields = ms.hdr.nfields;
+	msgstream_free(&ms);
+	return out;
+}
+
+/* The header block's limits (RFC5322_MAX_FIELDS here) at and past: at the
+ * limit the message verifies; past it the signature is temperror/memcap,
+ * never fail. A header block that does not parse is temperror too. */
+static void
+test_header_limits(void **state)
+{
+	(void)state;
+	size_t cap = RFC5322_MAX_FIELDS * 16 + 256, n = 0;
+	char *m = malloc(cap);
+	/* From + Subject + fillers + the signature = RFC5322_MAX_FIELDS fields */
+	n += (size_t)snprintf(m + n, cap - n, "From: alice@example.com\r\nSubject: many\r\n");
+	for (unsigned i = 0; i < RFC5322_MAX_FIELDS - 3; i++)
+		n += (size_t)snprintf(m + n, cap - n, "X-F: %u\r\n", i);
+	n += (size_t)snprintf(m + n, cap - n, "\r\nbody\r\n");
+	size_t sl;
+	char *sm = sign(m, n, rsa, "rsa", CANON_RELAXED, CANON_RELAXED, &sl);
+	struct msg_seen at = stream_one(sm, sl, 1);
+	assert_int_equal(at.nfields, RFC5322_MAX_FIELDS);
+	assert_true(at.complete);
+	assert_int_equal(at.res.n, 1);
+	assert_int_equal(at.res.r[0], DKIM_PASS);
+	/* one more field above the signature */
+	char *past = malloc(sl + 32);
+	int pl = snprintf(past, sl + 32, "X-Extra: 1\r\n%s", sm);
+	struct msg_seen over = stream_one(past, (size_t)pl, 2);
+	expect_temperror(&over, 1, "memcap");
+	/* a line that is no field, below the signature */
+	char *bad = malloc(sl + 32);
+	char *eol = strstr(sm, "\r\nFrom:");
+	assert_non_null(eol);
+	size_t head = (size_t)(eol - sm) + 2;
+	memcpy(bad, sm, head);
+	int bl = snprintf(bad + head, sl + 32 - head, "not a field\r\n%s", sm + head);
+	struct msg_seen mal = stream_one(bad, head + (size_t)bl, 3);
+	expect_temperror(&mal, 1, "malformed-header");
+	free(bad);
+	free(past);
+	free(sm);
+	free(m);
+}
+
 static size_t
 rss_kb(void)
 {
@@ -763,8 +835,7 @@ test_idle_size(void **state)
 	}
 	struct mallinfo2 b = mallinfo2();
 	size_t per = (b.uordblks - a.uordblks) / N;
-	print_message("idle session: %zu bytes on the heap each (struct dp_session is part of it)\n",
-		      per);
+	print_message("idle session: %zu bytes on the heap each, struct included\n", per);
 	assert_true(per <= 2048);
 	for (size_t i = 0; i < N; i++) {
 		sn.session_done = false;
@@ -779,7 +850,7 @@ main(void)
 		cmocka_unit_test(test_conversation), cmocka_unit_test(test_tampered),
 		cmocka_unit_test(test_lost_segment), cmocka_unit_test(test_rst_in_data),
 		cmocka_unit_test(test_midstream),    cmocka_unit_test(test_big_body),
-		cmocka_unit_test(test_idle_size),
+		cmocka_unit_test(test_idle_size),    cmocka_unit_test(test_header_limits),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
