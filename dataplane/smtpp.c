@@ -470,14 +470,43 @@ command(struct smtpp *p, const struct line_out *lo)
 	}
 }
 
-/* A line seen while resynchronising that may start real commands. */
+/* A line seen while resynchronising that may start real commands: a known
+ * verb with the argument shape it takes, so that message text ("Data
+ * follows", "Help me") picked up mid-stream is not taken for commands. */
 static bool
 looks_like_command(const struct line_out *lo)
 {
 	if (lo->too_long || lo->skipped)
 		return false;
 	size_t vlen;
-	return verb_of(lo->p, lo->len, &vlen) != SMTPP_UNKNOWN;
+	enum smtpp_verb v = verb_of(lo->p, lo->len, &vlen);
+	const uint8_t *a = lo->p + vlen + (vlen < lo->len);
+	size_t alen = vlen < lo->len ? lo->len - vlen - 1 : 0;
+	bool has_space = alen > 0 && memchr(a, ' ', alen) != NULL;
+	uint64_t size;
+	bool last;
+	switch (v) {
+	case SMTPP_MAIL:
+		return alen >= 5 && eq_nocase(a, 5, "FROM:");
+	case SMTPP_RCPT:
+		return alen >= 3 && eq_nocase(a, 3, "TO:");
+	case SMTPP_DATA:
+	case SMTPP_RSET:
+	case SMTPP_QUIT:
+	case SMTPP_STARTTLS:
+		return vlen == lo->len;
+	case SMTPP_EHLO:
+	case SMTPP_HELO:
+		return alen > 0 && !has_space;
+	case SMTPP_BDAT:
+		return parse_bdat(a, alen, &size, &last) == 0;
+	case SMTPP_AUTH:
+		return alen > 0;
+	case SMTPP_UNKNOWN:
+		return false;
+	default:
+		return true;
+	}
 }
 
 static void
