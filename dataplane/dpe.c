@@ -394,8 +394,15 @@ tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_u64(d, "packets", pk);
 	rte_tel_data_add_dict_u64(d, "bytes", by);
-	for (unsigned r = 0; r < PKT_REASON_COUNT; r++)
-		rte_tel_data_add_dict_u64(d, pkt_reason_name((enum pkt_reason)r), reasons[r]);
+	for (unsigned r = 0; r < PKT_REASON_COUNT; r++) {
+		/* telemetry names allow no '-' */
+		char name[32];
+		snprintf(name, sizeof(name), "%s", pkt_reason_name((enum pkt_reason)r));
+		for (char *c = name; *c; c++)
+			if (*c == '-')
+				*c = '_';
+		rte_tel_data_add_dict_u64(d, name, reasons[r]);
+	}
 	rte_tel_data_add_dict_u64(d, "flows", flows);
 	rte_tel_data_add_dict_u64(d, "evicted", evicted);
 	rte_tel_data_add_dict_u64(d, "idle", idle);
