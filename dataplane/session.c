@@ -392,6 +392,14 @@ dp_session_segment(struct dp_session *s, enum dp_dir dir, uint32_t seq, uint32_t
 	s->counters.bytes += len;
 	if (s->ended || (dir != DP_DIR_C2S && dir != DP_DIR_S2C))
 		return;
+	if (!s->dir[dir].started && !(flags & TCPR_SYN) && len > 0 && !s->info.midstream &&
+	    s->sp.c.commands == 0 && s->sp.c.replies == 0) {
+		/* data before any SYN of this direction: the capture joined late
+		 * even if it did not say so; the parser must resynchronise */
+		s->info.midstream = true;
+		smtpp_free(&s->sp);
+		smtpp_init(&s->sp, &session_ops, s, true);
+	}
 	struct tcpr_sink sink = sink_for(s, dir);
 	tcpr_segment(&s->dir[dir], seq, flags & (TCPR_FIN | TCPR_SYN | TCPR_RST), payload, len,
 		     &sink);

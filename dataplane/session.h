@@ -61,7 +61,8 @@ struct dp_endpoint {
 struct dp_session_info {
 	struct dp_endpoint client, server;
 	uint64_t flow_id;
-	bool midstream; /* the capture did not see the SYN */
+	bool midstream; /* the capture did not see the SYN (the session also sets
+			 * it, in its copy, when data comes before any SYN) */
 };
 
 /* One message, handed over when its end (".", BDAT LAST, or the session's

@@ -179,7 +179,7 @@ reference(const char *msg, size_t len)
 
 struct msg_seen {
 	struct results res;
-	bool has_dkim, complete;
+	bool has_dkim, complete, midstream;
 	const char *gap_reason;
 	char helo[64], mail_from[64], rcpts[128];
 	unsigned transaction;
@@ -211,6 +211,7 @@ on_message(void *arg, const struct dp_message_record *rec)
 		}
 	}
 	m->complete = rec->complete;
+	m->midstream = rec->info->midstream;
 	m->gap_reason = rec->gap_reason;
 	snprintf(m->helo, sizeof(m->helo), "%s", rec->helo);
 	snprintf(m->mail_from, sizeof(m->mail_from), "%s", rec->mail_from);
@@ -536,6 +537,7 @@ test_conversation(void **state)
 		expect_same(&sn.m[0], &f.r1);
 		expect_same(&sn.m[1], &f.r2);
 		assert_true(sn.m[0].complete && sn.m[1].complete);
+		assert_false(sn.m[0].midstream);
 		assert_null(sn.m[0].gap_reason);
 		assert_string_equal(sn.m[0].helo, "client.example.com");
 		assert_string_equal(sn.m[0].mail_from, "alice@example.com");
@@ -660,6 +662,17 @@ test_midstream(void **state)
 	assert_string_equal(sn.m[0].mail_from, "alice@example.com");
 	assert_string_equal(sn.m[0].helo, "");
 	assert_string_equal(sn.end_reason, "capture-end");
+	dp_session_free(s);
+	/* the same when the capture side did not know: no SYN is seen */
+	s = new_session(&sn, false);
+	feed(s, &f, &o);
+	dp_session_end(s, "capture-end");
+	assert_int_equal(sn.nm, 1);
+	expect_same(&sn.m[0], &f.r2);
+	assert_string_equal(sn.m[0].mail_from, "alice@example.com");
+	assert_true(sn.m[0].midstream);
+	/* the lines of the first message's tail were skipped, not commands */
+	assert_int_equal(dp_session_counters(s)->commands, 5); /* MAIL RCPT BDAT BDAT QUIT */
 	dp_session_free(s);
 	fixture_free(&f);
 }
