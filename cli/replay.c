@@ -208,7 +208,7 @@ summary(const struct app *a, const struct dpe_stats *st)
 		tp.bytes += st->port[p].bytes;
 		tp.fragments += st->port[p].fragments;
 		tp.reassembled += st->port[p].reassembled;
-		tp.frag_v6_dropped += st->port[p].frag_v6_dropped;
+		tp.frag_unsupported += st->port[p].frag_unsupported;
 		tp.ring_full_drops += st->port[p].ring_full_drops;
 		for (unsigned r = 0; r < PKT_REASON_COUNT; r++)
 			tp.reasons[r] += st->port[p].reasons[r];
@@ -234,9 +234,9 @@ summary(const struct app *a, const struct dpe_stats *st)
 	for (unsigned r = 0; r < PKT_REASON_COUNT; r++)
 		fprintf(stderr, " %s=%llu", pkt_reason_name((enum pkt_reason)r),
 			(unsigned long long)tp.reasons[r]);
-	fprintf(stderr, " fragments=%llu reassembled=%llu ipv6-frag-dropped=%llu ring-drops=%llu\n",
+	fprintf(stderr, " fragments=%llu reassembled=%llu frag-unsupported=%llu ring-drops=%llu\n",
 		(unsigned long long)tp.fragments, (unsigned long long)tp.reassembled,
-		(unsigned long long)tp.frag_v6_dropped, (unsigned long long)tp.ring_full_drops);
+		(unsigned long long)tp.frag_unsupported, (unsigned long long)tp.ring_full_drops);
 	fprintf(stderr, "%s: flows=%llu (fin %llu, rst %llu, idle %llu, evicted %llu, capture-end %llu, refused %llu) not-smtp=%llu tls=%llu\n",
 		a->prog, (unsigned long long)tw.flows, (unsigned long long)tw.ended_fin,
 		(unsigned long long)tw.ended_rst, (unsigned long long)tw.ended_idle,

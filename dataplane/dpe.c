@@ -313,6 +313,45 @@ dispatch(struct rte_mbuf *mb, const struct pkt_info *in, struct dpe_port_stats *
 	}
 }
 
+/* Give one fragment to rte_ip_frag; the whole datagram when it is complete.
+ * rte_ip_frag wants l2_len/l3_len set, the headers in the first segment,
+ * and (IPv6) the fragment header right after the fixed header; trailing
+ * Ethernet padding would count as payload, so it is trimmed first. */
+static struct rte_mbuf *
+reassemble(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struct rte_mbuf *mb,
+	   const struct pkt_info *in, struct dpe_port_stats *ps)
+{
+	uint32_t want;
+	if (in->ip_version == 4 && mb->data_len >= in->l4_off) {
+		struct rte_ipv4_hdr *ip =
+			rte_pktmbuf_mtod_offset(mb, struct rte_ipv4_hdr *, in->l3_off);
+		want = in->l3_off + rte_be_to_cpu_16(ip->total_length);
+		if (rte_pktmbuf_pkt_len(mb) > want)
+			rte_pktmbuf_trim(mb, (uint16_t)(rte_pktmbuf_pkt_len(mb) - want));
+		mb->l2_len = in->l3_off;
+		mb->l3_len = (uint16_t)(in->l4_off - in->l3_off);
+		return rte_ipv4_frag_reassemble_packet(frag, dr, mb, rte_rdtsc(), ip);
+	}
+	if (in->ip_version == 6 && in->frag_hdr_off == in->l3_off + sizeof(struct rte_ipv6_hdr) &&
+	    mb->data_len >= in->frag_hdr_off + sizeof(struct rte_ipv6_fragment_ext)) {
+		struct rte_ipv6_hdr *ip =
+			rte_pktmbuf_mtod_offset(mb, struct rte_ipv6_hdr *, in->l3_off);
+		struct rte_ipv6_fragment_ext *fh = rte_pktmbuf_mtod_offset(
+			mb, struct rte_ipv6_fragment_ext *, in->frag_hdr_off);
+		want = in->l3_off + (uint32_t)sizeof(*ip) + rte_be_to_cpu_16(ip->payload_len);
+		if (rte_pktmbuf_pkt_len(mb) > want)
+			rte_pktmbuf_trim(mb, (uint16_t)(rte_pktmbuf_pkt_len(mb) - want));
+		mb->l2_len = in->l3_off;
+		mb->l3_len = (uint16_t)(sizeof(*ip) + sizeof(*fh));
+		return rte_ipv6_frag_reassemble_packet(frag, dr, mb, rte_rdtsc(), ip, fh);
+	}
+	/* IPv6 extension headers before the fragment header: rte_ip_frag
+	 * cannot rebuild those */
+	ps->frag_unsupported++;
+	rte_pktmbuf_free(mb);
+	return NULL;
+}
+
 static void
 rx_burst(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struct rte_mbuf **m,
 	 unsigned n, unsigned port)
@@ -336,25 +375,9 @@ rx_burst(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struct 
 		enum pkt_reason r = f ? pkt_parse(f, len, &in) : PKT_TRUNCATED;
 		if (r == PKT_FRAGMENT) {
 			ps->fragments++;
-			if (in.ip_version != 4 || mb->data_len < in.l4_off) {
-				ps->frag_v6_dropped++;
-				rte_pktmbuf_free(mb);
-				continue;
-			}
-			/* rte_ip_frag wants the L2/L3 lengths and the header in
-			 * the first segment; trailing Ethernet padding would
-			 * count as payload, so trim to the IP length first */
-			struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(mb, struct rte_ipv4_hdr *,
-									  in.l3_off);
-			uint32_t want = in.l3_off + rte_be_to_cpu_16(ip->total_length);
-			if (rte_pktmbuf_pkt_len(mb) > want)
-				rte_pktmbuf_trim(mb, (uint16_t)(rte_pktmbuf_pkt_len(mb) - want));
-			mb->l2_len = in.l3_off;
-			mb->l3_len = (uint16_t)(in.l4_off - in.l3_off);
-			struct rte_mbuf *whole =
-				rte_ipv4_frag_reassemble_packet(frag, dr, mb, rte_rdtsc(), ip);
+			struct rte_mbuf *whole = reassemble(frag, dr, mb, &in, ps);
 			if (!whole)
-				continue; /* held, or dropped through the death row */
+				continue; /* held, or dropped (counted) */
 			ps->reassembled++;
 			*ts_field(whole) = ts;
 			f = frame_of(whole, eng->lin, &len);

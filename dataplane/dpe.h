@@ -44,7 +44,7 @@ struct dpe_port_stats {
 	char name[64];
 	uint64_t packets, bytes;
 	uint64_t reasons[PKT_REASON_COUNT]; /* what pkt_parse said (after reassembly) */
-	uint64_t fragments, reassembled, frag_v6_dropped;
+	uint64_t fragments, reassembled, frag_unsupported;
 	uint64_t ring_full_drops;           /* live mode only */
 };
 

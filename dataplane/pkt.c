@@ -150,6 +150,7 @@ parse_ipv6(const uint8_t *base, const uint8_t *ip, size_t len, struct pkt_info *
 		size_t hlen;
 		if (nh == IPPROTO_FRAGMENT_) {
 			hlen = 8;
+			in->frag_hdr_off = (uint16_t)(in->l3_off + off);
 			uint16_t fo = rd16(h + 2);
 			in->frag_offset = (uint32_t)(fo >> 3) * 8;
 			in->frag_more = (fo & 1) != 0;

@@ -63,6 +63,7 @@ struct pkt_info {
 	bool frag_more;
 	uint32_t frag_offset; /* bytes */
 	uint32_t frag_id;
+	uint16_t frag_hdr_off; /* IPv6: the fragment header's offset in the frame, 0 if none */
 	/* TCP (PKT_TCP) */
 	uint16_t sport, dport;
 	uint32_t seq, ack;

@@ -13,7 +13,7 @@ message MAIL/RCPT/DATA (dot-stuffed) or BDAT chunks, QUIT, FIN both ways.
 Adversarial options act on the client's data segments: random segment sizes,
 reordering, duplicates, overlapping retransmissions (same or different bytes;
 the different copy always comes after the original, so a receiver keeping the
-first copy sees the original), lost segments, IPv4 fragments, interleaved
+first copy sees the original), lost segments, IPv4/IPv6 fragments, interleaved
 sessions, RST in the middle of DATA, a capture starting mid-stream.
 
 --manifest writes JSON: one entry per message with the session's endpoints,
@@ -70,10 +70,20 @@ class Frames:
 
     def ip(self, src, dst, seg, frag_size=0):
         """Frames for one TCP segment; IPv4 split into fragments when frag_size."""
+        self.ipid = (self.ipid + 1) & 0xFFFF
         if self.v6:
+            if frag_size and len(seg) > frag_size:
+                # fragment header (next header TCP) right after the fixed header
+                out = []
+                for off in range(0, len(seg), frag_size):
+                    data = seg[off:off + frag_size]
+                    more = 1 if off + frag_size < len(seg) else 0
+                    fh = struct.pack("!BBHI", 6, 0, off | more, self.ipid)
+                    ip = struct.pack("!IHBB", 0x60000000, 8 + len(data), 44, 64) + src + dst
+                    out.append(self.l2(0x86DD) + ip + fh + data)
+                return out
             ip = struct.pack("!IHBB", 0x60000000, len(seg), 6, 64) + src + dst
             return [self.l2(0x86DD) + ip + seg]
-        self.ipid = (self.ipid + 1) & 0xFFFF
         out = []
         if frag_size and len(seg) > frag_size:
             pieces = [(o, seg[o:o + frag_size]) for o in range(0, len(seg), frag_size)]
@@ -284,7 +294,7 @@ def main():
     ap.add_argument("--overlap", type=float, default=0.0)
     ap.add_argument("--overlap-differ", type=float, default=0.0)
     ap.add_argument("--loss", type=float, default=0.0)
-    ap.add_argument("--frag", type=int, default=0, help="IPv4 fragment payload size (multiple of 8)")
+    ap.add_argument("--frag", type=int, default=0, help="IP fragment payload size (multiple of 8), IPv4 and IPv6")
     ap.add_argument("--interleave", action="store_true")
     ap.add_argument("--rst-mid-data", action="store_true")
     ap.add_argument("--midstream", action="store_true")

@@ -217,6 +217,7 @@ test_fragment_fields(void **state)
 	assert_int_equal(in.frag_offset, 56);
 	assert_int_equal(in.frag_id, 9);
 	assert_int_equal(in.l3_off, 18);
+	assert_int_equal(in.frag_hdr_off, 18 + 40);
 	assert_int_equal(in.l4_proto, 6);
 }
 
