@@ -14,6 +14,7 @@
 /* The envelope of the current transaction, strings NUL-separated in buf. */
 struct env_rcpt {
 	uint32_t off;
+	uint32_t seq;  /* which RCPT of the session (0-based), for its reply */
 	bool refused;
 };
 
@@ -24,7 +25,6 @@ struct env {
 	bool has_mail;
 	struct env_rcpt *r;
 	size_t nr, rcap;
-	size_t replied;     /* RCPT replies seen in this transaction */
 	const char **rv;    /* built for the record */
 	size_t rvcap;
 };
@@ -39,6 +39,10 @@ struct dp_session {
 	char *helo;              /* NULL until HELO/EHLO */
 	const char *msg_end_why; /* reason a message cut by the session's end gets */
 	bool ended, rst, starttls_used, auth_seen, in_msg;
+	/* RCPT commands and RCPT replies so far: replies come in command order,
+	 * and with BDAT a transaction may be over (and the next begun) before
+	 * its RCPT replies arrive, so they are matched by session-wide number */
+	uint32_t rcpt_cmds, rcpt_replies;
 	unsigned transactions, messages;
 	struct dp_session_counters counters;
 };
@@ -51,7 +55,6 @@ env_reset(struct env *e)
 	e->len = 0;
 	e->has_mail = false;
 	e->nr = 0;
-	e->replied = 0;
 }
 
 static void
@@ -102,7 +105,7 @@ env_mail(struct env *e, const char *arg, size_t len)
 }
 
 static void
-env_rcpt(struct env *e, const char *arg, size_t len)
+env_rcpt(struct env *e, uint32_t seq, const char *arg, size_t len)
 {
 	const char *a;
 	size_t n;
@@ -120,6 +123,7 @@ env_rcpt(struct env *e, const char *arg, size_t len)
 	if (off < 0)
 		return;
 	e->r[e->nr].off = (uint32_t)off;
+	e->r[e->nr].seq = seq;
 	e->r[e->nr].refused = false;
 	e->nr++;
 }
@@ -192,7 +196,8 @@ on_command(void *arg, const struct smtpp_cmd *c)
 		break;
 	case SMTPP_RCPT:
 		if (!c->over_limit)
-			env_rcpt(&s->env, c->arg, c->arg_len);
+			env_rcpt(&s->env, s->rcpt_cmds, c->arg, c->arg_len);
+		s->rcpt_cmds++;
 		break;
 	case SMTPP_RSET:
 		env_reset(&s->env);
@@ -212,9 +217,14 @@ on_reply(void *arg, const struct smtpp_reply *r)
 	s->counters.replies++;
 	if (r->verb == SMTPP_RCPT) {
 		struct env *e = &s->env;
-		if (e->replied < e->nr && r->code >= 400)
-			e->r[e->replied].refused = true;
-		e->replied++;
+		uint32_t seq = s->rcpt_replies++;
+		/* after lost server bytes the numbering is unknown: refuse nothing */
+		if (r->code < 400 || s->dir[DP_DIR_S2C].c.gaps > 0 || e->nr == 0 ||
+		    seq < e->r[0].seq)
+			return;
+		size_t i = seq - e->r[0].seq;
+		if (i < e->nr && e->r[i].seq == seq)
+			e->r[i].refused = true;
 	}
 }
 
