@@ -677,6 +677,45 @@ test_midstream(void **state)
 	fixture_free(&f);
 }
 
+/* Two BDAT transactions pipelined before any reply: the first ends before its
+ * RCPT replies come, so a refusal of its recipient must not land on the
+ * second transaction's recipient. */
+static void
+test_bdat_pipelined(void **state)
+{
+	(void)state;
+	struct seen sn;
+	struct dp_session *s = new_session(&sn, false);
+	const char *c1 = "EHLO c.example\r\n"
+			 "MAIL FROM:<a@example.com>\r\nRCPT TO:<x@example.org>\r\n"
+			 "RCPT TO:<y@example.org>\r\nBDAT 11 LAST\r\nSubject: 1\r\n"
+			 "MAIL FROM:<a@example.com>\r\nRCPT TO:<z@example.org>\r\n"
+			 "BDAT 11 LAST\r\n";
+	const char *c2 = "Subject: 2\r\nQUIT\r\n";
+	/* the replies up to z's come before the second chunk's bytes */
+	const char *s1 = "220 hi\r\n250 hi\r\n250 ok\r\n550 no x\r\n250 ok\r\n250 ok\r\n"
+			 "250 ok\r\n250 ok\r\n";
+	const char *s2 = "250 ok\r\n221 bye\r\n";
+	uint32_t cs = 10, ss = 20;
+	dp_session_segment(s, DP_DIR_C2S, cs++, 0, 0x02, NULL, 0, 0);
+	dp_session_segment(s, DP_DIR_S2C, ss++, 0, 0x12, NULL, 0, 0);
+	dp_session_segment(s, DP_DIR_C2S, cs, 0, 0x10, (const uint8_t *)c1, strlen(c1), 0);
+	cs += (uint32_t)strlen(c1);
+	dp_session_segment(s, DP_DIR_S2C, ss, 0, 0x10, (const uint8_t *)s1, strlen(s1), 0);
+	ss += (uint32_t)strlen(s1);
+	dp_session_segment(s, DP_DIR_C2S, cs, 0, 0x10, (const uint8_t *)c2, strlen(c2), 0);
+	dp_session_segment(s, DP_DIR_S2C, ss, 0, 0x10, (const uint8_t *)s2, strlen(s2), 0);
+	dp_session_end(s, NULL);
+	assert_int_equal(sn.nm, 2);
+	/* the first record was made before any reply: both recipients listed */
+	assert_string_equal(sn.m[0].rcpts, "x@example.org,y@example.org");
+	assert_string_equal(sn.m[1].rcpts, "z@example.org");
+	assert_int_equal(sn.m[1].transaction, 2);
+	assert_true(sn.m[0].complete && sn.m[1].complete);
+	assert_int_equal(sn.m[0].res.n, 0);
+	dp_session_free(s);
+}
+
 /* msgstream on its own, in random spans; results as msg_seen. */
 static struct msg_seen
 stream_one(const char *m, size_t len, uint64_t seed)
@@ -864,6 +903,7 @@ main(void)
 		cmocka_unit_test(test_lost_segment), cmocka_unit_test(test_rst_in_data),
 		cmocka_unit_test(test_midstream),    cmocka_unit_test(test_big_body),
 		cmocka_unit_test(test_idle_size),    cmocka_unit_test(test_header_limits),
+		cmocka_unit_test(test_bdat_pipelined),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
