@@ -15,6 +15,8 @@ packages=(
     # tests: real peers and real servers
     python3 python3-dkim python3-spf python3-yaml python3-dnspython
     libmail-dkim-perl opendkim-tools libopendkim-dev nsd ldnsutils tcpdump
+    # e2e real-MTA capture (tests/e2e/postfix_capture.py runs its own instance)
+    postfix swaks
     # benchmarks
     gnuplot-nox
 )
