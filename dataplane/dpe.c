@@ -2,6 +2,7 @@
 #include "dpe.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -393,45 +394,103 @@ rx_burst(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struct 
 	}
 }
 
+static void
+tel_name(char *buf, size_t len, const char *name)
+{
+	/* telemetry names allow no '-' */
+	snprintf(buf, len, "%s", name);
+	for (char *c = buf; *c; c++)
+		if (*c == '-')
+			*c = '_';
+}
+
+static void
+tel_port(struct rte_tel_data *d, const struct dpe_port_stats *p)
+{
+	char name[32];
+	rte_tel_data_add_dict_string(d, "name", p->name);
+	rte_tel_data_add_dict_u64(d, "packets", p->packets);
+	rte_tel_data_add_dict_u64(d, "bytes", p->bytes);
+	for (unsigned r = 0; r < PKT_REASON_COUNT; r++) {
+		tel_name(name, sizeof(name), pkt_reason_name((enum pkt_reason)r));
+		rte_tel_data_add_dict_u64(d, name, p->reasons[r]);
+	}
+	rte_tel_data_add_dict_u64(d, "fragments", p->fragments);
+	rte_tel_data_add_dict_u64(d, "reassembled", p->reassembled);
+	rte_tel_data_add_dict_u64(d, "frag_unsupported", p->frag_unsupported);
+	rte_tel_data_add_dict_u64(d, "ring_full_drops", p->ring_full_drops);
+}
+
+static void
+tel_worker(struct rte_tel_data *d, const struct dpe_worker_stats *w)
+{
+	char name[32];
+#define TW(f) rte_tel_data_add_dict_u64(d, #f, w->f)
+	TW(packets), TW(bytes), TW(not_smtp), TW(tls_flows), TW(no_flow), TW(flows);
+	TW(ended_fin), TW(ended_rst), TW(ended_idle), TW(ended_evicted), TW(ended_capture);
+	TW(insert_failed), TW(messages), TW(sessions), TW(gaps);
+#undef TW
+	for (unsigned r = 0; r < DPE_NRESULTS - 1; r++) {
+		snprintf(name, sizeof(name), "dkim_%s", dkim_result_name((enum dkim_result)r));
+		rte_tel_data_add_dict_u64(d, name, w->results[r]);
+	}
+	rte_tel_data_add_dict_u64(d, "unsigned_messages", w->results[DPE_NRESULTS - 1]);
+}
+
+/* /wireseal/stats: totals; /wireseal/port,N and /wireseal/worker,N: one of
+ * each (counters are read while the lcores write them: each value is a
+ * whole 64-bit word, the set is not a snapshot). */
 static int
 tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 {
-	(void)cmd;
-	(void)params;
 	if (!eng)
 		return -1;
 	struct dpe_stats *st = eng->st;
-	uint64_t pk = 0, by = 0, flows = 0, evicted = 0, idle = 0, msgs = 0, sess = 0, reasons[PKT_REASON_COUNT] = {0};
-	for (unsigned p = 0; p < st->nports; p++) {
-		pk += st->port[p].packets;
-		by += st->port[p].bytes;
-		for (unsigned r = 0; r < PKT_REASON_COUNT; r++)
-			reasons[r] += st->port[p].reasons[r];
+	if (strcmp(cmd, "/wireseal/port") == 0 || strcmp(cmd, "/wireseal/worker") == 0) {
+		bool port = cmd[10] == 'p';
+		char *end;
+		unsigned long i = params && *params ? strtoul(params, &end, 10) : ~0ul;
+		if (i >= (port ? st->nports : st->nworkers))
+			return -1;
+		rte_tel_data_start_dict(d);
+		if (port)
+			tel_port(d, &st->port[i]);
+		else
+			tel_worker(d, &st->worker[i]);
+		return 0;
 	}
-	for (unsigned w = 0; w < st->nworkers; w++) {
-		flows += st->worker[w].flows;
-		evicted += st->worker[w].ended_evicted;
-		idle += st->worker[w].ended_idle;
-		msgs += st->worker[w].messages;
-		sess += st->worker[w].sessions;
+	struct dpe_port_stats tp = {0};
+	struct dpe_worker_stats tw = {0};
+	snprintf(tp.name, sizeof(tp.name), "all");
+	for (unsigned p = 0; p < st->nports; p++) {
+		const struct dpe_port_stats *x = &st->port[p];
+		tp.packets += x->packets, tp.bytes += x->bytes, tp.fragments += x->fragments;
+		tp.reassembled += x->reassembled, tp.frag_unsupported += x->frag_unsupported;
+		tp.ring_full_drops += x->ring_full_drops;
+		for (unsigned r = 0; r < PKT_REASON_COUNT; r++)
+			tp.reasons[r] += x->reasons[r];
+	}
+	for (unsigned i = 0; i < st->nworkers; i++) {
+		const struct dpe_worker_stats *w = &st->worker[i];
+#define ADD(f) tw.f += w->f
+		ADD(packets), ADD(bytes), ADD(not_smtp), ADD(tls_flows), ADD(no_flow), ADD(flows);
+		ADD(ended_fin), ADD(ended_rst), ADD(ended_idle), ADD(ended_evicted), ADD(ended_capture);
+		ADD(insert_failed), ADD(messages), ADD(sessions), ADD(gaps);
+		for (unsigned r = 0; r < DPE_NRESULTS; r++)
+			ADD(results[r]);
+#undef ADD
 	}
 	rte_tel_data_start_dict(d);
-	rte_tel_data_add_dict_u64(d, "packets", pk);
-	rte_tel_data_add_dict_u64(d, "bytes", by);
-	for (unsigned r = 0; r < PKT_REASON_COUNT; r++) {
-		/* telemetry names allow no '-' */
-		char name[32];
-		snprintf(name, sizeof(name), "%s", pkt_reason_name((enum pkt_reason)r));
-		for (char *c = name; *c; c++)
-			if (*c == '-')
-				*c = '_';
-		rte_tel_data_add_dict_u64(d, name, reasons[r]);
+	rte_tel_data_add_dict_u64(d, "ports", st->nports);
+	rte_tel_data_add_dict_u64(d, "workers", st->nworkers);
+	tel_port(d, &tp);
+	/* the worker stage in its own dict: its names clash with the ports' */
+	struct rte_tel_data *wd = rte_tel_data_alloc();
+	if (wd) {
+		rte_tel_data_start_dict(wd);
+		tel_worker(wd, &tw);
+		rte_tel_data_add_dict_container(d, "workers_total", wd, 0);
 	}
-	rte_tel_data_add_dict_u64(d, "flows", flows);
-	rte_tel_data_add_dict_u64(d, "evicted", evicted);
-	rte_tel_data_add_dict_u64(d, "idle", idle);
-	rte_tel_data_add_dict_u64(d, "sessions", sess);
-	rte_tel_data_add_dict_u64(d, "messages", msgs);
 	return 0;
 }
 
@@ -501,9 +560,14 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 	char *argv[DPE_MAX_EAL_ARGS + 1];
 	memcpy(argv, cfg->eal_argv, sizeof(char *) * (size_t)cfg->eal_argc);
 	argv[cfg->eal_argc] = NULL;
-	if (cfg->telemetry)
+	if (cfg->telemetry) {
 		rte_telemetry_register_cmd("/wireseal/stats", tel_stats,
-					   "wireseal dataplane counters (packets, drops by reason, flows, messages)");
+					   "wireseal dataplane totals: per-port stage and workers_total");
+		rte_telemetry_register_cmd("/wireseal/port", tel_stats,
+					   "one port's counters. Parameters: int port index");
+		rte_telemetry_register_cmd("/wireseal/worker", tel_stats,
+					   "one worker's counters. Parameters: int worker index");
+	}
 	if (rte_eal_init(cfg->eal_argc, argv) < 0) {
 		snprintf(why, why_len, "EAL init failed: %s", rte_strerror(rte_errno));
 		return -1;

@@ -104,14 +104,24 @@ def main():
         for _ in range(100):
             time.sleep(0.05)
             stats = telemetry(sock, "/wireseal/stats")["/wireseal/stats"]
-            if stats["tcp"] >= nsent and stats["messages"] >= len(manifest):
+            if stats["tcp"] >= nsent and stats["workers_total"]["messages"] >= len(manifest):
                 break
+        port0 = telemetry(sock, "/wireseal/port,0")["/wireseal/port"]
+        worker0 = telemetry(sock, "/wireseal/worker,0")["/wireseal/worker"]
         dp.send_signal(signal.SIGINT)
+        bad = 0
         out, err = dp.communicate(timeout=30)
         dp = None
         sys.stderr.write(err)
         print("telemetry /wireseal/stats: %s" % json.dumps(stats))
-        bad = 0
+        print("telemetry /wireseal/port,0: %s" % json.dumps(port0))
+        print("telemetry /wireseal/worker,0: %s" % json.dumps(worker0))
+        if port0.get("name") != "net_af_packet0" or port0.get("tcp") != stats.get("tcp"):
+            print("FAIL: port 0 telemetry %s" % port0)
+            bad += 1
+        if worker0.get("messages") != len(manifest) or worker0.get("dkim_pass", 0) < 1:
+            print("FAIL: worker 0 telemetry %s" % worker0)
+            bad += 1
         if stats.get("tcp", 0) < nsent:
             print("FAIL: sent %d frames, telemetry counted %d TCP" % (nsent, stats.get("tcp", 0)))
             bad += 1
