@@ -2,7 +2,8 @@
 """Run one e2e case: replay its capture and compare with `wireseal verify`.
 
 A case is a folder tests/e2e/NAME/ with
-  capture   the capture's name under tests/data/captures/ (NAME.pcap, with
+  capture   the capture's name under tests/data/captures/ (NAME.pcap or
+            NAME.pcapng, with
             the generator's manifest NAME.json next to it)
   args      extra `wireseal replay` arguments (one line, may be empty)
 The manifest lists every message put on the wire: its session (client
@@ -35,6 +36,8 @@ def main():
     extra = open(args_file).read().split() if os.path.exists(args_file) else []
     capdir = os.path.join(root, "tests", "data", "captures")
     pcap = os.path.join(capdir, name + ".pcap")
+    if not os.path.exists(pcap):
+        pcap += "ng"
     manifest = json.load(open(os.path.join(capdir, name + ".json")))
     zone = os.path.join(root, "tests", "data", "sample", "zone.db")
 

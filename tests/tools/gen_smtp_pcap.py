@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Write a classic pcap of SMTP sessions carrying the given .eml files.
+"""Write a classic pcap (or pcapng) of SMTP sessions carrying given .eml files.
 
 Every frame is built by hand (Ethernet, optional 802.1Q/QinQ tags, IPv4 or
 IPv6, TCP) with correct IP and TCP checksums. The output is a function of the
@@ -298,6 +298,7 @@ def main():
     ap.add_argument("--interleave", action="store_true")
     ap.add_argument("--rst-mid-data", action="store_true")
     ap.add_argument("--midstream", action="store_true")
+    ap.add_argument("--pcapng", action="store_true", help="write pcapng instead of classic pcap")
     a = ap.parse_args()
     if a.frag % 8:
         ap.error("--frag must be a multiple of 8")
@@ -330,13 +331,24 @@ def main():
             order.extend(q)
     ts = 1700000000 * 1000000
     with open(a.out, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        if a.pcapng:
+            # section header, one Ethernet interface (microsecond stamps)
+            f.write(struct.pack("<IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28))
+            f.write(struct.pack("<IIHHII", 1, 20, 1, 0, 65535, 20))
+        else:
+            f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
         for s, (c2s, flags, seq, ack, payload, tag) in order:
             sp, dp = (s.cport, SMTP_PORT) if c2s else (SMTP_PORT, s.cport)
             src, dst, seg = s.frames.tcp(c2s, sp, dp, seq, ack, flags, payload)
             for fr in s.frames.ip(src, dst, seg, a.frag if c2s and payload else 0):
                 ts += 10
-                f.write(struct.pack("<IIII", ts // 1000000, ts % 1000000, len(fr), len(fr)) + fr)
+                if a.pcapng:
+                    pad = b"\0" * (-len(fr) % 4)
+                    n = 32 + len(fr) + len(pad)
+                    f.write(struct.pack("<IIIIIII", 6, n, 0, ts >> 32, ts & 0xFFFFFFFF, len(fr),
+                                        len(fr)) + fr + pad + struct.pack("<I", n))
+                else:
+                    f.write(struct.pack("<IIII", ts // 1000000, ts % 1000000, len(fr), len(fr)) + fr)
     if a.manifest:
         with open(a.manifest, "w") as f:
             json.dump([e for s in sessions for e in s.manifest], f, indent=1)

@@ -29,6 +29,7 @@ fi
 cd "$root"
 eml=(tests/data/sample/0*.eml tests/data/captures/dots.eml)
 g() { local name=$1; shift; $gen --out "$here/$name.pcap" --manifest "$here/$name.json" "$@"; }
+gng() { local name=$1; shift; $gen --pcapng --out "$here/$name.pcapng" --manifest "$here/$name.json" "$@"; }
 
 # make run: one plain session carrying every sample message
 g sample "${eml[@]}"
@@ -49,6 +50,8 @@ g loss --seed 11 --sessions 5 --repeat 2 --mss 200 --loss 0.08 "${eml[@]}"
 g rst-mid-data --sessions 2 --rst-mid-data "${eml[@]}"
 # the capture starts in the middle of a session (after its first message)
 g midstream --midstream --pipelining "${eml[@]}"
+# the same as pcapng (net_pcap reads it through libpcap)
+gng pcapng --pipelining --sessions 2 "${eml[@]}"
 # many concurrent sessions
 g concurrent --seed 5 --sessions 40 --repeat 8 --interleave --mss 536 "${eml[@]}"
-ls -l "$here"/*.pcap
+ls -l "$here"/*.pcap "$here"/*.pcapng
