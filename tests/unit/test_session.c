@@ -182,6 +182,7 @@ struct msg_seen {
 	bool has_dkim, complete, midstream;
 	const char *gap_reason;
 	char helo[64], mail_from[64], rcpts[128];
+	size_t helo_len, mail_len, rcpt0_len; /* whole lengths */
 	unsigned transaction;
 	uint64_t header_bytes, body_bytes;
 	size_t nfields;
@@ -214,6 +215,9 @@ on_message(void *arg, const struct dp_message_record *rec)
 	m->midstream = rec->info->midstream;
 	m->gap_reason = rec->gap_reason;
 	snprintf(m->helo, sizeof(m->helo), "%s", rec->helo);
+	m->helo_len = strlen(rec->helo);
+	m->mail_len = strlen(rec->mail_from);
+	m->rcpt0_len = rec->nrcpt ? strlen(rec->rcpt[0]) : 0;
 	snprintf(m->mail_from, sizeof(m->mail_from), "%s", rec->mail_from);
 	for (size_t i = 0; i < rec->nrcpt; i++) {
 		size_t l = strlen(m->rcpts);
@@ -716,6 +720,36 @@ test_bdat_pipelined(void **state)
 	dp_session_free(s);
 }
 
+/* DP_SESSION_MAX_PATH: a HELO name, reverse- and forward-path of that length
+ * are kept whole; one byte more is cut to it. */
+static void
+test_path_limit(void **state)
+{
+	(void)state;
+	for (size_t past = 0; past < 2; past++) {
+		size_t n = DP_SESSION_MAX_PATH + past;
+		char *name = malloc(n + 1);
+		memset(name, 'h', n);
+		name[n] = '\0';
+		char *cl = malloc(3 * n + 200);
+		int cl_len = snprintf(cl, 3 * n + 200,
+				      "HELO %s\r\nMAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nBDAT 2 LAST\r\n\r\n",
+				      name, name, name);
+		struct seen sn;
+		struct dp_session *s = new_session(&sn, false);
+		dp_session_segment(s, DP_DIR_C2S, 1, 0, 0x02, NULL, 0, 0);
+		dp_session_segment(s, DP_DIR_C2S, 2, 0, 0x10, (const uint8_t *)cl, (size_t)cl_len, 0);
+		assert_int_equal(sn.nm, 1);
+		dp_session_free(s);
+		assert_int_equal(sn.m[0].helo_len, DP_SESSION_MAX_PATH);
+		assert_int_equal(sn.m[0].mail_len, DP_SESSION_MAX_PATH);
+		assert_int_equal(sn.m[0].rcpt0_len, DP_SESSION_MAX_PATH);
+		assert_int_equal(sn.m[0].helo[0], 'h');
+		free(cl);
+		free(name);
+	}
+}
+
 /* msgstream on its own, in random spans; results as msg_seen. */
 static struct msg_seen
 stream_one(const char *m, size_t len, uint64_t seed)
@@ -903,7 +937,7 @@ main(void)
 		cmocka_unit_test(test_lost_segment), cmocka_unit_test(test_rst_in_data),
 		cmocka_unit_test(test_midstream),    cmocka_unit_test(test_big_body),
 		cmocka_unit_test(test_idle_size),    cmocka_unit_test(test_header_limits),
-		cmocka_unit_test(test_bdat_pipelined),
+		cmocka_unit_test(test_bdat_pipelined),  cmocka_unit_test(test_path_limit),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
