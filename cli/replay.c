@@ -218,7 +218,7 @@ summary(const struct app *a, const struct dpe_stats *st)
 #define ADD(f) tw.f += w[i].f
 		ADD(packets), ADD(bytes), ADD(not_smtp), ADD(tls_flows), ADD(no_flow), ADD(flows);
 		ADD(ended_fin), ADD(ended_rst), ADD(ended_idle), ADD(ended_evicted), ADD(ended_capture);
-		ADD(insert_failed), ADD(messages), ADD(sessions), ADD(gaps);
+		ADD(insert_failed), ADD(trimmed), ADD(messages), ADD(sessions), ADD(gaps);
 		for (unsigned r = 0; r < DPE_NRESULTS; r++)
 			ADD(results[r]);
 #undef ADD
@@ -237,11 +237,12 @@ summary(const struct app *a, const struct dpe_stats *st)
 	fprintf(stderr, " fragments=%llu reassembled=%llu frag-unsupported=%llu ring-drops=%llu\n",
 		(unsigned long long)tp.fragments, (unsigned long long)tp.reassembled,
 		(unsigned long long)tp.frag_unsupported, (unsigned long long)tp.ring_full_drops);
-	fprintf(stderr, "%s: flows=%llu (fin %llu, rst %llu, idle %llu, evicted %llu, capture-end %llu, refused %llu) not-smtp=%llu tls=%llu\n",
+	fprintf(stderr, "%s: flows=%llu (fin %llu, rst %llu, idle %llu, evicted %llu, capture-end %llu, refused %llu) quiet-trimmed=%llu not-smtp=%llu tls=%llu\n",
 		a->prog, (unsigned long long)tw.flows, (unsigned long long)tw.ended_fin,
 		(unsigned long long)tw.ended_rst, (unsigned long long)tw.ended_idle,
 		(unsigned long long)tw.ended_evicted, (unsigned long long)tw.ended_capture,
-		(unsigned long long)tw.insert_failed, (unsigned long long)tw.not_smtp,
+		(unsigned long long)tw.insert_failed, (unsigned long long)tw.trimmed,
+		(unsigned long long)tw.not_smtp,
 		(unsigned long long)tw.tls_flows);
 	fprintf(stderr, "%s: sessions=%llu messages=%llu gaps=%llu dkim:", a->prog,
 		(unsigned long long)tw.sessions, (unsigned long long)tw.messages,

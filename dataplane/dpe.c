@@ -25,6 +25,7 @@
 #define DPE_LIN_MAX (65535u + 64) /* largest IP datagram plus L2 */
 #define DPE_EXPIRE_PER_BURST 64u  /* idle flows ended per worker loop turn at most */
 #define DPE_MAX_EAL_ARGS 64
+#define DPE_TICK_NS 100000000u    /* expiry passes at most every 100 ms of capture time */
 
 struct worker {
 	unsigned id;
@@ -35,6 +36,7 @@ struct worker {
 	const struct dpe_config *cfg;
 	uint64_t now_ns;
 	uint64_t busy_tsc; /* when the last burst was done */
+	uint64_t tick_ns;  /* capture time of the last expiry pass */
 	uint8_t lin[DPE_LIN_MAX];
 } __rte_cache_aligned;
 
@@ -117,6 +119,16 @@ on_flow_end(void *arg, struct flow_entry *e, const char *reason)
 }
 
 static void
+on_flow_quiet(void *arg, struct flow_entry *e)
+{
+	struct worker *w = arg;
+	if (!e->user)
+		return;
+	dp_session_trim(e->user);
+	w->st->trimmed++;
+}
+
+static void
 endpoint(struct dp_endpoint *ep, const uint8_t ip[16], uint16_t port)
 {
 	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -183,10 +195,26 @@ new_flow(struct worker *w, const struct pkt_info *in, const struct flow_key *k, 
 
 /* One parsed segment of a flow: find or start its session, feed it, end the
  * flow on RST or on FIN from both sides. hint: the bulk lookup's answer. */
+/* Capture time moves on: flows idle or quiet by now are handled before the
+ * packet that moved it (a replayed capture has no timer between packets). */
+static void
+advance(struct worker *w, uint64_t ts)
+{
+	if (ts <= w->now_ns)
+		return;
+	w->now_ns = ts;
+	if (ts - w->tick_ns < DPE_TICK_NS)
+		return;
+	w->tick_ns = ts;
+	flow_expire(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
+	flow_trim(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
+}
+
 static void
 handle(struct worker *w, const struct pkt_info *in, const struct flow_key *k, bool lo,
        struct flow_entry *hint, uint64_t ts)
 {
+	advance(w, ts);
 	struct flow_entry *e = hint;
 	if (!e || !e->live || memcmp(&e->key, k, sizeof(*k)) != 0)
 		e = flow_lookup(w->ft, k); /* a miss, or the entry changed earlier in the burst */
@@ -241,8 +269,6 @@ worker_burst(struct worker *w, struct rte_mbuf **m, unsigned n)
 		w->st->packets++;
 		w->st->bytes += rte_pktmbuf_pkt_len(mb);
 		uint64_t ts = *ts_field(mb);
-		if (ts > w->now_ns)
-			w->now_ns = ts;
 		bool chained = mb->nb_segs > 1;
 		if (chained)
 			flush(w, &p); /* keep arrival order: what came before goes first */
@@ -267,6 +293,7 @@ worker_burst(struct worker *w, struct rte_mbuf **m, unsigned n)
 	}
 	flush(w, &p);
 	flow_expire(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
+	flow_trim(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
 }
 
 static int
@@ -287,6 +314,7 @@ worker_main(void *arg)
 			/* live: capture time is wall time, idle flows age without traffic */
 			w->now_ns = wall_ns();
 			flow_expire(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
+			flow_trim(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
 		}
 		rte_pause();
 	}
@@ -428,7 +456,7 @@ tel_worker(struct rte_tel_data *d, const struct dpe_worker_stats *w)
 #define TW(f) rte_tel_data_add_dict_u64(d, #f, w->f)
 	TW(packets), TW(bytes), TW(not_smtp), TW(tls_flows), TW(no_flow), TW(flows);
 	TW(ended_fin), TW(ended_rst), TW(ended_idle), TW(ended_evicted), TW(ended_capture);
-	TW(insert_failed), TW(messages), TW(sessions), TW(gaps);
+	TW(insert_failed), TW(trimmed), TW(messages), TW(sessions), TW(gaps);
 #undef TW
 	for (unsigned r = 0; r < DPE_NRESULTS - 1; r++) {
 		snprintf(name, sizeof(name), "dkim_%s", dkim_result_name((enum dkim_result)r));
@@ -475,7 +503,7 @@ tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 #define ADD(f) tw.f += w->f
 		ADD(packets), ADD(bytes), ADD(not_smtp), ADD(tls_flows), ADD(no_flow), ADD(flows);
 		ADD(ended_fin), ADD(ended_rst), ADD(ended_idle), ADD(ended_evicted), ADD(ended_capture);
-		ADD(insert_failed), ADD(messages), ADD(sessions), ADD(gaps);
+		ADD(insert_failed), ADD(trimmed), ADD(messages), ADD(sessions), ADD(gaps);
 		for (unsigned r = 0; r < DPE_NRESULTS; r++)
 			ADD(results[r]);
 #undef ADD
@@ -647,8 +675,10 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 			goto nomem;
 		snprintf(name, sizeof(name), "dpe_flows%u", i);
 		struct flow_table_config fc = {.name = name, .capacity = cfg->flows_per_worker,
-					       .idle_ns = cfg->idle_ns, .socket = (int)rte_socket_id(),
-					       .on_end = on_flow_end, .arg = w};
+					       .idle_ns = cfg->idle_ns,
+					       .trim_ns = (uint64_t)DPE_QUIET_S * 1000000000u,
+					       .socket = (int)rte_socket_id(), .on_end = on_flow_end,
+					       .on_quiet = on_flow_quiet, .arg = w};
 		w->ft = flow_table_new(&fc, why, why_len);
 		if (!w->ft)
 			goto out;

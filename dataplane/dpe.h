@@ -13,6 +13,8 @@
  * Memory, all sized at start: one mbuf pool (DPE_MBUFS), one ring of
  * DPE_RING_SIZE per worker, one flow table of flows_per_worker per worker,
  * one fragment table (DPE_FRAG_FLOWS datagrams in reassembly).
+ * A session quiet for DPE_QUIET_S of capture time is trimmed (dp_session_trim:
+ * its reassembly rings, line buffers and idle verifier go back).
  * Behaviours at the caps: a full flow table evicts its oldest flow ("evicted");
  * a full ring blocks the main lcore in replay mode (lossless) and drops the
  * packet (counted) in live mode; a full fragment table drops (counted).
@@ -38,6 +40,7 @@
 #define DPE_MBUFS 16383u       /* mbuf pool (2^n - 1 is the mempool sweet spot) */
 #define DPE_FRAG_FLOWS 4096u   /* IPv4 datagrams in reassembly at once */
 #define DPE_FRAG_TTL_MS 2000u  /* an incomplete datagram is dropped after this */
+#define DPE_QUIET_S 10u        /* a session quiet this long (capture time) gives back its buffers */
 #define DPE_NRESULTS 8         /* DKIM results by enum dkim_result, + message without signature */
 
 struct dpe_port_stats {
@@ -52,6 +55,7 @@ struct dpe_worker_stats {
 	uint64_t packets, bytes;
 	uint64_t not_smtp, tls_flows, no_flow; /* segments no session was made for */
 	uint64_t flows, ended_fin, ended_rst, ended_idle, ended_evicted, ended_capture, insert_failed;
+	uint64_t trimmed; /* quiet sessions whose buffers were released (dp_session_trim) */
 	uint64_t messages, sessions, gaps;
 	uint64_t results[DPE_NRESULTS]; /* signature results, [DPE_NRESULTS-1]: unsigned messages */
 } __attribute__((aligned(64)));

@@ -16,6 +16,7 @@ struct flow_table {
 	struct flow_entry *e; /* nslots entries, indexed by hash key position */
 	uint32_t nslots, capacity;
 	uint32_t head, tail; /* oldest .. newest activity */
+	uint32_t awake;      /* first entry not yet trimmed: [head, awake) are quiet */
 	struct flow_table_config cfg;
 	struct flow_counters c;
 };
@@ -74,7 +75,7 @@ flow_table_new(const struct flow_table_config *cfg, char *why, size_t why_len)
 	t->e = rte_zmalloc_socket("flow_entries", sizeof(*t->e) * t->nslots, 64, cfg->socket);
 	if (!t->e)
 		goto nomem;
-	t->head = t->tail = NIL;
+	t->head = t->tail = t->awake = NIL;
 	return t;
 nomem:
 	snprintf(why, why_len, "out of DPDK memory for %u flows", cfg->capacity);
@@ -89,6 +90,8 @@ fail:
 static void
 unlink_entry(struct flow_table *t, struct flow_entry *e)
 {
+	if (t->awake == (uint32_t)(e - t->e))
+		t->awake = e->next;
 	if (e->prev != NIL)
 		t->e[e->prev].next = e->next;
 	else
@@ -111,6 +114,8 @@ append(struct flow_table *t, struct flow_entry *e)
 	else
 		t->head = slot;
 	t->tail = slot;
+	if (t->awake == NIL)
+		t->awake = slot;
 }
 
 void
@@ -214,8 +219,11 @@ flow_touch(struct flow_table *t, struct flow_entry *e, uint64_t now_ns)
 	 * order is by arrival, last_ns never goes backwards */
 	if (now_ns > e->last_ns)
 		e->last_ns = now_ns;
-	if (t->tail == (uint32_t)(e - t->e))
+	if (t->tail == (uint32_t)(e - t->e)) {
+		if (t->awake == NIL) /* the tail was quiet: it is awake again */
+			t->awake = t->tail;
 		return;
+	}
 	unlink_entry(t, e);
 	append(t, e);
 }
@@ -232,6 +240,25 @@ flow_expire(struct flow_table *t, uint64_t now_ns, unsigned max)
 			break;
 		t->c.idle++;
 		flow_end(t, e, "idle");
+		n++;
+	}
+	return n;
+}
+
+unsigned
+flow_trim(struct flow_table *t, uint64_t now_ns, unsigned max)
+{
+	unsigned n = 0;
+	if (!t->cfg.trim_ns)
+		return 0;
+	while (n < max && t->awake != NIL) {
+		struct flow_entry *e = &t->e[t->awake];
+		if (now_ns < e->last_ns || now_ns - e->last_ns <= t->cfg.trim_ns)
+			break;
+		t->awake = e->next;
+		if (t->cfg.on_quiet)
+			t->cfg.on_quiet(t->cfg.arg, e);
+		t->c.trimmed++;
 		n++;
 	}
 	return n;

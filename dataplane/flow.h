@@ -8,7 +8,10 @@
  * time), so the oldest idle flow is always at the head:
  *  - idle: flow_expire ends flows idle longer than idle_ns with reason "idle";
  *  - pressure: flow_insert into a full table ends the head with reason
- *    "evicted" first (oldest idle first), and counts it.
+ *    "evicted" first (oldest idle first), and counts it;
+ *  - quiet: flow_trim calls cfg->on_quiet once for each flow quiet longer
+ *    than trim_ns (the owner releases buffers an active flow needs); the
+ *    quiet flows are a prefix of the list, so this costs O(flows trimmed).
  * Ending a flow calls cfg->on_end(arg, entry, reason) before the slot is
  * reused; the owner frees what it hung on entry->user there.
  *
@@ -44,15 +47,17 @@ struct flow_entry {
 };
 
 struct flow_counters {
-	uint64_t created, ended, idle, evicted, insert_failed, active, peak;
+	uint64_t created, ended, idle, evicted, insert_failed, active, peak, trimmed;
 };
 
 struct flow_table_config {
 	const char *name;  /* unique in the process (rte_hash name) */
 	uint32_t capacity;
 	uint64_t idle_ns;  /* 0: never idle out */
+	uint64_t trim_ns;  /* 0: never call on_quiet */
 	int socket;        /* NUMA socket, SOCKET_ID_ANY ok */
 	void (*on_end)(void *arg, struct flow_entry *e, const char *reason);
+	void (*on_quiet)(void *arg, struct flow_entry *e);
 	void *arg;
 };
 
@@ -83,6 +88,9 @@ void flow_end(struct flow_table *t, struct flow_entry *e, const char *reason);
 /* End flows idle at now_ns, at most max of them; returns how many. */
 unsigned flow_expire(struct flow_table *t, uint64_t now_ns, unsigned max);
 void flow_end_all(struct flow_table *t, const char *reason);
+/* on_quiet for flows quiet longer than trim_ns at now_ns (each once until it
+ * is active again), at most max; returns how many. */
+unsigned flow_trim(struct flow_table *t, uint64_t now_ns, unsigned max);
 const struct flow_counters *flow_counters(const struct flow_table *t);
 
 #endif

@@ -6,6 +6,8 @@ A case is a folder tests/e2e/NAME/ with
             NAME.pcapng, with
             the generator's manifest NAME.json next to it)
   args      extra `wireseal replay` arguments (one line, may be empty)
+  stderr    (optional) regular expressions, one a line, that the replay's
+            summary on stderr must match
 The manifest lists every message put on the wire: its session (client
 address/port), transaction number, .eml file and what to expect:
   same    the replayed DKIM results (d, s, a, result) equal `wireseal verify`
@@ -67,7 +69,9 @@ def main():
         sessions.setdefault((s["client_ip"], s["client_port"]), []).append(o)
     got = {}
     for (ip, port), recs in sessions.items():
-        recs.sort(key=lambda o: o["session"]["transaction"])
+        # a flow that ended (idle, evicted) and was picked up again comes
+        # after the one it continues
+        recs.sort(key=lambda o: (bool(o["session"].get("midstream")), o["session"]["transaction"]))
         if any(o["session"].get("midstream") for o in recs):
             # picked up mid-stream: the session cannot know how many
             # transactions came before, so pair records with the manifest's
@@ -86,6 +90,13 @@ def main():
             got[key] = o
 
     bad = 0
+    exp_file = os.path.join(case, "stderr")
+    if os.path.exists(exp_file):
+        import re
+        for pat in open(exp_file).read().splitlines():
+            if pat and not re.search(pat, r.stderr):
+                print("FAIL: summary does not match %r" % pat)
+                bad += 1
     counts = {"same": 0, "gap": 0, "absent": 0}
     for m in manifest:
         key = (m["client_ip"], m["client_port"], m["transaction"])

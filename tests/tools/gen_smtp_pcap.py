@@ -184,7 +184,7 @@ class Session:
                     ent["expect"] = "gap"
                     return
                 w.append((True, data + b".\r\n", ("msg", t)))
-                w.append((False, b"250 2.0.0 queued as %d\r\n" % t, None))
+                w.append((False, b"250 2.0.0 queued as %d\r\n" % t, ("pause",)))
         w.append((True, b"QUIT\r\n", None))
         w.append((False, b"221 bye\r\n", None))
         w.append(("FIN", b"", None))
@@ -220,7 +220,7 @@ class Session:
                     pk.append((True, 0x18, cseq, sseq, piece, tag))
                     cseq += len(piece)
                 else:
-                    pk.append((False, 0x18, sseq, cseq, piece, None))
+                    pk.append((False, 0x18, sseq, cseq, piece, tag))
                     sseq += len(piece)
                 off += len(piece)
                 if not data:
@@ -298,6 +298,8 @@ def main():
     ap.add_argument("--interleave", action="store_true")
     ap.add_argument("--rst-mid-data", action="store_true")
     ap.add_argument("--midstream", action="store_true")
+    ap.add_argument("--pause", type=int, default=0,
+                    help="seconds of capture time after each DATA transaction's 250 reply")
     ap.add_argument("--pcapng", action="store_true", help="write pcapng instead of classic pcap")
     a = ap.parse_args()
     if a.frag % 8:
@@ -338,6 +340,8 @@ def main():
         else:
             f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
         for s, (c2s, flags, seq, ack, payload, tag) in order:
+            if tag and tag[0] == "pause":
+                ts += a.pause * 1000000  # the client waits before its next command
             sp, dp = (s.cport, SMTP_PORT) if c2s else (SMTP_PORT, s.cport)
             src, dst, seg = s.frames.tcp(c2s, sp, dp, seq, ack, flags, payload)
             for fr in s.frames.ip(src, dst, seg, a.frag if c2s and payload else 0):

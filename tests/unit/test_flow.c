@@ -15,6 +15,8 @@
 #include "flow.h"
 
 struct ended {
+	unsigned quiet;
+	uint16_t quiet_port[64];
 	unsigned n;
 	char reason[64][16];
 	uint16_t port[64];
@@ -32,6 +34,15 @@ on_end(void *arg, struct flow_entry *e, const char *reason)
 }
 
 static void
+on_quiet(void *arg, struct flow_entry *e)
+{
+	struct ended *x = arg;
+	if (x->quiet < 64)
+		x->quiet_port[x->quiet] = e->key.port_lo;
+	x->quiet++;
+}
+
+static void
 ep(uint8_t ip[16], uint8_t last)
 {
 	memset(ip, 0, 16);
@@ -45,7 +56,8 @@ table(const char *name, uint32_t cap, uint64_t idle, struct ended *x)
 {
 	char why[128];
 	struct flow_table_config c = {.name = name, .capacity = cap, .idle_ns = idle,
-				      .socket = SOCKET_ID_ANY, .on_end = on_end, .arg = x};
+				      .trim_ns = idle / 2, .socket = SOCKET_ID_ANY, .on_end = on_end,
+				      .on_quiet = on_quiet, .arg = x};
 	struct flow_table *t = flow_table_new(&c, why, sizeof(why));
 	if (!t)
 		fail_msg("%s", why);
@@ -147,6 +159,51 @@ test_idle(void **state)
 }
 
 static void
+test_trim_quiet(void **state)
+{
+	(void)state;
+	struct ended x = {0};
+	struct flow_table *t = table("t_trim", 16, 1000, &x); /* trim after 500 */
+	struct flow_key k[4];
+	struct flow_entry *e[4];
+	for (unsigned i = 0; i < 4; i++) {
+		key_i(i, false, &k[i]);
+		e[i] = flow_insert(t, &k[i], i * 100);
+	}
+	assert_int_equal(flow_trim(t, 500, 10), 0);   /* quiet exactly 500: not past */
+	assert_int_equal(flow_trim(t, 650, 10), 2);   /* flows 0 and 1 */
+	assert_int_equal(x.quiet_port[0], 1000);
+	assert_int_equal(x.quiet_port[1], 1001);
+	assert_int_equal(flow_trim(t, 650, 10), 0);   /* each once */
+	flow_touch(t, e[0], 700);                     /* awake again, now newest */
+	assert_int_equal(flow_trim(t, 1199, 1), 1);   /* max respected: flow 2 */
+	assert_int_equal(x.quiet_port[2], 1002);
+	assert_int_equal(flow_trim(t, 1199, 10), 1);  /* flow 3; flow 0 (700) is not quiet yet */
+	assert_int_equal(flow_trim(t, 1300, 10), 1);  /* flow 0 again */
+	assert_int_equal(x.quiet_port[4], 1000);
+	/* the tail quiet, then touched: it counts as awake again */
+	flow_touch(t, e[0], 1400);
+	assert_int_equal(flow_trim(t, 2000, 10), 1);
+	assert_int_equal(flow_counters(t)->trimmed, 6);
+	/* the first awake flow touched: the next one becomes the first awake */
+	struct ended y = {0};
+	struct flow_table *u = table("t_trim2", 16, 1000, &y);
+	struct flow_entry *f[3];
+	for (unsigned i = 0; i < 3; i++)
+		f[i] = flow_insert(u, &k[i], i * 100);
+	assert_int_equal(flow_trim(u, 650, 1), 1);   /* flow 0; flow 1 is the first awake */
+	flow_touch(u, f[1], 660);                    /* order now 0, 2, 1 */
+	assert_int_equal(flow_trim(u, 701, 10), 1);  /* flow 2 (quiet since 200) */
+	assert_int_equal(y.quiet_port[1], 1002);
+	flow_table_free(u, NULL);
+	/* ending a quiet flow keeps the rest consistent */
+	flow_end(t, e[1], "fin");
+	assert_int_equal(flow_expire(t, 10000, 10), 3);
+	assert_int_equal(flow_counters(t)->active, 0);
+	flow_table_free(t, NULL);
+}
+
+static void
 test_evict_oldest(void **state)
 {
 	(void)state;
@@ -223,6 +280,7 @@ main(void)
 		cmocka_unit_test(test_symmetric),
 		cmocka_unit_test(test_insert_lookup_bulk),
 		cmocka_unit_test(test_idle),
+		cmocka_unit_test(test_trim_quiet),
 		cmocka_unit_test(test_evict_oldest),
 		cmocka_unit_test(test_capacity_limits),
 	};

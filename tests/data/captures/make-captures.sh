@@ -52,6 +52,9 @@ g rst-mid-data --sessions 2 --rst-mid-data "${eml[@]}"
 g midstream --midstream --pipelining "${eml[@]}"
 # the same as pcapng (net_pcap reads it through libpcap)
 gng pcapng --pipelining --sessions 2 "${eml[@]}"
+# 15 s pauses between transactions: quiet sessions are trimmed (and, with a
+# short idle timeout, end "idle" and are picked up again mid-stream)
+g pauses --pause 15 --sessions 2 "${eml[@]}"
 # many concurrent sessions
 g concurrent --seed 5 --sessions 40 --repeat 8 --interleave --mss 536 "${eml[@]}"
 ls -l "$here"/*.pcap "$here"/*.pcapng
