@@ -30,7 +30,7 @@
  *  - Size: an idle session (no message open, after dp_session_trim, or
  *    before its first message) holds struct dp_session (1216 bytes on
  *    x86-64) plus the HELO name and the envelope of its current transaction:
- *    1487 heap bytes with one recipient (test_session's test_idle_size).
+ *    1488 heap bytes with one recipient (test_session's test_idle_size).
  *    Out-of-order data allocates its direction's reassembly ring (tcpr
  *    memcap, 64 KiB by default); line buffers are allocated only for lines
  *    split across segments; the first message allocates a DKIM verifier
