@@ -20,6 +20,14 @@ cd "$root"
 ls -l "$tmp/bench.pcap" | awk '{print "capture: " $5 " bytes"}'
 echo "cpus: $(nproc), load: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$build/bench/bench-pcap-read" "$tmp/bench.pcap" 3
+# net_pcap's own ceiling: dpdk-testpmd rxonly over the capture held in memory
+# (infinite_rx), the last of its 2-second rate reports
+if command -v dpdk-testpmd >/dev/null; then
+  tp=$(timeout 7 dpdk-testpmd -l 0-1 --no-huge -m 1024 --no-pci --no-shconf --no-telemetry \
+         --log-level='*:error' --vdev="net_pcap0,rx_pcap=$tmp/bench.pcap,infinite_rx=1" -- \
+         --forward-mode=rxonly --stats-period 2 --total-num-mbufs=16384 2>&1 | grep Rx-pps | tail -1 || true)
+  echo "testpmd rxonly (net_pcap, infinite_rx): ${tp:-not measured}" | tr -s ' '
+fi
 zone=tests/data/sample/zone.db
 for w in 1 2; do
   for mode in --no-verify verify; do
