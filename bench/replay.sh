@@ -10,7 +10,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 sessions=${2:-200}
-repeat=${3:-400}
+repeat=${3:-2000}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$root"
@@ -23,9 +23,9 @@ echo "cpus: $(nproc), load: $(cut -d' ' -f1-3 /proc/loadavg)"
 # net_pcap's own ceiling: dpdk-testpmd rxonly over the capture held in memory
 # (infinite_rx), the last of its 2-second rate reports
 if command -v dpdk-testpmd >/dev/null; then
-  tp=$(timeout 7 dpdk-testpmd -l 0-1 --no-huge -m 1024 --no-pci --no-shconf --no-telemetry \
+  tp=$(timeout 14 dpdk-testpmd -l 0-1 --no-huge -m 2048 --no-pci --no-shconf --no-telemetry \
          --log-level='*:error' --vdev="net_pcap0,rx_pcap=$tmp/bench.pcap,infinite_rx=1" -- \
-         --forward-mode=rxonly --stats-period 2 --total-num-mbufs=16384 2>&1 | grep Rx-pps | tail -1 || true)
+         --forward-mode=rxonly --stats-period 2 --total-num-mbufs=131072 2>&1 | grep Rx-pps | tail -1 || true)
   echo "testpmd rxonly (net_pcap, infinite_rx): ${tp:-not measured}" | tr -s ' '
 fi
 zone=tests/data/sample/zone.db
