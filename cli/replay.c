@@ -124,8 +124,14 @@ on_message(void *arg, const struct dp_message_record *rec)
 		w->ws->gaps++;
 	flockfile(stdout);
 	if (rec->dkim) {
-		report_message(stdout, rec->dkim, w->a->authserv_id, w->a->json, NULL, session_json,
-			       (void *)(uintptr_t)rec);
+		struct report_parts p = {
+			.authserv_id = w->a->authserv_id,
+			.json = w->a->json,
+			.dkim = rec->dkim,
+			.json_tail = session_json,
+			.arg = (void *)(uintptr_t)rec,
+		};
+		report_message(stdout, &p);
 	} else if (w->a->json) {
 		struct json j;
 		json_begin(&j, stdout);

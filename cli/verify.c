@@ -123,7 +123,13 @@ verify_file(struct verify_ctx *c, const char *path)
 		dkim_verifier_set_key(c->v, i, st, key, why);
 	}
 	dkim_verifier_finish(c->v);
-	report_message(stdout, c->v, c->authserv_id, c->json, path, NULL, NULL);
+	struct report_parts p = {
+		.authserv_id = c->authserv_id,
+		.json = c->json,
+		.file = path,
+		.dkim = c->v,
+	};
+	report_message(stdout, &p);
 	rc = 0;
 out:
 	if (f != stdin)
