@@ -37,7 +37,8 @@ main(int argc, char **argv)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	printf("pcap-read: %llu packets, %llu bytes in %.3f s: %.0f packets/s, %.3f Gbit/s (check %llu)\n",
+	printf("pcap-read: %llu packets, %llu bytes in %.3f s: %.0f packets/s, %.3f Gbit/s (check "
+	       "%llu)\n",
 	       (unsigned long long)pk, (unsigned long long)by, s, (double)pk / s,
 	       (double)by * 8 / s / 1e9, (unsigned long long)(sum & 0xff));
 	return 0;

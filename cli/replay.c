@@ -125,11 +125,11 @@ on_message(void *arg, const struct dp_message_record *rec)
 	flockfile(stdout);
 	if (rec->dkim) {
 		struct report_parts p = {
-			.authserv_id = w->a->authserv_id,
-			.json = w->a->json,
-			.dkim = rec->dkim,
-			.json_tail = session_json,
-			.arg = (void *)(uintptr_t)rec,
+		        .authserv_id = w->a->authserv_id,
+		        .json = w->a->json,
+		        .dkim = rec->dkim,
+		        .json_tail = session_json,
+		        .arg = (void *)(uintptr_t)rec,
 		};
 		report_message(stdout, &p);
 	} else if (w->a->json) {
@@ -170,12 +170,12 @@ worker_setup(void *app, unsigned wi, struct dpe_worker_stats *ws, struct dp_sess
 			return -1;
 	}
 	*out = (struct dp_session_config){
-		.verify = a->verify,
-		.now = a->now,
-		.key_lookup = key_lookup,
-		.on_message = on_message,
-		.on_session = on_session,
-		.arg = w,
+	        .verify = a->verify,
+	        .now = a->now,
+	        .key_lookup = key_lookup,
+	        .on_message = on_message,
+	        .on_session = on_session,
+	        .arg = w,
 	};
 	return 0;
 }
@@ -201,7 +201,7 @@ progress(void *app, const struct dpe_stats *st)
 	for (unsigned w = 0; w < st->nworkers; w++)
 		msgs += st->worker[w].messages;
 	fprintf(stderr, "\r%s: %llu packets, %llu messages ", a->prog, (unsigned long long)pk,
-		(unsigned long long)msgs);
+	        (unsigned long long)msgs);
 }
 
 static void
@@ -223,7 +223,8 @@ summary(const struct app *a, const struct dpe_stats *st)
 	for (unsigned i = 0; i < st->nworkers; i++) {
 #define ADD(f) tw.f += w[i].f
 		ADD(packets), ADD(bytes), ADD(not_smtp), ADD(tls_flows), ADD(no_flow), ADD(flows);
-		ADD(ended_fin), ADD(ended_rst), ADD(ended_idle), ADD(ended_evicted), ADD(ended_capture);
+		ADD(ended_fin), ADD(ended_rst), ADD(ended_idle), ADD(ended_evicted),
+		        ADD(ended_capture);
 		ADD(insert_failed), ADD(trimmed), ADD(messages), ADD(sessions), ADD(gaps);
 		for (unsigned r = 0; r < DPE_NRESULTS; r++)
 			ADD(results[r]);
@@ -232,31 +233,34 @@ summary(const struct app *a, const struct dpe_stats *st)
 	if (a->tty)
 		fputc('\n', stderr);
 	double s = st->wall_s > 0 ? st->wall_s : 1e-9;
-	fprintf(stderr, "%s: %u ports, %u workers: %llu packets, %llu bytes in %.3f s: %.0f packets/s, %.3f Gbit/s, %.0f messages/s (run %.2f s with EAL start and end-of-input wait)\n",
-		a->prog, st->nports, st->nworkers, (unsigned long long)tp.packets,
-		(unsigned long long)tp.bytes, st->wall_s, (double)tp.packets / s,
-		(double)tp.bytes * 8 / s / 1e9, (double)tw.messages / s, st->total_s);
+	fprintf(stderr,
+	        "%s: %u ports, %u workers: %llu packets, %llu bytes in %.3f s: %.0f packets/s, "
+	        "%.3f Gbit/s, %.0f messages/s (run %.2f s with EAL start and end-of-input wait)\n",
+	        a->prog, st->nports, st->nworkers, (unsigned long long)tp.packets,
+	        (unsigned long long)tp.bytes, st->wall_s, (double)tp.packets / s,
+	        (double)tp.bytes * 8 / s / 1e9, (double)tw.messages / s, st->total_s);
 	fprintf(stderr, "%s: packets:", a->prog);
 	for (unsigned r = 0; r < PKT_REASON_COUNT; r++)
 		fprintf(stderr, " %s=%llu", pkt_reason_name((enum pkt_reason)r),
-			(unsigned long long)tp.reasons[r]);
+		        (unsigned long long)tp.reasons[r]);
 	fprintf(stderr, " fragments=%llu reassembled=%llu frag-unsupported=%llu ring-drops=%llu\n",
-		(unsigned long long)tp.fragments, (unsigned long long)tp.reassembled,
-		(unsigned long long)tp.frag_unsupported, (unsigned long long)tp.ring_full_drops);
-	fprintf(stderr, "%s: flows=%llu (fin %llu, rst %llu, idle %llu, evicted %llu, capture-end %llu, refused %llu) quiet-trimmed=%llu not-smtp=%llu tls=%llu\n",
-		a->prog, (unsigned long long)tw.flows, (unsigned long long)tw.ended_fin,
-		(unsigned long long)tw.ended_rst, (unsigned long long)tw.ended_idle,
-		(unsigned long long)tw.ended_evicted, (unsigned long long)tw.ended_capture,
-		(unsigned long long)tw.insert_failed, (unsigned long long)tw.trimmed,
-		(unsigned long long)tw.not_smtp,
-		(unsigned long long)tw.tls_flows);
+	        (unsigned long long)tp.fragments, (unsigned long long)tp.reassembled,
+	        (unsigned long long)tp.frag_unsupported, (unsigned long long)tp.ring_full_drops);
+	fprintf(stderr,
+	        "%s: flows=%llu (fin %llu, rst %llu, idle %llu, evicted %llu, capture-end %llu, "
+	        "refused %llu) quiet-trimmed=%llu not-smtp=%llu tls=%llu\n",
+	        a->prog, (unsigned long long)tw.flows, (unsigned long long)tw.ended_fin,
+	        (unsigned long long)tw.ended_rst, (unsigned long long)tw.ended_idle,
+	        (unsigned long long)tw.ended_evicted, (unsigned long long)tw.ended_capture,
+	        (unsigned long long)tw.insert_failed, (unsigned long long)tw.trimmed,
+	        (unsigned long long)tw.not_smtp, (unsigned long long)tw.tls_flows);
 	fprintf(stderr, "%s: sessions=%llu messages=%llu gaps=%llu dkim:", a->prog,
-		(unsigned long long)tw.sessions, (unsigned long long)tw.messages,
-		(unsigned long long)tw.gaps);
+	        (unsigned long long)tw.sessions, (unsigned long long)tw.messages,
+	        (unsigned long long)tw.gaps);
 	for (unsigned r = 0; r < DPE_NRESULTS - 1; r++)
 		if (tw.results[r])
 			fprintf(stderr, " %s=%llu", dkim_result_name((enum dkim_result)r),
-				(unsigned long long)tw.results[r]);
+			        (unsigned long long)tw.results[r]);
 	fprintf(stderr, " unsigned=%llu\n", (unsigned long long)tw.results[DPE_NRESULTS - 1]);
 }
 
@@ -286,19 +290,19 @@ struct run_opts {
 };
 
 static const struct option common_opts[] = {
-	{"zone", required_argument, NULL, 'z'},
-	{"json", no_argument, NULL, 'j'},
-	{"workers", required_argument, NULL, 'w'},
-	{"no-verify", no_argument, NULL, 'V'},
-	{"authserv-id", required_argument, NULL, 'a'},
-	{"now", required_argument, NULL, 'n'},
-	{"smtp-ports", required_argument, NULL, 'p'},
-	{"tls-ports", required_argument, NULL, 't'},
-	{"flows", required_argument, NULL, 'f'},
-	{"idle-timeout", required_argument, NULL, 'i'},
-	{"end-idle", required_argument, NULL, 'e'},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
+        {"zone", required_argument, NULL, 'z'},
+        {"json", no_argument, NULL, 'j'},
+        {"workers", required_argument, NULL, 'w'},
+        {"no-verify", no_argument, NULL, 'V'},
+        {"authserv-id", required_argument, NULL, 'a'},
+        {"now", required_argument, NULL, 'n'},
+        {"smtp-ports", required_argument, NULL, 'p'},
+        {"tls-ports", required_argument, NULL, 't'},
+        {"flows", required_argument, NULL, 'f'},
+        {"idle-timeout", required_argument, NULL, 'i'},
+        {"end-idle", required_argument, NULL, 'e'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
 };
 
 /* Options shared by replay and wireseal-dp; returns -1 (usage), 1 (help), 0. */
@@ -382,21 +386,21 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
     const char *const *expect, unsigned nexpect, bool replay, volatile bool *stop)
 {
 	struct dpe_config dc = {
-		.eal_argc = eal_argc,
-		.eal_argv = eal_argv,
-		.expect_ports = expect,
-		.nexpect_ports = nexpect,
-		.nworkers = o->workers,
-		.nsmtp_ports = o->nsmtp,
-		.ntls_ports = o->ntls,
-		.flows_per_worker = o->flows,
-		.idle_ns = (uint64_t)o->idle_s * 1000000000u,
-		.end_idle_ms = replay ? o->end_idle_ms : 0,
-		.stop = stop,
-		.telemetry = !replay,
-		.worker_setup = worker_setup,
-		.progress = progress,
-		.app = a,
+	        .eal_argc = eal_argc,
+	        .eal_argv = eal_argv,
+	        .expect_ports = expect,
+	        .nexpect_ports = nexpect,
+	        .nworkers = o->workers,
+	        .nsmtp_ports = o->nsmtp,
+	        .ntls_ports = o->ntls,
+	        .flows_per_worker = o->flows,
+	        .idle_ns = (uint64_t)o->idle_s * 1000000000u,
+	        .end_idle_ms = replay ? o->end_idle_ms : 0,
+	        .stop = stop,
+	        .telemetry = !replay,
+	        .worker_setup = worker_setup,
+	        .progress = progress,
+	        .app = a,
 	};
 	memcpy(dc.smtp_ports, o->smtp, sizeof(dc.smtp_ports));
 	memcpy(dc.tls_ports, o->tls, sizeof(dc.tls_ports));
@@ -416,8 +420,8 @@ static void
 replay_usage(void)
 {
 	fprintf(stderr, "usage: wireseal replay [--zone FILE] [--json] [--workers N] [--no-verify] "
-			"[--authserv-id ID] [--now EPOCH] [--smtp-ports 25,587] [--tls-ports 465] "
-			"[--flows N] [--idle-timeout S] [--end-idle MS] CAPTURE...\n");
+	                "[--authserv-id ID] [--now EPOCH] [--smtp-ports 25,587] [--tls-ports 465] "
+	                "[--flows N] [--idle-timeout S] [--end-idle MS] CAPTURE...\n");
 }
 
 int
@@ -448,7 +452,7 @@ cmd_replay(int argc, char **argv)
 		fclose(f);
 		if (strchr(argv[i], ',')) {
 			fprintf(stderr, "wireseal replay: %s: a capture path cannot contain ','\n",
-				argv[i]);
+			        argv[i]);
 			return 1;
 		}
 	}
@@ -467,7 +471,7 @@ cmd_replay(int argc, char **argv)
 	size_t off = 0;
 	for (unsigned i = 0; i <= o.workers; i++)
 		off += (size_t)snprintf(lc + off, sizeof(lc) - off, "%s%u@%ld", i ? "," : "", i,
-					(long)i % ncpu);
+		                        (long)i % ncpu);
 	EAL_ARG("--lcores=%s", lc);
 	EAL_ARG("--no-huge");
 	EAL_ARG("-m");
@@ -509,9 +513,10 @@ cmd_dp(int argc, char **argv)
 		}
 	int pc = parse_common(split, argv, &a, &o);
 	if (pc != 0 || optind != split || split == argc) {
-		fprintf(stderr, "usage: wireseal-dp [--zone FILE] [--json] [--workers N] [--no-verify] "
-				"[--smtp-ports 25,587] [--tls-ports 465] [--flows N] [--idle-timeout S] "
-				"-- EAL-ARGS (-l 0-N, hugepages or --no-huge, -a PCI or --vdev=...)\n");
+		fprintf(stderr,
+		        "usage: wireseal-dp [--zone FILE] [--json] [--workers N] [--no-verify] "
+		        "[--smtp-ports 25,587] [--tls-ports 465] [--flows N] [--idle-timeout S] "
+		        "-- EAL-ARGS (-l 0-N, hugepages or --no-huge, -a PCI or --vdev=...)\n");
 		return pc > 0 ? 0 : 2;
 	}
 	static char argv0[] = "wireseal-dp";

@@ -11,14 +11,14 @@ dkim_authres(struct authres *ar, const struct dkim_verifier *v)
 		const struct dkim_sig_result *r = dkim_verifier_result(v, i);
 		const struct dkim_sig *s = &r->sig;
 		struct authres_prop props[] = {
-			{"header", "d", s->d[0] ? s->d : NULL},
-			{"header", "i", s->i_domain[0] ? s->i_domain : NULL},
-			{"header", "s", s->s[0] ? s->s : NULL},
-			{"header", "a", r->parsed ? dkim_algo_name(s->algo) : NULL},
-			{"header", "b", s->b_prefix[0] ? s->b_prefix : NULL},
+		        {"header", "d", s->d[0] ? s->d : NULL},
+		        {"header", "i", s->i_domain[0] ? s->i_domain : NULL},
+		        {"header", "s", s->s[0] ? s->s : NULL},
+		        {"header", "a", r->parsed ? dkim_algo_name(s->algo) : NULL},
+		        {"header", "b", s->b_prefix[0] ? s->b_prefix : NULL},
 		};
 		authres_add(ar, "dkim", dkim_result_name(r->result),
-			    r->result == DKIM_PASS ? NULL : r->reason, props, 5);
+		            r->result == DKIM_PASS ? NULL : r->reason, props, 5);
 	}
 	if (n == 0)
 		authres_add(ar, "dkim", "none", NULL, NULL, 0);

@@ -25,7 +25,7 @@
 #define DPE_LIN_MAX (65535u + 64) /* largest IP datagram plus L2 */
 #define DPE_EXPIRE_PER_BURST 64u  /* idle flows ended per worker loop turn at most */
 #define DPE_MAX_EAL_ARGS 64
-#define DPE_TICK_NS 100000000u    /* expiry passes at most every 100 ms of capture time */
+#define DPE_TICK_NS 100000000u /* expiry passes at most every 100 ms of capture time */
 
 struct worker {
 	unsigned id;
@@ -48,12 +48,12 @@ static struct engine {
 	struct worker *w[DPE_MAX_WORKERS];
 	uint16_t port_id[DPE_MAX_PORTS];
 	uint32_t ts_mult[DPE_MAX_PORTS]; /* PMD timestamp unit to ns (net_pcap: us) */
-	int ts_off;             /* our capture-time dynfield (ns) */
-	int pmd_ts_off;         /* the PMD's rx timestamp, -1 if none */
+	int ts_off;                      /* our capture-time dynfield (ns) */
+	int pmd_ts_off;                  /* the PMD's rx timestamp, -1 if none */
 	uint64_t pmd_ts_flag;
 	volatile bool input_done;
 	uint8_t lin[DPE_LIN_MAX]; /* main lcore's linearising buffer */
-} *eng;
+} * eng;
 
 static uint64_t *
 ts_field(struct rte_mbuf *m)
@@ -153,7 +153,7 @@ new_flow(struct worker *w, const struct pkt_info *in, const struct flow_key *k, 
 	if (syn)
 		src_client = !ack;
 	else if (port_in(cfg->smtp_ports, cfg->nsmtp_ports, in->dport) ||
-		 port_in(cfg->tls_ports, cfg->ntls_ports, in->dport))
+	         port_in(cfg->tls_ports, cfg->ntls_ports, in->dport))
 		src_client = true;
 	else
 		src_client = false;
@@ -225,7 +225,7 @@ handle(struct worker *w, const struct pkt_info *in, const struct flow_key *k, bo
 	enum dp_dir dir = lo == e->client_is_lo ? DP_DIR_C2S : DP_DIR_S2C;
 	flow_touch(w->ft, e, w->now_ns);
 	dp_session_segment(e->user, dir, in->seq, in->ack, in->flags, in->payload, in->payload_len,
-			   ts);
+	                   ts);
 	if (in->flags & PKT_TCP_RST) {
 		flow_end(w->ft, e, "rst");
 	} else if (in->flags & PKT_TCP_FIN) {
@@ -280,7 +280,7 @@ worker_burst(struct worker *w, struct rte_mbuf **m, unsigned n)
 			continue;
 		}
 		p.lo[k] = flow_key_make(p.in[k].src, p.in[k].sport, p.in[k].dst, p.in[k].dport,
-					&p.key[k]);
+		                        &p.key[k]);
 		p.kp[k] = &p.key[k];
 		if (chained) {
 			/* the payload points into w->lin: handle it now, alone */
@@ -348,12 +348,12 @@ dispatch(struct rte_mbuf *mb, const struct pkt_info *in, struct dpe_port_stats *
  * Ethernet padding would count as payload, so it is trimmed first. */
 static struct rte_mbuf *
 reassemble(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struct rte_mbuf *mb,
-	   const struct pkt_info *in, struct dpe_port_stats *ps)
+           const struct pkt_info *in, struct dpe_port_stats *ps)
 {
 	uint32_t want;
 	if (in->ip_version == 4 && mb->data_len >= in->l4_off) {
 		struct rte_ipv4_hdr *ip =
-			rte_pktmbuf_mtod_offset(mb, struct rte_ipv4_hdr *, in->l3_off);
+		        rte_pktmbuf_mtod_offset(mb, struct rte_ipv4_hdr *, in->l3_off);
 		want = in->l3_off + rte_be_to_cpu_16(ip->total_length);
 		if (rte_pktmbuf_pkt_len(mb) > want)
 			rte_pktmbuf_trim(mb, (uint16_t)(rte_pktmbuf_pkt_len(mb) - want));
@@ -364,9 +364,9 @@ reassemble(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struc
 	if (in->ip_version == 6 && in->frag_hdr_off == in->l3_off + sizeof(struct rte_ipv6_hdr) &&
 	    mb->data_len >= in->frag_hdr_off + sizeof(struct rte_ipv6_fragment_ext)) {
 		struct rte_ipv6_hdr *ip =
-			rte_pktmbuf_mtod_offset(mb, struct rte_ipv6_hdr *, in->l3_off);
+		        rte_pktmbuf_mtod_offset(mb, struct rte_ipv6_hdr *, in->l3_off);
 		struct rte_ipv6_fragment_ext *fh = rte_pktmbuf_mtod_offset(
-			mb, struct rte_ipv6_fragment_ext *, in->frag_hdr_off);
+		        mb, struct rte_ipv6_fragment_ext *, in->frag_hdr_off);
 		want = in->l3_off + (uint32_t)sizeof(*ip) + rte_be_to_cpu_16(ip->payload_len);
 		if (rte_pktmbuf_pkt_len(mb) > want)
 			rte_pktmbuf_trim(mb, (uint16_t)(rte_pktmbuf_pkt_len(mb) - want));
@@ -383,7 +383,7 @@ reassemble(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struc
 
 static void
 rx_burst(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struct rte_mbuf **m,
-	 unsigned n, unsigned port)
+         unsigned n, unsigned port)
 {
 	struct dpe_port_stats *ps = &eng->st->port[port];
 	for (unsigned i = 0; i < n; i++) {
@@ -392,7 +392,8 @@ rx_burst(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struct 
 		ps->bytes += rte_pktmbuf_pkt_len(mb);
 		uint64_t ts;
 		if (eng->pmd_ts_off >= 0 && (mb->ol_flags & eng->pmd_ts_flag))
-			ts = *RTE_MBUF_DYNFIELD(mb, eng->pmd_ts_off, uint64_t *) * eng->ts_mult[port];
+			ts = *RTE_MBUF_DYNFIELD(mb, eng->pmd_ts_off, uint64_t *) *
+			     eng->ts_mult[port];
 		else
 			ts = wall_ns();
 		*ts_field(mb) = ts;
@@ -502,7 +503,8 @@ tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 		const struct dpe_worker_stats *w = &st->worker[i];
 #define ADD(f) tw.f += w->f
 		ADD(packets), ADD(bytes), ADD(not_smtp), ADD(tls_flows), ADD(no_flow), ADD(flows);
-		ADD(ended_fin), ADD(ended_rst), ADD(ended_idle), ADD(ended_evicted), ADD(ended_capture);
+		ADD(ended_fin), ADD(ended_rst), ADD(ended_idle), ADD(ended_evicted),
+		        ADD(ended_capture);
 		ADD(insert_failed), ADD(trimmed), ADD(messages), ADD(sessions), ADD(gaps);
 		for (unsigned r = 0; r < DPE_NRESULTS; r++)
 			ADD(results[r]);
@@ -552,7 +554,8 @@ setup_port(uint16_t pid, struct rte_mempool *mp, uint32_t *ts_mult, char *why, s
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TIMESTAMP;
 	rc = rte_eth_dev_configure(pid, 1, 1, &conf);
 	if (rc == 0)
-		rc = rte_eth_rx_queue_setup(pid, 0, 1024, (unsigned)rte_eth_dev_socket_id(pid), NULL, mp);
+		rc = rte_eth_rx_queue_setup(pid, 0, 1024, (unsigned)rte_eth_dev_socket_id(pid),
+		                            NULL, mp);
 	if (rc == 0)
 		rc = rte_eth_tx_queue_setup(pid, 0, 64, (unsigned)rte_eth_dev_socket_id(pid), NULL);
 	if (rc == 0)
@@ -589,12 +592,13 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 	memcpy(argv, cfg->eal_argv, sizeof(char *) * (size_t)cfg->eal_argc);
 	argv[cfg->eal_argc] = NULL;
 	if (cfg->telemetry) {
-		rte_telemetry_register_cmd("/wireseal/stats", tel_stats,
-					   "wireseal dataplane totals: per-port stage and workers_total");
+		rte_telemetry_register_cmd(
+		        "/wireseal/stats", tel_stats,
+		        "wireseal dataplane totals: per-port stage and workers_total");
 		rte_telemetry_register_cmd("/wireseal/port", tel_stats,
-					   "one port's counters. Parameters: int port index");
+		                           "one port's counters. Parameters: int port index");
 		rte_telemetry_register_cmd("/wireseal/worker", tel_stats,
-					   "one worker's counters. Parameters: int worker index");
+		                           "one worker's counters. Parameters: int worker index");
 	}
 	if (rte_eal_init(cfg->eal_argc, argv) < 0) {
 		snprintf(why, why_len, "EAL init failed: %s", rte_strerror(rte_errno));
@@ -614,22 +618,24 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 	eng = e;
 	if (rte_lcore_count() < cfg->nworkers + 1) {
 		snprintf(why, why_len, "%u workers need %u lcores, the EAL has %u", cfg->nworkers,
-			 cfg->nworkers + 1, rte_lcore_count());
+		         cfg->nworkers + 1, rte_lcore_count());
 		goto out;
 	}
 	for (unsigned i = 0; i < cfg->nexpect_ports; i++) {
 		uint16_t pid;
 		if (rte_eth_dev_get_port_by_name(cfg->expect_ports[i], &pid) != 0) {
-			snprintf(why, why_len, "port %s did not come up (unreadable capture or interface?)",
-				 cfg->expect_ports[i]);
+			snprintf(why, why_len,
+			         "port %s did not come up (unreadable capture or interface?)",
+			         cfg->expect_ports[i]);
 			goto out;
 		}
 	}
-	static const struct rte_mbuf_dynfield ts_desc = {
-		.name = "wireseal_capture_ns", .size = sizeof(uint64_t), .align = __alignof__(uint64_t)};
+	static const struct rte_mbuf_dynfield ts_desc = {.name = "wireseal_capture_ns",
+	                                                 .size = sizeof(uint64_t),
+	                                                 .align = __alignof__(uint64_t)};
 	e->ts_off = rte_mbuf_dynfield_register(&ts_desc);
 	mp = rte_pktmbuf_pool_create("dpe_mbufs", DPE_MBUFS, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-				     (int)rte_socket_id());
+	                             (int)rte_socket_id());
 	if (e->ts_off < 0 || !mp) {
 		snprintf(why, why_len, "mbuf pool: %s", rte_strerror(rte_errno));
 		goto out;
@@ -653,7 +659,7 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 	e->pmd_ts_flag = bit >= 0 ? 1ULL << bit : 0;
 	uint64_t hz = rte_get_tsc_hz();
 	frag = rte_ip_frag_table_create(DPE_FRAG_FLOWS / 4, 4, DPE_FRAG_FLOWS,
-					hz / 1000 * DPE_FRAG_TTL_MS, (int)rte_socket_id());
+	                                hz / 1000 * DPE_FRAG_TTL_MS, (int)rte_socket_id());
 	if (!frag) {
 		snprintf(why, why_len, "fragment table: %s", rte_strerror(rte_errno));
 		goto out;
@@ -670,15 +676,18 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 		char name[32];
 		snprintf(name, sizeof(name), "dpe_ring%u", i);
 		w->ring = rte_ring_create(name, DPE_RING_SIZE, (int)rte_socket_id(),
-					  RING_F_SP_ENQ | RING_F_SC_DEQ);
+		                          RING_F_SP_ENQ | RING_F_SC_DEQ);
 		if (!w->ring)
 			goto nomem;
 		snprintf(name, sizeof(name), "dpe_flows%u", i);
-		struct flow_table_config fc = {.name = name, .capacity = cfg->flows_per_worker,
-					       .idle_ns = cfg->idle_ns,
-					       .trim_ns = (uint64_t)DPE_QUIET_S * 1000000000u,
-					       .socket = (int)rte_socket_id(), .on_end = on_flow_end,
-					       .on_quiet = on_flow_quiet, .arg = w};
+		struct flow_table_config fc = {.name = name,
+		                               .capacity = cfg->flows_per_worker,
+		                               .idle_ns = cfg->idle_ns,
+		                               .trim_ns = (uint64_t)DPE_QUIET_S * 1000000000u,
+		                               .socket = (int)rte_socket_id(),
+		                               .on_end = on_flow_end,
+		                               .on_quiet = on_flow_quiet,
+		                               .arg = w};
 		w->ft = flow_table_new(&fc, why, why_len);
 		if (!w->ft)
 			goto out;
@@ -697,7 +706,7 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 	struct rte_ip_frag_death_row dr = {0};
 	struct rte_mbuf *m[DPE_BURST];
 	uint64_t idle_cycles = hz / 1000 * cfg->end_idle_ms, last_rx = rte_rdtsc(), first = 0,
-		 last_progress = 0;
+	         last_progress = 0;
 	for (;;) {
 		bool any = false;
 		for (unsigned p = 0; p < st->nports; p++) {

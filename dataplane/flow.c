@@ -23,7 +23,7 @@ struct flow_table {
 
 bool
 flow_key_make(const uint8_t src[16], uint16_t sport, const uint8_t dst[16], uint16_t dport,
-	      struct flow_key *k)
+              struct flow_key *k)
 {
 	int cmp = memcmp(src, dst, 16);
 	bool lo = cmp < 0 || (cmp == 0 && sport <= dport);
@@ -46,7 +46,7 @@ flow_table_new(const struct flow_table_config *cfg, char *why, size_t why_len)
 {
 	if (cfg->capacity < FLOW_MIN_CAPACITY || cfg->capacity > FLOW_MAX_CAPACITY) {
 		snprintf(why, why_len, "flow capacity %u out of range [%u, %u]", cfg->capacity,
-			 FLOW_MIN_CAPACITY, FLOW_MAX_CAPACITY);
+		         FLOW_MIN_CAPACITY, FLOW_MAX_CAPACITY);
 		return NULL;
 	}
 	struct flow_table *t = rte_zmalloc_socket("flow_table", sizeof(*t), 64, cfg->socket);
@@ -58,17 +58,18 @@ flow_table_new(const struct flow_table_config *cfg, char *why, size_t why_len)
 	 * extendable bucket table keeps an insert from failing on a full
 	 * cuckoo bucket before the table holds capacity keys */
 	struct rte_hash_parameters hp = {
-		.name = cfg->name,
-		.entries = cfg->capacity,
-		.key_len = sizeof(struct flow_key),
-		.hash_func = rte_hash_crc,
-		.hash_func_init_val = 0x5eed,
-		.socket_id = cfg->socket,
-		.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
+	        .name = cfg->name,
+	        .entries = cfg->capacity,
+	        .key_len = sizeof(struct flow_key),
+	        .hash_func = rte_hash_crc,
+	        .hash_func_init_val = 0x5eed,
+	        .socket_id = cfg->socket,
+	        .extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
 	};
 	t->h = rte_hash_create(&hp);
 	if (!t->h) {
-		snprintf(why, why_len, "rte_hash_create(%s): %s", cfg->name, rte_strerror(rte_errno));
+		snprintf(why, why_len, "rte_hash_create(%s): %s", cfg->name,
+		         rte_strerror(rte_errno));
 		goto fail;
 	}
 	t->nslots = cfg->capacity + 1;
@@ -161,7 +162,7 @@ at(struct flow_table *t, int32_t pos)
 
 void
 flow_lookup_bulk(struct flow_table *t, const struct flow_key *const *keys, unsigned n,
-		 struct flow_entry **out)
+                 struct flow_entry **out)
 {
 	int32_t pos[FLOW_BULK];
 	if (n > FLOW_BULK)

@@ -38,12 +38,12 @@ struct flow_key {
 
 struct flow_entry {
 	struct flow_key key;
-	uint64_t last_ns;   /* capture time of the last packet */
+	uint64_t last_ns;    /* capture time of the last packet */
 	uint32_t prev, next; /* activity list (slot numbers) */
 	bool live;
-	bool client_is_lo;  /* set by the owner: which side is the client */
-	uint8_t fin_seen;   /* owner's use: bit per direction */
-	void *user;         /* owner's session */
+	bool client_is_lo; /* set by the owner: which side is the client */
+	uint8_t fin_seen;  /* owner's use: bit per direction */
+	void *user;        /* owner's session */
 };
 
 struct flow_counters {
@@ -51,11 +51,11 @@ struct flow_counters {
 };
 
 struct flow_table_config {
-	const char *name;  /* unique in the process (rte_hash name) */
+	const char *name; /* unique in the process (rte_hash name) */
 	uint32_t capacity;
-	uint64_t idle_ns;  /* 0: never idle out */
-	uint64_t trim_ns;  /* 0: never call on_quiet */
-	int socket;        /* NUMA socket, SOCKET_ID_ANY ok */
+	uint64_t idle_ns; /* 0: never idle out */
+	uint64_t trim_ns; /* 0: never call on_quiet */
+	int socket;       /* NUMA socket, SOCKET_ID_ANY ok */
 	void (*on_end)(void *arg, struct flow_entry *e, const char *reason);
 	void (*on_quiet)(void *arg, struct flow_entry *e);
 	void *arg;
@@ -65,7 +65,7 @@ struct flow_table;
 
 /* Build the symmetric key; returns true when (src, sport) is the lo side. */
 bool flow_key_make(const uint8_t src[16], uint16_t sport, const uint8_t dst[16], uint16_t dport,
-		   struct flow_key *k);
+                   struct flow_key *k);
 /* Symmetric hash of the endpoints, for spreading flows over workers. */
 uint32_t flow_key_hash(const struct flow_key *k);
 
@@ -76,7 +76,7 @@ void flow_table_free(struct flow_table *t, const char *reason);
 
 /* out[i] = the entry for keys[i] or NULL; n <= FLOW_BULK. */
 void flow_lookup_bulk(struct flow_table *t, const struct flow_key *const *keys, unsigned n,
-		      struct flow_entry **out);
+                      struct flow_entry **out);
 struct flow_entry *flow_lookup(struct flow_table *t, const struct flow_key *k);
 /* A new entry for k (which must not be present), evicting the oldest flow
  * when the table is full; NULL only if the hash refuses the key even then. */

@@ -20,7 +20,7 @@
 
 static const char *const reason_names[PKT_REASON_COUNT] = {
 #define PKT_NAME(e, s) [PKT_##e] = s,
-	PKT_REASONS(PKT_NAME)
+        PKT_REASONS(PKT_NAME)
 #undef PKT_NAME
 };
 

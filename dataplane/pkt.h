@@ -27,23 +27,23 @@
 #define PKT_MAX_VLAN 2     /* QinQ: outer + inner tag; a third is PKT_VLAN_DEPTH */
 #define PKT_MAX_EXT_HDRS 8 /* IPv6 extension headers before TCP; past it PKT_EXT_HDRS */
 
-#define PKT_REASONS(X)                                                            \
-	X(TCP, "tcp")                   /* parsed: a TCP segment */               \
-	X(FRAGMENT, "fragment")         /* IP fragment: reassemble, then parse */ \
-	X(NOT_IP, "not-ip")             /* ARP, LLDP, ... */                      \
-	X(NOT_TCP, "not-tcp")           /* UDP, ICMP, no-next-header ... */       \
-	X(TRUNCATED, "truncated")       /* frame shorter than a header or the IP length */ \
-	X(VLAN_DEPTH, "vlan-depth")     /* more than PKT_MAX_VLAN tags */         \
-	X(BAD_IPV4, "bad-ipv4")         /* version, IHL < 5, total length < IHL */ \
-	X(BAD_IPV6, "bad-ipv6")         /* version, jumbogram, bad ext header */  \
-	X(EXT_HDRS, "ipv6-ext-limit")   /* more than PKT_MAX_EXT_HDRS ext headers */ \
-	X(BAD_TCP, "bad-tcp")           /* data offset < 5 or past the segment */
+#define PKT_REASONS(X)                                                                             \
+	X(TCP, "tcp")                 /* parsed: a TCP segment */                                  \
+	X(FRAGMENT, "fragment")       /* IP fragment: reassemble, then parse */                    \
+	X(NOT_IP, "not-ip")           /* ARP, LLDP, ... */                                         \
+	X(NOT_TCP, "not-tcp")         /* UDP, ICMP, no-next-header ... */                          \
+	X(TRUNCATED, "truncated")     /* frame shorter than a header or the IP length */           \
+	X(VLAN_DEPTH, "vlan-depth")   /* more than PKT_MAX_VLAN tags */                            \
+	X(BAD_IPV4, "bad-ipv4")       /* version, IHL < 5, total length < IHL */                   \
+	X(BAD_IPV6, "bad-ipv6")       /* version, jumbogram, bad ext header */                     \
+	X(EXT_HDRS, "ipv6-ext-limit") /* more than PKT_MAX_EXT_HDRS ext headers */                 \
+	X(BAD_TCP, "bad-tcp")         /* data offset < 5 or past the segment */
 
 enum pkt_reason {
 #define PKT_ENUM(e, s) PKT_##e,
 	PKT_REASONS(PKT_ENUM)
 #undef PKT_ENUM
-	PKT_REASON_COUNT
+	        PKT_REASON_COUNT
 };
 
 #define PKT_TCP_FIN 0x01
@@ -53,7 +53,7 @@ enum pkt_reason {
 
 struct pkt_info {
 	enum pkt_reason reason;
-	uint8_t ip_version;   /* 4 or 6 (0 before L3) */
+	uint8_t ip_version; /* 4 or 6 (0 before L3) */
 	uint8_t nvlan;
 	uint16_t vlan[PKT_MAX_VLAN]; /* TCI & 0x0fff, outermost first */
 	uint8_t src[16], dst[16];    /* IPv4 as ::ffff:a.b.c.d */

@@ -55,9 +55,14 @@ static struct flow_table *
 table(const char *name, uint32_t cap, uint64_t idle, struct ended *x)
 {
 	char why[128];
-	struct flow_table_config c = {.name = name, .capacity = cap, .idle_ns = idle,
-				      .trim_ns = idle / 2, .socket = SOCKET_ID_ANY, .on_end = on_end,
-				      .on_quiet = on_quiet, .arg = x};
+	struct flow_table_config c = {.name = name,
+	                              .capacity = cap,
+	                              .idle_ns = idle,
+	                              .trim_ns = idle / 2,
+	                              .socket = SOCKET_ID_ANY,
+	                              .on_end = on_end,
+	                              .on_quiet = on_quiet,
+	                              .arg = x};
 	struct flow_table *t = flow_table_new(&c, why, sizeof(why));
 	if (!t)
 		fail_msg("%s", why);
@@ -145,12 +150,12 @@ test_idle(void **state)
 	struct flow_entry *e0 = flow_insert(t, &k0, 0);
 	flow_insert(t, &k1, 500);
 	flow_insert(t, &k2, 600);
-	flow_touch(t, e0, 900); /* now the newest */
-	assert_int_equal(flow_expire(t, 1500, 10), 0);  /* idle exactly 1000 is not past */
-	assert_int_equal(flow_expire(t, 1501, 10), 1);  /* flow 1 */
+	flow_touch(t, e0, 900);                        /* now the newest */
+	assert_int_equal(flow_expire(t, 1500, 10), 0); /* idle exactly 1000 is not past */
+	assert_int_equal(flow_expire(t, 1501, 10), 1); /* flow 1 */
 	assert_int_equal(x.port[0], 1001);
 	assert_null(flow_lookup(t, &k1));
-	assert_int_equal(flow_expire(t, 5000, 1), 1);   /* max respected: flow 2 */
+	assert_int_equal(flow_expire(t, 5000, 1), 1); /* max respected: flow 2 */
 	assert_non_null(flow_lookup(t, &k0));
 	assert_int_equal(flow_expire(t, 5000, 10), 1);
 	assert_int_equal(flow_counters(t)->idle, 3);
@@ -170,16 +175,16 @@ test_trim_quiet(void **state)
 		key_i(i, false, &k[i]);
 		e[i] = flow_insert(t, &k[i], i * 100);
 	}
-	assert_int_equal(flow_trim(t, 500, 10), 0);   /* quiet exactly 500: not past */
-	assert_int_equal(flow_trim(t, 650, 10), 2);   /* flows 0 and 1 */
+	assert_int_equal(flow_trim(t, 500, 10), 0); /* quiet exactly 500: not past */
+	assert_int_equal(flow_trim(t, 650, 10), 2); /* flows 0 and 1 */
 	assert_int_equal(x.quiet_port[0], 1000);
 	assert_int_equal(x.quiet_port[1], 1001);
-	assert_int_equal(flow_trim(t, 650, 10), 0);   /* each once */
-	flow_touch(t, e[0], 700);                     /* awake again, now newest */
-	assert_int_equal(flow_trim(t, 1199, 1), 1);   /* max respected: flow 2 */
+	assert_int_equal(flow_trim(t, 650, 10), 0); /* each once */
+	flow_touch(t, e[0], 700);                   /* awake again, now newest */
+	assert_int_equal(flow_trim(t, 1199, 1), 1); /* max respected: flow 2 */
 	assert_int_equal(x.quiet_port[2], 1002);
-	assert_int_equal(flow_trim(t, 1199, 10), 1);  /* flow 3; flow 0 (700) is not quiet yet */
-	assert_int_equal(flow_trim(t, 1300, 10), 1);  /* flow 0 again */
+	assert_int_equal(flow_trim(t, 1199, 10), 1); /* flow 3; flow 0 (700) is not quiet yet */
+	assert_int_equal(flow_trim(t, 1300, 10), 1); /* flow 0 again */
 	assert_int_equal(x.quiet_port[4], 1000);
 	/* the tail quiet, then touched: it counts as awake again */
 	flow_touch(t, e[0], 1400);
@@ -191,9 +196,9 @@ test_trim_quiet(void **state)
 	struct flow_entry *f[3];
 	for (unsigned i = 0; i < 3; i++)
 		f[i] = flow_insert(u, &k[i], i * 100);
-	assert_int_equal(flow_trim(u, 650, 1), 1);   /* flow 0; flow 1 is the first awake */
-	flow_touch(u, f[1], 660);                    /* order now 0, 2, 1 */
-	assert_int_equal(flow_trim(u, 701, 10), 1);  /* flow 2 (quiet since 200) */
+	assert_int_equal(flow_trim(u, 650, 1), 1);  /* flow 0; flow 1 is the first awake */
+	flow_touch(u, f[1], 660);                   /* order now 0, 2, 1 */
+	assert_int_equal(flow_trim(u, 701, 10), 1); /* flow 2 (quiet since 200) */
 	assert_int_equal(y.quiet_port[1], 1002);
 	flow_table_free(u, NULL);
 	/* ending a quiet flow keeps the rest consistent */
@@ -242,8 +247,8 @@ test_capacity_limits(void **state)
 {
 	(void)state;
 	char why[128];
-	struct flow_table_config c = {.name = "t_lim", .capacity = FLOW_MIN_CAPACITY - 1,
-				      .socket = SOCKET_ID_ANY};
+	struct flow_table_config c = {
+	        .name = "t_lim", .capacity = FLOW_MIN_CAPACITY - 1, .socket = SOCKET_ID_ANY};
 	assert_null(flow_table_new(&c, why, sizeof(why)));
 	assert_non_null(strstr(why, "out of range"));
 	c.capacity = FLOW_MAX_CAPACITY + 1;
@@ -259,8 +264,8 @@ eal_up(void **state)
 {
 	(void)state;
 	static char a0[] = "test_flow", a1[] = "-l", a2[] = "0", a3[] = "--no-huge", a4[] = "-m",
-		    a5[] = "256", a6[] = "--no-pci", a7[] = "--no-shconf", a8[] = "--no-telemetry",
-		    a9[] = "--log-level=*:warning";
+	            a5[] = "256", a6[] = "--no-pci", a7[] = "--no-shconf", a8[] = "--no-telemetry",
+	            a9[] = "--log-level=*:warning";
 	char *argv[] = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, NULL};
 	return rte_eal_init(10, argv) < 0 ? -1 : 0;
 }
@@ -277,12 +282,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_symmetric),
-		cmocka_unit_test(test_insert_lookup_bulk),
-		cmocka_unit_test(test_idle),
-		cmocka_unit_test(test_trim_quiet),
-		cmocka_unit_test(test_evict_oldest),
-		cmocka_unit_test(test_capacity_limits),
+	        cmocka_unit_test(test_symmetric),    cmocka_unit_test(test_insert_lookup_bulk),
+	        cmocka_unit_test(test_idle),         cmocka_unit_test(test_trim_quiet),
+	        cmocka_unit_test(test_evict_oldest), cmocka_unit_test(test_capacity_limits),
 	};
 	return cmocka_run_group_tests(tests, eal_up, eal_down);
 }

@@ -17,22 +17,22 @@
 
 struct spec {
 	const char *name;
-	unsigned nvlan;          /* tags to push */
-	uint16_t tag_type;       /* 0: 0x8100 for every tag, else the outer tag's type */
-	uint16_t ethertype;      /* 0: from ipver */
-	int ipver;               /* 4 or 6 */
-	unsigned v4_opt_words;   /* IPv4 options, 4-byte words */
-	uint16_t v4_frag;        /* IPv4 flags+offset field */
-	const uint8_t *v6_ext;   /* IPv6 extension header types, in order */
+	unsigned nvlan;        /* tags to push */
+	uint16_t tag_type;     /* 0: 0x8100 for every tag, else the outer tag's type */
+	uint16_t ethertype;    /* 0: from ipver */
+	int ipver;             /* 4 or 6 */
+	unsigned v4_opt_words; /* IPv4 options, 4-byte words */
+	uint16_t v4_frag;      /* IPv4 flags+offset field */
+	const uint8_t *v6_ext; /* IPv6 extension header types, in order */
 	unsigned v6_next;
-	uint16_t v6_frag;        /* for a fragment ext header: offset<<3 | M */
-	uint8_t proto;           /* 0: TCP */
+	uint16_t v6_frag; /* for a fragment ext header: offset<<3 | M */
+	uint8_t proto;    /* 0: TCP */
 	unsigned tcp_opt_words;
-	uint8_t bad_doff;        /* nonzero: data offset field */
+	uint8_t bad_doff; /* nonzero: data offset field */
 	unsigned payload;
-	unsigned pad;            /* Ethernet padding after the datagram */
-	unsigned cut;            /* bytes cut from the end of the frame */
-	int ip_len_delta;        /* added to the IP length field */
+	unsigned pad;     /* Ethernet padding after the datagram */
+	unsigned cut;     /* bytes cut from the end of the frame */
+	int ip_len_delta; /* added to the IP length field */
 	/* expected */
 	enum pkt_reason want;
 	unsigned want_payload;
@@ -127,37 +127,55 @@ static const uint8_t ext_8[] = {0, 60, 60, 60, 60, 60, 60, 60};
 static const uint8_t ext_9[] = {0, 60, 60, 60, 60, 60, 60, 60, 60};
 
 static const struct spec cases[] = {
-	{"v4 plain", .ipver = 4, .payload = 100, .want = PKT_TCP, .want_payload = 100},
-	{"v4 empty payload", .ipver = 4, .want = PKT_TCP},
-	{"v4 padding ignored", .ipver = 4, .payload = 2, .pad = 4, .want = PKT_TCP, .want_payload = 2},
-	{"v4 options", .ipver = 4, .v4_opt_words = 10, .payload = 7, .want = PKT_TCP, .want_payload = 7},
-	{"v4 tcp options", .ipver = 4, .tcp_opt_words = 10, .payload = 7, .want = PKT_TCP, .want_payload = 7},
-	{"v4 DF is not a fragment", .ipver = 4, .v4_frag = 0x4000, .payload = 5, .want = PKT_TCP, .want_payload = 5},
-	{"v4 first fragment", .ipver = 4, .v4_frag = 0x2000, .payload = 64, .want = PKT_FRAGMENT},
-	{"v4 last fragment", .ipver = 4, .v4_frag = 0x0010, .payload = 64, .want = PKT_FRAGMENT},
-	{"v4 udp", .ipver = 4, .proto = 17, .payload = 8, .want = PKT_NOT_TCP},
-	{"v4 length past frame", .ipver = 4, .payload = 10, .ip_len_delta = 1, .want = PKT_TRUNCATED},
-	{"v4 length below header", .ipver = 4, .payload = 10, .ip_len_delta = -31, .want = PKT_BAD_IPV4},
-	{"v4 cut in tcp", .ipver = 4, .payload = 0, .cut = 5, .ip_len_delta = -5, .want = PKT_TRUNCATED},
-	{"tcp doff < 5", .ipver = 4, .payload = 10, .bad_doff = 4, .want = PKT_BAD_TCP},
-	{"tcp doff past segment", .ipver = 4, .payload = 10, .bad_doff = 15, .want = PKT_BAD_TCP},
-	{"vlan", .ipver = 4, .nvlan = 1, .payload = 3, .want = PKT_TCP, .want_payload = 3},
-	{"qinq 88a8", .ipver = 6, .nvlan = 2, .tag_type = 0x88a8, .payload = 3, .want = PKT_TCP, .want_payload = 3},
-	{"three tags", .ipver = 4, .nvlan = 3, .payload = 3, .want = PKT_VLAN_DEPTH},
-	{"arp", .ipver = 4, .ethertype = 0x0806, .want = PKT_NOT_IP},
-	{"v6 plain", .ipver = 6, .payload = 33, .want = PKT_TCP, .want_payload = 33},
-	{"v6 hop-by-hop", .ipver = 6, .v6_ext = ext_hop, .v6_next = 1, .payload = 9, .want = PKT_TCP, .want_payload = 9},
-	{"v6 many ext", .ipver = 6, .v6_ext = ext_all, .v6_next = 5, .payload = 9, .want = PKT_TCP, .want_payload = 9},
-	{"v6 hop-by-hop not first", .ipver = 6, .v6_ext = ext_hop_late, .v6_next = 2, .payload = 9, .want = PKT_BAD_IPV6},
-	{"v6 8 ext (limit)", .ipver = 6, .v6_ext = ext_8, .v6_next = 8, .payload = 9, .want = PKT_TCP, .want_payload = 9},
-	{"v6 9 ext (past)", .ipver = 6, .v6_ext = ext_9, .v6_next = 9, .payload = 9, .want = PKT_EXT_HDRS},
-	{"v6 atomic fragment", .ipver = 6, .v6_ext = ext_frag, .v6_next = 1, .v6_frag = 0, .payload = 9, .want = PKT_TCP, .want_payload = 9},
-	{"v6 first fragment", .ipver = 6, .v6_ext = ext_frag, .v6_next = 1, .v6_frag = 1, .payload = 9, .want = PKT_FRAGMENT},
-	{"v6 later fragment", .ipver = 6, .v6_ext = ext_frag, .v6_next = 1, .v6_frag = 0x100, .payload = 9, .want = PKT_FRAGMENT},
-	{"v6 udp", .ipver = 6, .proto = 17, .payload = 9, .want = PKT_NOT_TCP},
-	{"v6 jumbo length 0", .ipver = 6, .payload = 0, .ip_len_delta = -20, .want = PKT_BAD_IPV6},
-	{"v6 length past frame", .ipver = 6, .payload = 4, .ip_len_delta = 1, .want = PKT_TRUNCATED},
-	{"ethertype says v6, v4 inside", .ipver = 4, .ethertype = 0x86dd, .payload = 40, .want = PKT_BAD_IPV6},
+        {"v4 plain", .ipver = 4, .payload = 100, .want = PKT_TCP, .want_payload = 100},
+        {"v4 empty payload", .ipver = 4, .want = PKT_TCP},
+        {"v4 padding ignored", .ipver = 4, .payload = 2, .pad = 4, .want = PKT_TCP,
+         .want_payload = 2},
+        {"v4 options", .ipver = 4, .v4_opt_words = 10, .payload = 7, .want = PKT_TCP,
+         .want_payload = 7},
+        {"v4 tcp options", .ipver = 4, .tcp_opt_words = 10, .payload = 7, .want = PKT_TCP,
+         .want_payload = 7},
+        {"v4 DF is not a fragment", .ipver = 4, .v4_frag = 0x4000, .payload = 5, .want = PKT_TCP,
+         .want_payload = 5},
+        {"v4 first fragment", .ipver = 4, .v4_frag = 0x2000, .payload = 64, .want = PKT_FRAGMENT},
+        {"v4 last fragment", .ipver = 4, .v4_frag = 0x0010, .payload = 64, .want = PKT_FRAGMENT},
+        {"v4 udp", .ipver = 4, .proto = 17, .payload = 8, .want = PKT_NOT_TCP},
+        {"v4 length past frame", .ipver = 4, .payload = 10, .ip_len_delta = 1,
+         .want = PKT_TRUNCATED},
+        {"v4 length below header", .ipver = 4, .payload = 10, .ip_len_delta = -31,
+         .want = PKT_BAD_IPV4},
+        {"v4 cut in tcp", .ipver = 4, .payload = 0, .cut = 5, .ip_len_delta = -5,
+         .want = PKT_TRUNCATED},
+        {"tcp doff < 5", .ipver = 4, .payload = 10, .bad_doff = 4, .want = PKT_BAD_TCP},
+        {"tcp doff past segment", .ipver = 4, .payload = 10, .bad_doff = 15, .want = PKT_BAD_TCP},
+        {"vlan", .ipver = 4, .nvlan = 1, .payload = 3, .want = PKT_TCP, .want_payload = 3},
+        {"qinq 88a8", .ipver = 6, .nvlan = 2, .tag_type = 0x88a8, .payload = 3, .want = PKT_TCP,
+         .want_payload = 3},
+        {"three tags", .ipver = 4, .nvlan = 3, .payload = 3, .want = PKT_VLAN_DEPTH},
+        {"arp", .ipver = 4, .ethertype = 0x0806, .want = PKT_NOT_IP},
+        {"v6 plain", .ipver = 6, .payload = 33, .want = PKT_TCP, .want_payload = 33},
+        {"v6 hop-by-hop", .ipver = 6, .v6_ext = ext_hop, .v6_next = 1, .payload = 9,
+         .want = PKT_TCP, .want_payload = 9},
+        {"v6 many ext", .ipver = 6, .v6_ext = ext_all, .v6_next = 5, .payload = 9, .want = PKT_TCP,
+         .want_payload = 9},
+        {"v6 hop-by-hop not first", .ipver = 6, .v6_ext = ext_hop_late, .v6_next = 2, .payload = 9,
+         .want = PKT_BAD_IPV6},
+        {"v6 8 ext (limit)", .ipver = 6, .v6_ext = ext_8, .v6_next = 8, .payload = 9,
+         .want = PKT_TCP, .want_payload = 9},
+        {"v6 9 ext (past)", .ipver = 6, .v6_ext = ext_9, .v6_next = 9, .payload = 9,
+         .want = PKT_EXT_HDRS},
+        {"v6 atomic fragment", .ipver = 6, .v6_ext = ext_frag, .v6_next = 1, .v6_frag = 0,
+         .payload = 9, .want = PKT_TCP, .want_payload = 9},
+        {"v6 first fragment", .ipver = 6, .v6_ext = ext_frag, .v6_next = 1, .v6_frag = 1,
+         .payload = 9, .want = PKT_FRAGMENT},
+        {"v6 later fragment", .ipver = 6, .v6_ext = ext_frag, .v6_next = 1, .v6_frag = 0x100,
+         .payload = 9, .want = PKT_FRAGMENT},
+        {"v6 udp", .ipver = 6, .proto = 17, .payload = 9, .want = PKT_NOT_TCP},
+        {"v6 jumbo length 0", .ipver = 6, .payload = 0, .ip_len_delta = -20, .want = PKT_BAD_IPV6},
+        {"v6 length past frame", .ipver = 6, .payload = 4, .ip_len_delta = 1,
+         .want = PKT_TRUNCATED},
+        {"ethertype says v6, v4 inside", .ipver = 4, .ethertype = 0x86dd, .payload = 40,
+         .want = PKT_BAD_IPV6},
 };
 
 static void
@@ -172,11 +190,12 @@ test_table(void **state)
 		enum pkt_reason r = pkt_parse(f, n, &in);
 		if (r != s->want || in.reason != r)
 			fail_msg("%s: got %s, want %s", s->name, pkt_reason_name(r),
-				 pkt_reason_name(s->want));
+			         pkt_reason_name(s->want));
 		if (r != PKT_TCP)
 			continue;
 		if (in.payload_len != s->want_payload)
-			fail_msg("%s: payload %zu, want %u", s->name, in.payload_len, s->want_payload);
+			fail_msg("%s: payload %zu, want %u", s->name, in.payload_len,
+			         s->want_payload);
 		assert_int_equal(in.sport, 40000);
 		assert_int_equal(in.dport, 25);
 		assert_int_equal(in.seq, 0x01000002);
@@ -187,7 +206,8 @@ test_table(void **state)
 		for (size_t k = 0; k < in.payload_len; k++)
 			assert_int_equal(in.payload[k], 'a' + k % 26);
 		if (s->ipver == 4) {
-			static const uint8_t want_src[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1};
+			static const uint8_t want_src[16] = {0, 0, 0,    0,    0,   0, 0, 0,
+			                                     0, 0, 0xff, 0xff, 192, 0, 2, 1};
 			assert_memory_equal(in.src, want_src, 16);
 			assert_int_equal(in.dst[15], 2);
 		} else {
@@ -210,8 +230,9 @@ test_fragment_fields(void **state)
 	assert_int_equal(in.frag_offset, 185 * 8);
 	assert_int_equal(in.frag_id, 0x1234);
 	assert_int_equal(in.l3_off, 14);
-	struct spec s6 = {"", .ipver = 6, .v6_ext = ext_frag, .v6_next = 1, .v6_frag = (7 << 3) | 1,
-			  .nvlan = 1, .payload = 9};
+	struct spec s6 = {
+	        "",         .ipver = 6,  .v6_ext = ext_frag, .v6_next = 1, .v6_frag = (7 << 3) | 1,
+	        .nvlan = 1, .payload = 9};
 	assert_int_equal(pkt_parse(f, build(&s6, f), &in), PKT_FRAGMENT);
 	assert_true(in.frag_more);
 	assert_int_equal(in.frag_offset, 56);
@@ -249,9 +270,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table),
-		cmocka_unit_test(test_fragment_fields),
-		cmocka_unit_test(test_parse_ip_and_truncation),
+	        cmocka_unit_test(test_table),
+	        cmocka_unit_test(test_fragment_fields),
+	        cmocka_unit_test(test_parse_ip_and_truncation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
