@@ -137,7 +137,7 @@ class Session:
             mail = b"MAIL FROM:<sender%d@sample.example>\r\n" % t
             rcpts = [b"RCPT TO:<rcpt%d@mx.example>\r\n" % r for r in range(1 + t % 2)]
             ent = {"eml": path, "client_ip": self.ip_text(self.cip), "client_port": self.cport,
-                   "server_ip": self.ip_text(self.sip), "server_port": SMTP_PORT,
+                   "server_ip": self.ip_text(self.sip), "server_port": self.args.server_port,
                    "transaction": t, "expect": "same"}
             self.manifest.append(ent)
             rst = a.rst_mid_data and t == len(self.msgs) and self.last
@@ -298,6 +298,7 @@ def main():
     ap.add_argument("--interleave", action="store_true")
     ap.add_argument("--rst-mid-data", action="store_true")
     ap.add_argument("--midstream", action="store_true")
+    ap.add_argument("--server-port", type=int, default=SMTP_PORT)
     ap.add_argument("--pause", type=int, default=0,
                     help="seconds of capture time after each DATA transaction's 250 reply")
     ap.add_argument("--pcapng", action="store_true", help="write pcapng instead of classic pcap")
@@ -342,7 +343,7 @@ def main():
         for s, (c2s, flags, seq, ack, payload, tag) in order:
             if tag and tag[0] == "pause":
                 ts += a.pause * 1000000  # the client waits before its next command
-            sp, dp = (s.cport, SMTP_PORT) if c2s else (SMTP_PORT, s.cport)
+            sp, dp = (s.cport, a.server_port) if c2s else (a.server_port, s.cport)
             src, dst, seg = s.frames.tcp(c2s, sp, dp, seq, ack, flags, payload)
             for fr in s.frames.ip(src, dst, seg, a.frag if c2s and payload else 0):
                 ts += 10

@@ -55,6 +55,10 @@ gng pcapng --pipelining --sessions 2 "${eml[@]}"
 # 15 s pauses between transactions: quiet sessions are trimmed (and, with a
 # short idle timeout, end "idle" and are picked up again mid-stream)
 g pauses --pause 15 --sessions 2 "${eml[@]}"
+# submission port 587 (an SMTP port by default) and 465 (implicit TLS: the
+# bytes are cleartext here, but a 465 flow is only counted, never parsed)
+g port587 --server-port 587 "${eml[@]}"
+g port465 --server-port 465 "${eml[@]}"
 # many concurrent sessions
 g concurrent --seed 5 --sessions 40 --repeat 8 --interleave --mss 536 "${eml[@]}"
 ls -l "$here"/*.pcap "$here"/*.pcapng
