@@ -25,6 +25,20 @@ sig = dkim.sign(m, b"mail2026", b"sample.example", open(sys.argv[1], "rb").read(
 open("dots.eml", "wb").write(sig + m)
 PY
 fi
+# a 30 KB message (frames above the mbuf data room need a long write), signed
+if [ ! -f big.eml ]; then
+  /usr/bin/python3 - "$s/rsa2048.pem" <<'PY'
+import dkim, sys
+body = b"".join(b"line %05d of a long body, long enough to span many frames\r\n" % i
+                for i in range(500))
+m = (b"From: Sample Sender <sender@sample.example>\r\nTo: reader@example.org\r\n"
+     b"Subject: big\r\nDate: Sun, 29 Nov 2026 08:00:00 +0000\r\n"
+     b"Message-ID: <big@sample.example>\r\n\r\n" + body)
+sig = dkim.sign(m, b"mail2026", b"sample.example", open(sys.argv[1], "rb").read(),
+                include_headers=[b"from", b"to", b"subject", b"date", b"message-id"])
+open("big.eml", "wb").write(sig + m)
+PY
+fi
 # manifests name the messages relative to the source root
 cd "$root"
 eml=(tests/data/sample/0*.eml tests/data/captures/dots.eml)
@@ -55,6 +69,8 @@ gng pcapng --pipelining --sessions 2 "${eml[@]}"
 # 15 s pauses between transactions: quiet sessions are trimmed (and, with a
 # short idle timeout, end "idle" and are picked up again mid-stream)
 g pauses --pause 15 --sessions 2 "${eml[@]}"
+# frames above the mbuf data room (1920 bytes): chained mbufs, linearised
+g jumbo --mss 9000 --pipelining --sessions 2 "${eml[@]}" tests/data/captures/big.eml
 # submission port 587 (an SMTP port by default) and 465 (implicit TLS: the
 # bytes are cleartext here, but a 465 flow is only counted, never parsed)
 g port587 --server-port 587 "${eml[@]}"
