@@ -27,11 +27,13 @@ build: configure
 	$(NINJA) -C $(BUILD) -j $(JOBS)
 
 SAMPLE = tests/data/sample
+CAPTURES = tests/data/captures
 
 run: build
 	./$(BUILD)/wireseal version
 	./$(BUILD)/wireseal verify --zone $(SAMPLE)/zone.db --authserv-id sample.wireseal $(SAMPLE)/*.eml
 	./$(BUILD)/wireseal verify --json --zone $(SAMPLE)/zone.db --authserv-id sample.wireseal $(SAMPLE)/*.eml
+	./$(BUILD)/wireseal replay --json --zone $(SAMPLE)/zone.db --authserv-id sample.wireseal $(CAPTURES)/sample.pcap
 
 test-main: build
 	-meson test -C $(BUILD) --no-rebuild --print-errorlogs --num-processes $(JOBS)

@@ -881,6 +881,17 @@ dkim_verifier_finish(struct dkim_verifier *v)
 		v->keys[i] = NULL;
 }
 
+void
+dkim_verifier_abort(struct dkim_verifier *v, const char *reason)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		v->res[i].result = DKIM_TEMPERROR;
+		v->res[i].reason = reason;
+		v->res[i].key_done = true;
+		v->keys[i] = NULL;
+	}
+}
+
 const struct dkim_sig_result *
 dkim_verifier_result(const struct dkim_verifier *v, size_t i)
 {

@@ -192,6 +192,12 @@ void dkim_verifier_set_key(struct dkim_verifier *v, size_t i, enum dkim_key_stat
 			   const struct dkim_key *key, const char *why);
 /* Decide every signature. Needs body_end first. */
 void dkim_verifier_finish(struct dkim_verifier *v);
+/* Give up on this message without checking anything: every signature's
+ * result becomes temperror with reason (static text), whatever was decided
+ * before, and borrowed keys are released. For a message some of whose bytes
+ * were never seen (capture gap, memory cap): a partial body or header block
+ * must not turn into fail. Instead of finish; needs no body_end. */
+void dkim_verifier_abort(struct dkim_verifier *v, const char *reason);
 const struct dkim_sig_result *dkim_verifier_result(const struct dkim_verifier *v, size_t i);
 
 /*

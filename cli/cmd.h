@@ -10,6 +10,9 @@ int cmd_version(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_arc_seal(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
+/* wireseal-dp's main: the same pipeline live (EAL arguments after "--"). */
+int cmd_dp(int argc, char **argv);
 
 /* Shared by sign and arc-seal. */
 #include "canon.h"

@@ -20,6 +20,9 @@ static const struct subcommand subcommands[] = {
 	{"arc-seal", cmd_arc_seal,
 	 "arc-seal --key PEM --domain D --selector S --authserv-id ID [--timestamp T] "
 	 "[--headers h1:h2] [--canon H/B] [--zone FILE] [--dns-server IP[@PORT]] FILE"},
+	{"replay", cmd_replay,
+	 "replay [--zone FILE] [--json] [--workers N] [--no-verify] [--authserv-id ID] [--now EPOCH] "
+	 "CAPTURE..."},
 	{"version", cmd_version, "version [--features]"},
 };
 

@@ -19,6 +19,8 @@ packages=(
     # control-plane tests: scrape the metrics endpoint, check the exposition format
     curl prometheus
     nginx-light
+    # e2e real-MTA capture (tests/e2e/postfix_capture.py runs its own instance)
+    postfix swaks
     # benchmarks
     gnuplot-nox rspamd python3-nacl util-linux
 )

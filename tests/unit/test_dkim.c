@@ -451,6 +451,58 @@ test_oversigning(void **state)
 	free(rec);
 }
 
+/* abort: a message whose body would fail (tampered) and one with a malformed
+ * signature both come out temperror with the given reason, never fail; the
+ * verifier is reusable afterwards. */
+static void
+test_abort(void **state)
+{
+	(void)state;
+	char *rec = record_for(rsa2048, NULL);
+	char *m = sign_msg(msg_text, rsa2048, NULL);
+	char *t = edit(m, "this is", "that is");
+	char *bad = edit(m, "DKIM-Signature: ", "DKIM-Signature: v=9; ");
+	const char *msgs[] = {t, bad, m};
+	struct dkim_verifier *v = dkim_verifier_new(NULL);
+	assert_non_null(v);
+	for (size_t k = 0; k < 3; k++) {
+		struct rfc5322_header h;
+		rfc5322_init(&h);
+		size_t len = strlen(msgs[k]), used;
+		assert_int_equal(rfc5322_push(&h, (const uint8_t *)msgs[k], len, &used),
+				 RFC5322_DONE);
+		assert_int_equal(dkim_verifier_start(v, &h), 1);
+		dkim_verifier_body(v, (const uint8_t *)msgs[k] + used, (len - used) / 2);
+		dkim_verifier_abort(v, "capture-gap");
+		const struct dkim_sig_result *r = dkim_verifier_result(v, 0);
+		assert_int_equal(r->result, DKIM_TEMPERROR);
+		assert_string_equal(r->reason, "capture-gap");
+		assert_null(dkim_verifier_key_name(v, 0));
+		rfc5322_free(&h);
+	}
+	/* the same verifier, used normally after aborts, passes the good one */
+	struct rfc5322_header h;
+	rfc5322_init(&h);
+	size_t len = strlen(m), used;
+	assert_int_equal(rfc5322_push(&h, (const uint8_t *)m, len, &used), RFC5322_DONE);
+	assert_int_equal(dkim_verifier_start(v, &h), 1);
+	dkim_verifier_body(v, (const uint8_t *)m + used, len - used);
+	dkim_verifier_body_end(v);
+	struct dkim_key key;
+	const char *why = NULL;
+	assert_int_equal(dkim_key_parse(rec, strlen(rec), &key, &why), 0);
+	dkim_verifier_set_key(v, 0, DKIM_KEY_FOUND, &key, NULL);
+	dkim_verifier_finish(v);
+	assert_int_equal(dkim_verifier_result(v, 0)->result, DKIM_PASS);
+	dkim_key_clear(&key);
+	rfc5322_free(&h);
+	dkim_verifier_free(v);
+	free(bad);
+	free(t);
+	free(m);
+	free(rec);
+}
+
 int
 main(void)
 {
@@ -458,6 +510,7 @@ main(void)
 		cmocka_unit_test(test_roundtrip_all_canons), cmocka_unit_test(test_length_and_expiry),
 		cmocka_unit_test(test_policy_rules),         cmocka_unit_test(test_key_rules),
 		cmocka_unit_test(test_signature_syntax),     cmocka_unit_test(test_oversigning),
+		cmocka_unit_test(test_abort),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,778 @@
+/* wireseal: hot-path (tools/check-source.sh: no malloc/free or printf family here) */
+#include "dpe.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_ip_frag.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_ring.h>
+#include <rte_telemetry.h>
+
+#include "flow.h"
+
+#define DPE_LIN_MAX (65535u + 64) /* largest IP datagram plus L2 */
+#define DPE_EXPIRE_PER_BURST 64u  /* idle flows ended per worker loop turn at most */
+#define DPE_MAX_EAL_ARGS 64
+#define DPE_TICK_NS 100000000u /* expiry passes at most every 100 ms of capture time */
+
+struct worker {
+	unsigned id;
+	struct rte_ring *ring;
+	struct flow_table *ft;
+	struct dp_session_config scfg;
+	struct dpe_worker_stats *st;
+	const struct dpe_config *cfg;
+	uint64_t now_ns;
+	uint64_t busy_tsc; /* when the last burst was done */
+	uint64_t tick_ns;  /* capture time of the last expiry pass */
+	uint8_t lin[DPE_LIN_MAX];
+} __rte_cache_aligned;
+
+/* One engine per process (one EAL per process); the telemetry callback and
+ * the workers reach it through this pointer while dpe_run runs. */
+static struct engine {
+	const struct dpe_config *cfg;
+	struct dpe_stats *st;
+	struct worker *w[DPE_MAX_WORKERS];
+	uint16_t port_id[DPE_MAX_PORTS];
+	uint32_t ts_mult[DPE_MAX_PORTS]; /* PMD timestamp unit to ns (net_pcap: us) */
+	int ts_off;                      /* our capture-time dynfield (ns) */
+	int pmd_ts_off;                  /* the PMD's rx timestamp, -1 if none */
+	uint64_t pmd_ts_flag;
+	volatile bool input_done;
+	uint8_t lin[DPE_LIN_MAX]; /* main lcore's linearising buffer */
+} * eng;
+
+static uint64_t *
+ts_field(struct rte_mbuf *m)
+{
+	return RTE_MBUF_DYNFIELD(m, eng->ts_off, uint64_t *);
+}
+
+static uint64_t
+wall_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static bool
+port_in(const uint16_t *set, unsigned n, uint16_t p)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (set[i] == p)
+			return true;
+	return false;
+}
+
+/* The frame of m as one span: in place when it is one segment. */
+static const uint8_t *
+frame_of(struct rte_mbuf *m, uint8_t *lin, size_t *len)
+{
+	*len = rte_pktmbuf_pkt_len(m);
+	if (m->nb_segs == 1)
+		return rte_pktmbuf_mtod(m, const uint8_t *);
+	if (*len > DPE_LIN_MAX)
+		*len = DPE_LIN_MAX;
+	return rte_pktmbuf_read(m, 0, (uint32_t)*len, lin);
+}
+
+/* ---- workers ---- */
+
+static void
+on_flow_end(void *arg, struct flow_entry *e, const char *reason)
+{
+	struct worker *w = arg;
+	struct dp_session *s = e->user;
+	if (!s)
+		return;
+	if (strcmp(reason, "fin") == 0)
+		w->st->ended_fin++;
+	else if (strcmp(reason, "rst") == 0)
+		w->st->ended_rst++;
+	else if (strcmp(reason, "idle") == 0)
+		w->st->ended_idle++;
+	else if (strcmp(reason, "evicted") == 0)
+		w->st->ended_evicted++;
+	else
+		w->st->ended_capture++;
+	dp_session_end(s, reason);
+	const struct dp_session_counters *c = dp_session_counters(s);
+	if (c)
+		w->st->gaps += c->gaps;
+	dp_session_free(s);
+	w->st->sessions++;
+	e->user = NULL;
+}
+
+static void
+on_flow_quiet(void *arg, struct flow_entry *e)
+{
+	struct worker *w = arg;
+	if (!e->user)
+		return;
+	dp_session_trim(e->user);
+	w->st->trimmed++;
+}
+
+static void
+endpoint(struct dp_endpoint *ep, const uint8_t ip[16], uint16_t port)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	memcpy(ep->ip, ip, 16);
+	ep->v6 = memcmp(ip, mapped, 12) != 0;
+	ep->port = port;
+}
+
+/* A segment of a flow not in the table: start a session when this is an SMTP
+ * connection and the segment can begin one (a SYN, or data on a connection
+ * picked up mid-stream; a bare ACK/FIN/RST after the end starts nothing). */
+static struct flow_entry *
+new_flow(struct worker *w, const struct pkt_info *in, const struct flow_key *k, bool src_lo)
+{
+	const struct dpe_config *cfg = w->cfg;
+	bool syn = in->flags & PKT_TCP_SYN, ack = in->flags & PKT_TCP_ACK;
+	if (!syn && in->payload_len == 0) {
+		w->st->no_flow++;
+		return NULL;
+	}
+	bool src_client;
+	if (syn)
+		src_client = !ack;
+	else if (port_in(cfg->smtp_ports, cfg->nsmtp_ports, in->dport) ||
+	         port_in(cfg->tls_ports, cfg->ntls_ports, in->dport))
+		src_client = true;
+	else
+		src_client = false;
+	uint16_t server_port = src_client ? in->dport : in->sport;
+	if (port_in(cfg->tls_ports, cfg->ntls_ports, server_port)) {
+		if (syn && !ack)
+			w->st->tls_flows++;
+		return NULL;
+	}
+	if (!port_in(cfg->smtp_ports, cfg->nsmtp_ports, server_port)) {
+		w->st->not_smtp++;
+		return NULL;
+	}
+	struct flow_entry *e = flow_insert(w->ft, k, w->now_ns);
+	if (!e) {
+		w->st->insert_failed++;
+		return NULL;
+	}
+	struct dp_session_info info = {0};
+	if (src_client) {
+		endpoint(&info.client, in->src, in->sport);
+		endpoint(&info.server, in->dst, in->dport);
+	} else {
+		endpoint(&info.client, in->dst, in->dport);
+		endpoint(&info.server, in->src, in->sport);
+	}
+	info.flow_id = ((uint64_t)w->id << 56) | w->st->flows;
+	info.midstream = !(syn && !ack);
+	e->client_is_lo = src_client == src_lo;
+	e->user = dp_session_new(&w->scfg, &info);
+	if (!e->user) {
+		flow_end(w->ft, e, "memcap");
+		w->st->insert_failed++;
+		return NULL;
+	}
+	w->st->flows++;
+	return e;
+}
+
+/* One parsed segment of a flow: find or start its session, feed it, end the
+ * flow on RST or on FIN from both sides. hint: the bulk lookup's answer. */
+/* Capture time moves on: flows idle or quiet by now are handled before the
+ * packet that moved it (a replayed capture has no timer between packets). */
+static void
+advance(struct worker *w, uint64_t ts)
+{
+	if (ts <= w->now_ns)
+		return;
+	w->now_ns = ts;
+	if (ts - w->tick_ns < DPE_TICK_NS)
+		return;
+	w->tick_ns = ts;
+	flow_expire(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
+	flow_trim(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
+}
+
+static void
+handle(struct worker *w, const struct pkt_info *in, const struct flow_key *k, bool lo,
+       struct flow_entry *hint, uint64_t ts)
+{
+	advance(w, ts);
+	struct flow_entry *e = hint;
+	if (!e || !e->live || memcmp(&e->key, k, sizeof(*k)) != 0)
+		e = flow_lookup(w->ft, k); /* a miss, or the entry changed earlier in the burst */
+	if (!e)
+		e = new_flow(w, in, k, lo);
+	if (!e)
+		return;
+	enum dp_dir dir = lo == e->client_is_lo ? DP_DIR_C2S : DP_DIR_S2C;
+	flow_touch(w->ft, e, w->now_ns);
+	dp_session_segment(e->user, dir, in->seq, in->ack, in->flags, in->payload, in->payload_len,
+	                   ts);
+	if (in->flags & PKT_TCP_RST) {
+		flow_end(w->ft, e, "rst");
+	} else if (in->flags & PKT_TCP_FIN) {
+		e->fin_seen |= (uint8_t)(1u << dir);
+		if (e->fin_seen == 3)
+			flow_end(w->ft, e, "fin");
+	}
+}
+
+struct pending {
+	struct pkt_info in[DPE_BURST];
+	struct flow_key key[DPE_BURST];
+	const struct flow_key *kp[DPE_BURST];
+	bool lo[DPE_BURST];
+	struct rte_mbuf *m[DPE_BURST];
+	unsigned n;
+};
+
+/* Segments parsed in place, in arrival order: one bulk lookup, then each. */
+static void
+flush(struct worker *w, struct pending *p)
+{
+	struct flow_entry *fe[DPE_BURST];
+	if (!p->n)
+		return;
+	flow_lookup_bulk(w->ft, p->kp, p->n, fe);
+	for (unsigned i = 0; i < p->n; i++) {
+		handle(w, &p->in[i], &p->key[i], p->lo[i], fe[i], *ts_field(p->m[i]));
+		rte_pktmbuf_free(p->m[i]);
+	}
+	p->n = 0;
+}
+
+static void
+worker_burst(struct worker *w, struct rte_mbuf **m, unsigned n)
+{
+	struct pending p;
+	p.n = 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct rte_mbuf *mb = m[i];
+		w->st->packets++;
+		w->st->bytes += rte_pktmbuf_pkt_len(mb);
+		uint64_t ts = *ts_field(mb);
+		bool chained = mb->nb_segs > 1;
+		if (chained)
+			flush(w, &p); /* keep arrival order: what came before goes first */
+		size_t len;
+		const uint8_t *f = frame_of(mb, w->lin, &len);
+		unsigned k = p.n;
+		if (!f || pkt_parse(f, len, &p.in[k]) != PKT_TCP) {
+			rte_pktmbuf_free(mb);
+			continue;
+		}
+		p.lo[k] = flow_key_make(p.in[k].src, p.in[k].sport, p.in[k].dst, p.in[k].dport,
+		                        &p.key[k]);
+		p.kp[k] = &p.key[k];
+		if (chained) {
+			/* the payload points into w->lin: handle it now, alone */
+			handle(w, &p.in[k], &p.key[k], p.lo[k], NULL, ts);
+			rte_pktmbuf_free(mb);
+			continue;
+		}
+		p.m[k] = mb;
+		p.n++;
+	}
+	flush(w, &p);
+	flow_expire(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
+	flow_trim(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
+}
+
+static int
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct rte_mbuf *m[DPE_BURST];
+	for (;;) {
+		unsigned n = rte_ring_dequeue_burst(w->ring, (void **)m, DPE_BURST, NULL);
+		if (n) {
+			worker_burst(w, m, n);
+			w->busy_tsc = rte_rdtsc();
+			continue;
+		}
+		if (eng->input_done && rte_ring_empty(w->ring))
+			break;
+		if (!w->cfg->end_idle_ms) {
+			/* live: capture time is wall time, idle flows age without traffic */
+			w->now_ns = wall_ns();
+			flow_expire(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
+			flow_trim(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
+		}
+		rte_pause();
+	}
+	flow_end_all(w->ft, "capture-end");
+	w->busy_tsc = rte_rdtsc();
+	return 0;
+}
+
+/* ---- main lcore: rx, reassembly, dispatch ---- */
+
+static void
+dispatch(struct rte_mbuf *mb, const struct pkt_info *in, struct dpe_port_stats *ps)
+{
+	unsigned nw = eng->cfg->nworkers;
+	struct flow_key k;
+	flow_key_make(in->src, in->sport, in->dst, in->dport, &k);
+	struct worker *w = eng->w[nw == 1 ? 0 : flow_key_hash(&k) % nw];
+	while (rte_ring_enqueue(w->ring, mb) != 0) {
+		if (!eng->cfg->end_idle_ms) {
+			ps->ring_full_drops++;
+			rte_pktmbuf_free(mb);
+			return;
+		}
+		rte_pause(); /* replay: lossless, wait for the worker */
+	}
+}
+
+/* Give one fragment to rte_ip_frag; the whole datagram when it is complete.
+ * rte_ip_frag wants l2_len/l3_len set, the headers in the first segment,
+ * and (IPv6) the fragment header right after the fixed header; trailing
+ * Ethernet padding would count as payload, so it is trimmed first. */
+static struct rte_mbuf *
+reassemble(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struct rte_mbuf *mb,
+           const struct pkt_info *in, struct dpe_port_stats *ps)
+{
+	uint32_t want;
+	if (in->ip_version == 4 && mb->data_len >= in->l4_off) {
+		struct rte_ipv4_hdr *ip =
+		        rte_pktmbuf_mtod_offset(mb, struct rte_ipv4_hdr *, in->l3_off);
+		want = in->l3_off + rte_be_to_cpu_16(ip->total_length);
+		if (rte_pktmbuf_pkt_len(mb) > want)
+			rte_pktmbuf_trim(mb, (uint16_t)(rte_pktmbuf_pkt_len(mb) - want));
+		mb->l2_len = in->l3_off;
+		mb->l3_len = (uint16_t)(in->l4_off - in->l3_off);
+		return rte_ipv4_frag_reassemble_packet(frag, dr, mb, rte_rdtsc(), ip);
+	}
+	if (in->ip_version == 6 && in->frag_hdr_off == in->l3_off + sizeof(struct rte_ipv6_hdr) &&
+	    mb->data_len >= in->frag_hdr_off + sizeof(struct rte_ipv6_fragment_ext)) {
+		struct rte_ipv6_hdr *ip =
+		        rte_pktmbuf_mtod_offset(mb, struct rte_ipv6_hdr *, in->l3_off);
+		struct rte_ipv6_fragment_ext *fh = rte_pktmbuf_mtod_offset(
+		        mb, struct rte_ipv6_fragment_ext *, in->frag_hdr_off);
+		want = in->l3_off + (uint32_t)sizeof(*ip) + rte_be_to_cpu_16(ip->payload_len);
+		if (rte_pktmbuf_pkt_len(mb) > want)
+			rte_pktmbuf_trim(mb, (uint16_t)(rte_pktmbuf_pkt_len(mb) - want));
+		mb->l2_len = in->l3_off;
+		mb->l3_len = (uint16_t)(sizeof(*ip) + sizeof(*fh));
+		return rte_ipv6_frag_reassemble_packet(frag, dr, mb, rte_rdtsc(), ip, fh);
+	}
+	/* IPv6 extension headers before the fragment header: rte_ip_frag
+	 * cannot rebuild those */
+	ps->frag_unsupported++;
+	rte_pktmbuf_free(mb);
+	return NULL;
+}
+
+static void
+rx_burst(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struct rte_mbuf **m,
+         unsigned n, unsigned port)
+{
+	struct dpe_port_stats *ps = &eng->st->port[port];
+	for (unsigned i = 0; i < n; i++) {
+		struct rte_mbuf *mb = m[i];
+		ps->packets++;
+		ps->bytes += rte_pktmbuf_pkt_len(mb);
+		uint64_t ts;
+		if (eng->pmd_ts_off >= 0 && (mb->ol_flags & eng->pmd_ts_flag))
+			ts = *RTE_MBUF_DYNFIELD(mb, eng->pmd_ts_off, uint64_t *) *
+			     eng->ts_mult[port];
+		else
+			ts = wall_ns();
+		*ts_field(mb) = ts;
+		mb->packet_type = 0;
+		mb->l2_len = 0;
+		size_t len;
+		const uint8_t *f = frame_of(mb, eng->lin, &len);
+		struct pkt_info in;
+		enum pkt_reason r = f ? pkt_parse(f, len, &in) : PKT_TRUNCATED;
+		if (r == PKT_FRAGMENT) {
+			ps->fragments++;
+			struct rte_mbuf *whole = reassemble(frag, dr, mb, &in, ps);
+			if (!whole)
+				continue; /* held, or dropped (counted) */
+			ps->reassembled++;
+			*ts_field(whole) = ts;
+			f = frame_of(whole, eng->lin, &len);
+			r = f ? pkt_parse(f, len, &in) : PKT_TRUNCATED;
+			mb = whole;
+		}
+		ps->reasons[r]++;
+		if (r != PKT_TCP) {
+			rte_pktmbuf_free(mb);
+			continue;
+		}
+		dispatch(mb, &in, ps);
+	}
+}
+
+static void
+tel_name(char *buf, size_t len, const char *name)
+{
+	/* telemetry names allow no '-' */
+	snprintf(buf, len, "%s", name);
+	for (char *c = buf; *c; c++)
+		if (*c == '-')
+			*c = '_';
+}
+
+static void
+tel_port(struct rte_tel_data *d, const struct dpe_port_stats *p)
+{
+	char name[32];
+	rte_tel_data_add_dict_string(d, "name", p->name);
+	rte_tel_data_add_dict_u64(d, "packets", p->packets);
+	rte_tel_data_add_dict_u64(d, "bytes", p->bytes);
+	for (unsigned r = 0; r < PKT_REASON_COUNT; r++) {
+		tel_name(name, sizeof(name), pkt_reason_name((enum pkt_reason)r));
+		rte_tel_data_add_dict_u64(d, name, p->reasons[r]);
+	}
+	rte_tel_data_add_dict_u64(d, "fragments", p->fragments);
+	rte_tel_data_add_dict_u64(d, "reassembled", p->reassembled);
+	rte_tel_data_add_dict_u64(d, "frag_unsupported", p->frag_unsupported);
+	rte_tel_data_add_dict_u64(d, "ring_full_drops", p->ring_full_drops);
+}
+
+static void
+tel_worker(struct rte_tel_data *d, const struct dpe_worker_stats *w)
+{
+	char name[32];
+#define TW(f) rte_tel_data_add_dict_u64(d, #f, w->f)
+	TW(packets), TW(bytes), TW(not_smtp), TW(tls_flows), TW(no_flow), TW(flows);
+	TW(ended_fin), TW(ended_rst), TW(ended_idle), TW(ended_evicted), TW(ended_capture);
+	TW(insert_failed), TW(trimmed), TW(messages), TW(sessions), TW(gaps);
+#undef TW
+	for (unsigned r = 0; r < DPE_NRESULTS - 1; r++) {
+		snprintf(name, sizeof(name), "dkim_%s", dkim_result_name((enum dkim_result)r));
+		rte_tel_data_add_dict_u64(d, name, w->results[r]);
+	}
+	rte_tel_data_add_dict_u64(d, "unsigned_messages", w->results[DPE_NRESULTS - 1]);
+}
+
+/* /wireseal/stats: totals; /wireseal/port,N and /wireseal/worker,N: one of
+ * each (counters are read while the lcores write them: each value is a
+ * whole 64-bit word, the set is not a snapshot). */
+static int
+tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	if (!eng)
+		return -1;
+	struct dpe_stats *st = eng->st;
+	if (strcmp(cmd, "/wireseal/port") == 0 || strcmp(cmd, "/wireseal/worker") == 0) {
+		bool port = cmd[10] == 'p';
+		char *end;
+		unsigned long i = params && *params ? strtoul(params, &end, 10) : ~0ul;
+		if (i >= (port ? st->nports : st->nworkers))
+			return -1;
+		rte_tel_data_start_dict(d);
+		if (port)
+			tel_port(d, &st->port[i]);
+		else
+			tel_worker(d, &st->worker[i]);
+		return 0;
+	}
+	struct dpe_port_stats tp = {0};
+	struct dpe_worker_stats tw = {0};
+	snprintf(tp.name, sizeof(tp.name), "all");
+	for (unsigned p = 0; p < st->nports; p++) {
+		const struct dpe_port_stats *x = &st->port[p];
+		tp.packets += x->packets, tp.bytes += x->bytes, tp.fragments += x->fragments;
+		tp.reassembled += x->reassembled, tp.frag_unsupported += x->frag_unsupported;
+		tp.ring_full_drops += x->ring_full_drops;
+		for (unsigned r = 0; r < PKT_REASON_COUNT; r++)
+			tp.reasons[r] += x->reasons[r];
+	}
+	for (unsigned i = 0; i < st->nworkers; i++) {
+		const struct dpe_worker_stats *w = &st->worker[i];
+#define ADD(f) tw.f += w->f
+		ADD(packets), ADD(bytes), ADD(not_smtp), ADD(tls_flows), ADD(no_flow), ADD(flows);
+		ADD(ended_fin), ADD(ended_rst), ADD(ended_idle), ADD(ended_evicted),
+		        ADD(ended_capture);
+		ADD(insert_failed), ADD(trimmed), ADD(messages), ADD(sessions), ADD(gaps);
+		for (unsigned r = 0; r < DPE_NRESULTS; r++)
+			ADD(results[r]);
+#undef ADD
+	}
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "ports", st->nports);
+	rte_tel_data_add_dict_u64(d, "workers", st->nworkers);
+	tel_port(d, &tp);
+	/* the worker stage in its own dict: its names clash with the ports' */
+	struct rte_tel_data *wd = rte_tel_data_alloc();
+	if (wd) {
+		rte_tel_data_start_dict(wd);
+		tel_worker(wd, &tw);
+		rte_tel_data_add_dict_container(d, "workers_total", wd, 0);
+	}
+	return 0;
+}
+
+void
+dpe_count_message(struct dpe_worker_stats *ws, const struct dp_message_record *rec)
+{
+	ws->messages++;
+	size_t n = rec->dkim ? dkim_verifier_count(rec->dkim) : 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned r = (unsigned)dkim_verifier_result(rec->dkim, i)->result;
+		if (r < DPE_NRESULTS - 1)
+			ws->results[r]++;
+	}
+	if (n == 0)
+		ws->results[DPE_NRESULTS - 1]++;
+}
+
+static int
+setup_port(uint16_t pid, struct rte_mempool *mp, uint32_t *ts_mult, char *why, size_t why_len)
+{
+	struct rte_eth_dev_info info;
+	int rc = rte_eth_dev_info_get(pid, &info);
+	if (rc != 0) {
+		snprintf(why, why_len, "port %u: dev_info: %s", pid, rte_strerror(-rc));
+		return -1;
+	}
+	/* net_pcap stamps the capture file's time in microseconds */
+	*ts_mult = info.driver_name && strcmp(info.driver_name, "net_pcap") == 0 ? 1000 : 1;
+	struct rte_eth_conf conf = {0};
+	if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TIMESTAMP)
+		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TIMESTAMP;
+	rc = rte_eth_dev_configure(pid, 1, 1, &conf);
+	if (rc == 0)
+		rc = rte_eth_rx_queue_setup(pid, 0, 1024, (unsigned)rte_eth_dev_socket_id(pid),
+		                            NULL, mp);
+	if (rc == 0)
+		rc = rte_eth_tx_queue_setup(pid, 0, 64, (unsigned)rte_eth_dev_socket_id(pid), NULL);
+	if (rc == 0)
+		rc = rte_eth_dev_start(pid);
+	if (rc != 0) {
+		snprintf(why, why_len, "port %u: setup: %s", pid, rte_strerror(-rc));
+		return -1;
+	}
+	rte_eth_promiscuous_enable(pid);
+	return 0;
+}
+
+static double
+secs(uint64_t cycles)
+{
+	return (double)cycles / (double)rte_get_tsc_hz();
+}
+
+int
+dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t why_len)
+{
+	memset(st, 0, sizeof(*st));
+	if (cfg->nworkers < 1 || cfg->nworkers > DPE_MAX_WORKERS) {
+		snprintf(why, why_len, "workers must be 1..%d", DPE_MAX_WORKERS);
+		return -1;
+	}
+	if (cfg->eal_argc >= DPE_MAX_EAL_ARGS) {
+		snprintf(why, why_len, "too many EAL arguments");
+		return -1;
+	}
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	char *argv[DPE_MAX_EAL_ARGS + 1];
+	memcpy(argv, cfg->eal_argv, sizeof(char *) * (size_t)cfg->eal_argc);
+	argv[cfg->eal_argc] = NULL;
+	if (cfg->telemetry) {
+		rte_telemetry_register_cmd(
+		        "/wireseal/stats", tel_stats,
+		        "wireseal dataplane totals: per-port stage and workers_total");
+		rte_telemetry_register_cmd("/wireseal/port", tel_stats,
+		                           "one port's counters. Parameters: int port index");
+		rte_telemetry_register_cmd("/wireseal/worker", tel_stats,
+		                           "one worker's counters. Parameters: int worker index");
+	}
+	if (rte_eal_init(cfg->eal_argc, argv) < 0) {
+		snprintf(why, why_len, "EAL init failed: %s", rte_strerror(rte_errno));
+		return -1;
+	}
+	int rc = -1;
+	struct rte_mempool *mp = NULL;
+	struct rte_ip_frag_tbl *frag = NULL;
+	struct engine *e = rte_zmalloc("dpe", sizeof(*e), 64);
+	if (!e) {
+		snprintf(why, why_len, "out of DPDK memory");
+		goto out;
+	}
+	e->cfg = cfg;
+	e->st = st;
+	e->pmd_ts_off = -1;
+	eng = e;
+	if (rte_lcore_count() < cfg->nworkers + 1) {
+		snprintf(why, why_len, "%u workers need %u lcores, the EAL has %u", cfg->nworkers,
+		         cfg->nworkers + 1, rte_lcore_count());
+		goto out;
+	}
+	for (unsigned i = 0; i < cfg->nexpect_ports; i++) {
+		uint16_t pid;
+		if (rte_eth_dev_get_port_by_name(cfg->expect_ports[i], &pid) != 0) {
+			snprintf(why, why_len,
+			         "port %s did not come up (unreadable capture or interface?)",
+			         cfg->expect_ports[i]);
+			goto out;
+		}
+	}
+	static const struct rte_mbuf_dynfield ts_desc = {.name = "wireseal_capture_ns",
+	                                                 .size = sizeof(uint64_t),
+	                                                 .align = __alignof__(uint64_t)};
+	e->ts_off = rte_mbuf_dynfield_register(&ts_desc);
+	mp = rte_pktmbuf_pool_create("dpe_mbufs", DPE_MBUFS, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+	                             (int)rte_socket_id());
+	if (e->ts_off < 0 || !mp) {
+		snprintf(why, why_len, "mbuf pool: %s", rte_strerror(rte_errno));
+		goto out;
+	}
+	uint16_t pid;
+	RTE_ETH_FOREACH_DEV(pid)
+	{
+		if (st->nports == DPE_MAX_PORTS)
+			break;
+		if (setup_port(pid, mp, &e->ts_mult[st->nports], why, why_len) != 0)
+			goto out;
+		rte_eth_dev_get_name_by_port(pid, st->port[st->nports].name);
+		e->port_id[st->nports++] = pid;
+	}
+	if (st->nports == 0) {
+		snprintf(why, why_len, "no ports (give --vdev=net_pcap0,rx_pcap=FILE or a NIC)");
+		goto out;
+	}
+	e->pmd_ts_off = rte_mbuf_dynfield_lookup(RTE_MBUF_DYNFIELD_TIMESTAMP_NAME, NULL);
+	int bit = rte_mbuf_dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, NULL);
+	e->pmd_ts_flag = bit >= 0 ? 1ULL << bit : 0;
+	uint64_t hz = rte_get_tsc_hz();
+	frag = rte_ip_frag_table_create(DPE_FRAG_FLOWS / 4, 4, DPE_FRAG_FLOWS,
+	                                hz / 1000 * DPE_FRAG_TTL_MS, (int)rte_socket_id());
+	if (!frag) {
+		snprintf(why, why_len, "fragment table: %s", rte_strerror(rte_errno));
+		goto out;
+	}
+	st->nworkers = cfg->nworkers;
+	for (unsigned i = 0; i < cfg->nworkers; i++) {
+		struct worker *w = rte_zmalloc("dpe_worker", sizeof(*w), 64);
+		if (!w)
+			goto nomem;
+		e->w[i] = w;
+		w->id = i;
+		w->cfg = cfg;
+		w->st = &st->worker[i];
+		char name[32];
+		snprintf(name, sizeof(name), "dpe_ring%u", i);
+		w->ring = rte_ring_create(name, DPE_RING_SIZE, (int)rte_socket_id(),
+		                          RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (!w->ring)
+			goto nomem;
+		snprintf(name, sizeof(name), "dpe_flows%u", i);
+		struct flow_table_config fc = {.name = name,
+		                               .capacity = cfg->flows_per_worker,
+		                               .idle_ns = cfg->idle_ns,
+		                               .trim_ns = (uint64_t)DPE_QUIET_S * 1000000000u,
+		                               .socket = (int)rte_socket_id(),
+		                               .on_end = on_flow_end,
+		                               .on_quiet = on_flow_quiet,
+		                               .arg = w};
+		w->ft = flow_table_new(&fc, why, why_len);
+		if (!w->ft)
+			goto out;
+		if (cfg->worker_setup(cfg->app, i, w->st, &w->scfg) != 0) {
+			snprintf(why, why_len, "worker %u setup failed", i);
+			goto out;
+		}
+	}
+	unsigned lcore, wi = 0;
+	RTE_LCORE_FOREACH_WORKER(lcore)
+	{
+		if (wi == cfg->nworkers)
+			break;
+		rte_eal_remote_launch(worker_main, e->w[wi++], lcore);
+	}
+	struct rte_ip_frag_death_row dr = {0};
+	struct rte_mbuf *m[DPE_BURST];
+	uint64_t idle_cycles = hz / 1000 * cfg->end_idle_ms, last_rx = rte_rdtsc(), first = 0,
+	         last_progress = 0;
+	for (;;) {
+		bool any = false;
+		for (unsigned p = 0; p < st->nports; p++) {
+			uint16_t n = rte_eth_rx_burst(e->port_id[p], 0, m, DPE_BURST);
+			if (!n)
+				continue;
+			any = true;
+			rx_burst(frag, &dr, m, n, p);
+			rte_ip_frag_free_death_row(&dr, 3);
+		}
+		uint64_t now = rte_rdtsc();
+		if (any) {
+			if (!first)
+				first = now;
+			last_rx = now;
+		} else if (cfg->end_idle_ms && now - last_rx > idle_cycles) {
+			break;
+		}
+		if (cfg->stop && *cfg->stop)
+			break;
+		if (cfg->progress && now - last_progress > hz / 4) {
+			last_progress = now;
+			st->wall_s = first ? secs(last_rx - first) : 0;
+			cfg->progress(cfg->app, st);
+		}
+	}
+	/* processing time: first packet to the workers' last burst, plus the
+	 * capture-end flush, leaving out the end-of-input wait between them */
+	uint64_t busy = last_rx;
+	for (unsigned i = 0; i < cfg->nworkers; i++)
+		if (e->w[i]->busy_tsc > busy)
+			busy = e->w[i]->busy_tsc;
+	uint64_t flush_start = rte_rdtsc();
+	e->input_done = true;
+	rte_eal_mp_wait_lcore();
+	uint64_t flush_end = flush_start;
+	for (unsigned i = 0; i < cfg->nworkers; i++)
+		if (e->w[i]->busy_tsc > flush_end)
+			flush_end = e->w[i]->busy_tsc;
+	st->wall_s = first ? secs(busy - first) + secs(flush_end - flush_start) : 0;
+	rte_ip_frag_free_death_row(&dr, 0);
+	rc = 0;
+	goto out;
+nomem:
+	snprintf(why, why_len, "out of DPDK memory for the workers");
+out:
+	if (e) {
+		for (unsigned i = 0; i < DPE_MAX_WORKERS; i++) {
+			if (!e->w[i])
+				continue;
+			flow_table_free(e->w[i]->ft, "capture-end");
+			rte_ring_free(e->w[i]->ring);
+			rte_free(e->w[i]);
+		}
+		for (unsigned p = 0; p < st->nports; p++) {
+			rte_eth_dev_stop(e->port_id[p]);
+			rte_eth_dev_close(e->port_id[p]);
+		}
+	}
+	rte_ip_frag_table_destroy(frag);
+	rte_mempool_free(mp);
+	eng = NULL;
+	rte_free(e);
+	rte_eal_cleanup();
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	st->total_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	return rc;
+}

@@ -1,0 +1,104 @@
+/*
+ * dpe: the DPDK engine of wireseal-dp and `wireseal replay`. One per process
+ * (one EAL per process): dpe_run brings the EAL up, runs, and tears it down.
+ *
+ * Threads: the main lcore polls every port's queue 0 in bursts of DPE_BURST,
+ * stamps capture time, reassembles IPv4 fragments (rte_ip_frag), parses to
+ * the TCP header and hands each segment to worker hash(sorted endpoints) %
+ * nworkers over that worker's rte_ring (ports here have one rx queue:
+ * net_pcap, net_af_packet). Each worker lcore runs to completion: ring ->
+ * flow table (struct flow_table, bulk lookup) -> dp_session -> callbacks.
+ * Callbacks (cfg->worker_setup's dp_session_config) run on worker lcores.
+ *
+ * Memory, all sized at start: one mbuf pool (DPE_MBUFS), one ring of
+ * DPE_RING_SIZE per worker, one flow table of flows_per_worker per worker,
+ * one fragment table (DPE_FRAG_FLOWS datagrams in reassembly).
+ * A session quiet for DPE_QUIET_S of capture time is trimmed (dp_session_trim:
+ * its reassembly rings, line buffers and idle verifier go back).
+ * Behaviours at the caps: a full flow table evicts its oldest flow ("evicted");
+ * a full ring blocks the main lcore in replay mode (lossless) and drops the
+ * packet (counted) in live mode; a full fragment table drops (counted).
+ *
+ * End of input: net_pcap never says EOF, so in replay mode (end_idle_ms > 0)
+ * the run ends once every port was idle end_idle_ms; live mode ends when
+ * *cfg->stop becomes true. Either way every flow then ends with "capture-end".
+ */
+#ifndef WS_DATAPLANE_DPE_H
+#define WS_DATAPLANE_DPE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pkt.h"
+#include "session.h"
+
+#define DPE_BURST 32
+#define DPE_MAX_WORKERS 16
+#define DPE_MAX_PORTS 32
+#define DPE_MAX_SMTP_PORTS 8
+#define DPE_RING_SIZE 4096u   /* mbufs queued per worker */
+#define DPE_MBUFS 16383u      /* mbuf pool (2^n - 1 is the mempool sweet spot) */
+#define DPE_FRAG_FLOWS 4096u  /* IPv4 datagrams in reassembly at once */
+#define DPE_FRAG_TTL_MS 2000u /* an incomplete datagram is dropped after this */
+#define DPE_QUIET_S 10u       /* a session quiet this long (capture time) gives back its buffers */
+#define DPE_NRESULTS 8        /* DKIM results by enum dkim_result, + message without signature */
+
+struct dpe_port_stats {
+	char name[64];
+	uint64_t packets, bytes;
+	uint64_t reasons[PKT_REASON_COUNT]; /* what pkt_parse said (after reassembly) */
+	uint64_t fragments, reassembled, frag_unsupported;
+	uint64_t ring_full_drops; /* live mode only */
+};
+
+struct dpe_worker_stats {
+	uint64_t packets, bytes;
+	uint64_t not_smtp, tls_flows, no_flow; /* segments no session was made for */
+	uint64_t flows, ended_fin, ended_rst, ended_idle, ended_evicted, ended_capture,
+	        insert_failed;
+	uint64_t trimmed; /* quiet sessions whose buffers were released (dp_session_trim) */
+	uint64_t messages, sessions, gaps;
+	uint64_t results[DPE_NRESULTS]; /* signature results, [DPE_NRESULTS-1]: unsigned messages */
+} __attribute__((aligned(64)));
+
+struct dpe_stats {
+	unsigned nports, nworkers;
+	struct dpe_port_stats port[DPE_MAX_PORTS];
+	struct dpe_worker_stats worker[DPE_MAX_WORKERS];
+	double wall_s;  /* first packet to end of input (replay: without the idle wait) */
+	double total_s; /* whole run including EAL start */
+};
+
+struct dpe_config {
+	int eal_argc; /* complete EAL argument vector, argv[0] included */
+	char **eal_argv;
+	const char *const
+	        *expect_ports; /* ethdev names that must exist (vdev probes fail silently) */
+	unsigned nexpect_ports;
+	unsigned nworkers; /* 1 .. DPE_MAX_WORKERS; the EAL needs nworkers + 1 lcores */
+	uint16_t smtp_ports[DPE_MAX_SMTP_PORTS];
+	unsigned nsmtp_ports;
+	uint16_t tls_ports[DPE_MAX_SMTP_PORTS]; /* implicit TLS (465): flows counted, no session */
+	unsigned ntls_ports;
+	uint32_t flows_per_worker;
+	uint64_t idle_ns;     /* flow idle timeout in capture time */
+	unsigned end_idle_ms; /* > 0: replay mode */
+	volatile bool *stop;  /* live mode: set (by a signal handler) to stop */
+	bool telemetry;       /* register /wireseal/stats (needs an EAL with telemetry on) */
+	/* Fills worker w's session config (callbacks and their arg); the
+	 * worker's counters are passed so callbacks can count messages/results.
+	 * Returns 0, or -1 to abort the run. Runs on the main lcore at start. */
+	int (*worker_setup)(void *app, unsigned w, struct dpe_worker_stats *ws,
+	                    struct dp_session_config *out);
+	void (*progress)(void *app,
+	                 const struct dpe_stats *st); /* main lcore, ~4 per s; may be NULL */
+	void *app;
+};
+
+/* 0 on success; -1 with why filled (EAL refused, a port missing, memory). */
+int dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t why_len);
+
+/* Counting helper for callbacks: tally one message's DKIM results. */
+void dpe_count_message(struct dpe_worker_stats *ws, const struct dp_message_record *rec);
+
+#endif

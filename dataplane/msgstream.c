@@ -1,0 +1,205 @@
+/* msgstream: header block kept, body hashed on the fly; rules in msgstream.h. */
+#include "msgstream.h"
+
+#include <string.h>
+
+enum { M_IDLE, M_HEADER, M_BODY, M_DRAIN, M_DONE };
+
+void
+msgstream_init(struct msgstream *m, bool verify, int64_t now, msgstream_key_fn key_lookup,
+	       void *key_arg)
+{
+	memset(m, 0, sizeof(*m));
+	rfc5322_init(&m->hdr);
+	m->verify = verify;
+	m->now = now;
+	m->key_lookup = key_lookup;
+	m->key_arg = key_arg;
+	m->state = M_IDLE;
+}
+
+void
+msgstream_free(struct msgstream *m)
+{
+	msgstream_trim(m);
+	m->state = M_IDLE;
+}
+
+void
+msgstream_trim(struct msgstream *m)
+{
+	dkim_verifier_free(m->v);
+	m->v = NULL;
+	rfc5322_free(&m->hdr);
+	rfc5322_init(&m->hdr);
+	if (m->state == M_DONE)
+		m->state = M_IDLE;
+}
+
+void
+msgstream_begin(struct msgstream *m)
+{
+	rfc5322_reset(&m->hdr);
+	m->state = M_HEADER;
+	m->complete = true;
+	m->reason = NULL;
+	m->header_bytes = m->body_bytes = 0;
+	if (m->v)
+		/* results of the previous message must not show through */
+		dkim_verifier_abort(m->v, "not verified");
+}
+
+static bool
+ensure_verifier(struct msgstream *m)
+{
+	if (m->v) {
+		dkim_verifier_set_now(m->v, m->now);
+		return true;
+	}
+	struct dkim_verify_config cfg = {.now = m->now};
+	m->v = dkim_verifier_new(&cfg);
+	if (!m->v) {
+		m->alloc_fail++;
+		return false;
+	}
+	return true;
+}
+
+/* The header block is as complete as it will get: find the signatures. */
+static void
+start_verifier(struct msgstream *m)
+{
+	if (m->verify && ensure_verifier(m))
+		dkim_verifier_start(m->v, &m->hdr);
+}
+
+static const char *
+header_error_reason(enum rfc5322_error e)
+{
+	switch (e) {
+	case RFC5322_ERR_FIELD_TOO_LONG:
+	case RFC5322_ERR_TOO_MANY:
+	case RFC5322_ERR_BLOCK_TOO_BIG:
+	case RFC5322_ERR_NOMEM:
+		return "memcap";
+	default:
+		return "malformed-header";
+	}
+}
+
+/* Something makes the message incomplete: from here on bytes are counted
+ * only, and the signatures found end as temperror. */
+static void
+incomplete(struct msgstream *m, const char *why)
+{
+	if (m->complete) {
+		m->complete = false;
+		m->reason = why;
+	}
+	if (m->state == M_HEADER) {
+		/* the fields parsed so far still name the signatures to report */
+		if (!m->hdr.done && m->hdr.error == RFC5322_OK)
+			rfc5322_finish(&m->hdr);
+		start_verifier(m);
+	}
+	m->state = M_DRAIN;
+}
+
+void
+msgstream_data(struct msgstream *m, const uint8_t *p, size_t len)
+{
+	if (m->state == M_HEADER) {
+		size_t used = 0;
+		enum rfc5322_status st = rfc5322_push(&m->hdr, p, len, &used);
+		if (st == RFC5322_ERROR) {
+			m->header_bytes += len;
+			incomplete(m, header_error_reason(m->hdr.error));
+			return;
+		}
+		if (st == RFC5322_NEED_MORE) {
+			m->header_bytes += len;
+			return;
+		}
+		m->header_bytes += used;
+		p += used;
+		len -= used;
+		if (m->verify && !ensure_verifier(m)) {
+			incomplete(m, "memcap");
+			m->body_bytes += len;
+			return;
+		}
+		start_verifier(m);
+		m->state = M_BODY;
+	}
+	m->body_bytes += len;
+	if (m->state == M_BODY && m->verify && len > 0)
+		dkim_verifier_body(m->v, p, len);
+}
+
+void
+msgstream_gap(struct msgstream *m, uint64_t len)
+{
+	if (m->state == M_IDLE || m->state == M_DONE)
+		return;
+	if (m->state == M_HEADER)
+		m->header_bytes += len;
+	else
+		m->body_bytes += len;
+	incomplete(m, "capture-gap");
+}
+
+static void
+decide(struct msgstream *m)
+{
+	struct dkim_verifier *v = m->v;
+	dkim_verifier_body_end(v);
+	for (size_t i = 0; i < dkim_verifier_count(v); i++) {
+		const char *name = dkim_verifier_key_name(v, i);
+		if (!name)
+			continue;
+		const struct dkim_key *key = NULL;
+		const char *why = NULL;
+		enum dkim_key_status st = DKIM_KEY_TEMPFAIL;
+		if (m->key_lookup)
+			st = m->key_lookup(m->key_arg, name, &key, &why);
+		else
+			why = "no key lookup configured";
+		if (st == DKIM_KEY_FOUND && !key) {
+			st = DKIM_KEY_TEMPFAIL;
+			why = "key lookup gave no key";
+		}
+		dkim_verifier_set_key(v, i, st, key, why);
+	}
+	dkim_verifier_finish(v);
+}
+
+void
+msgstream_end(struct msgstream *m, bool clean, const char *why)
+{
+	if (m->state == M_IDLE || m->state == M_DONE)
+		return;
+	if (!clean)
+		incomplete(m, why ? why : "incomplete");
+	if (m->state == M_HEADER) {
+		/* a message that is all header block (no empty line, no body) */
+		if (rfc5322_finish(&m->hdr) != RFC5322_DONE)
+			incomplete(m, header_error_reason(m->hdr.error));
+		else {
+			start_verifier(m);
+			m->state = M_BODY;
+		}
+	}
+	if (m->verify && m->v) {
+		if (m->state == M_BODY)
+			decide(m);
+		else
+			dkim_verifier_abort(m->v, m->reason);
+	}
+	m->state = M_DONE;
+}
+
+const struct dkim_verifier *
+msgstream_verifier(const struct msgstream *m)
+{
+	return m->state == M_DONE && m->verify ? m->v : NULL;
+}

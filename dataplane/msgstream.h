@@ -1,0 +1,72 @@
+/*
+ * msgstream: one message at a time, from SMTP content bytes to DKIM results.
+ *
+ * Data model: the header block is kept (rfc5322 parser, its limits); from the
+ * first body byte on, the body streams through the DKIM verifier's
+ * canonicalisers and is never stored, so memory per message is O(header
+ * block). At the end the keys are asked of the caller's key_lookup (which
+ * must not block) and the signatures decided in one batch.
+ *
+ * Incomplete messages never fail: when a byte was lost (msgstream_gap), a
+ * header limit was hit, or the message did not end cleanly, verification
+ * is not finished on partial data: every signature found becomes temperror
+ * with the reason, one of
+ *   "capture-gap"       bytes of the message were not seen
+ *   "memcap"            the header block passed an RFC5322_MAX_* limit (or
+ *                       memory ran out)
+ *   "malformed-header"  the header block did not parse (no colon, bad name)
+ *   the caller's reason for an unclean end ("session-reset", "rejected",
+ *                       "session-end", ...)
+ * After a gap or a limit nothing more is parsed or hashed for that message;
+ * its bytes are only counted.
+ *
+ * Memory: the verifier is created on the first message and reused for the
+ * next ones (dkim_verifier_start resets it); msgstream_trim releases it and
+ * the header buffers between messages. Not thread-safe.
+ */
+#ifndef WS_DATAPLANE_MSGSTREAM_H
+#define WS_DATAPLANE_MSGSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dkim.h"
+#include "rfc5322.h"
+
+typedef enum dkim_key_status (*msgstream_key_fn)(void *arg, const char *name,
+						 const struct dkim_key **key, const char **why);
+
+struct msgstream {
+	struct rfc5322_header hdr;
+	struct dkim_verifier *v; /* NULL until the first verified message */
+	msgstream_key_fn key_lookup;
+	void *key_arg;
+	int64_t now;
+	bool verify;
+	uint8_t state;
+	bool complete;
+	const char *reason;      /* why incomplete; NULL when complete */
+	uint64_t header_bytes, body_bytes;
+	uint64_t alloc_fail;     /* verifier could not be created */
+};
+
+/* verify false: headers are still kept, nothing is hashed or looked up. */
+void msgstream_init(struct msgstream *m, bool verify, int64_t now, msgstream_key_fn key_lookup,
+		    void *key_arg);
+void msgstream_free(struct msgstream *m);
+/* A new message starts (a message still open is abandoned). */
+void msgstream_begin(struct msgstream *m);
+void msgstream_data(struct msgstream *m, const uint8_t *p, size_t len);
+/* len bytes of the message were lost. */
+void msgstream_gap(struct msgstream *m, uint64_t len);
+/* The message is over. clean: its end was seen (CRLF.CRLF, BDAT LAST);
+ * otherwise why says what cut it short. Decides the signatures; then the
+ * results stay readable (msgstream_verifier, m->hdr) until the next begin. */
+void msgstream_end(struct msgstream *m, bool clean, const char *why);
+/* The verifier holding this message's results, or NULL (none ran). */
+const struct dkim_verifier *msgstream_verifier(const struct msgstream *m);
+/* Between messages: release the verifier and the header buffers. */
+void msgstream_trim(struct msgstream *m);
+
+#endif

@@ -1,0 +1,480 @@
+/*
+ * dp_session: tcpr (one per direction) -> smtpp -> msgstream, and the
+ * records. The contract and its limits are in session.h.
+ */
+#include "session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "msgstream.h"
+#include "smtpp.h"
+#include "tcpr.h"
+
+/* The envelope of the current transaction, strings NUL-separated in buf. */
+struct env_rcpt {
+	uint32_t off;
+	uint32_t seq;  /* which RCPT of the session (0-based), for its reply */
+	bool refused;
+};
+
+struct env {
+	char *buf;
+	size_t len, cap;
+	uint32_t mail_off;
+	bool has_mail;
+	struct env_rcpt *r;
+	size_t nr, rcap;
+	const char **rv;    /* built for the record */
+	size_t rvcap;
+};
+
+struct dp_session {
+	struct dp_session_config cfg;
+	struct dp_session_info info;
+	struct tcpr dir[2];
+	struct smtpp sp;
+	struct msgstream ms;
+	struct env env;
+	char *helo;              /* NULL until HELO/EHLO */
+	const char *msg_end_why; /* reason a message cut by the session's end gets */
+	bool ended, rst, starttls_used, auth_seen, in_msg;
+	/* RCPT commands and RCPT replies so far: replies come in command order,
+	 * and with BDAT a transaction may be over (and the next begun) before
+	 * its RCPT replies arrive, so they are matched by session-wide number */
+	uint32_t rcpt_cmds, rcpt_replies;
+	unsigned transactions, messages;
+	struct dp_session_counters counters;
+};
+
+/* ---- envelope -------------------------------------------------------- */
+
+static void
+env_reset(struct env *e)
+{
+	e->len = 0;
+	e->has_mail = false;
+	e->nr = 0;
+}
+
+static void
+env_free(struct env *e)
+{
+	free(e->buf);
+	free(e->r);
+	free(e->rv);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Copy s (cut at DP_SESSION_MAX_PATH) into buf; its offset, or -1. */
+static int64_t
+env_str(struct env *e, const char *s, size_t len)
+{
+	if (len > DP_SESSION_MAX_PATH)
+		len = DP_SESSION_MAX_PATH;
+	if (e->len + len + 1 > e->cap) {
+		size_t cap = e->cap ? e->cap * 2 : 128;
+		while (cap < e->len + len + 1)
+			cap *= 2;
+		char *nb = realloc(e->buf, cap);
+		if (!nb)
+			return -1;
+		e->buf = nb;
+		e->cap = cap;
+	}
+	size_t off = e->len;
+	memcpy(e->buf + off, s, len);
+	e->buf[off + len] = '\0';
+	e->len += len + 1;
+	return (int64_t)off;
+}
+
+static void
+env_mail(struct env *e, const char *arg, size_t len)
+{
+	env_reset(e);
+	const char *a;
+	size_t n;
+	if (smtpp_path(arg, len, &a, &n) != 0)
+		return;
+	int64_t off = env_str(e, a, n);
+	if (off >= 0) {
+		e->mail_off = (uint32_t)off;
+		e->has_mail = true;
+	}
+}
+
+static void
+env_rcpt(struct env *e, uint32_t seq, const char *arg, size_t len)
+{
+	const char *a;
+	size_t n;
+	if (smtpp_path(arg, len, &a, &n) != 0)
+		a = "", n = 0; /* kept so replies still line up with their RCPT */
+	if (e->nr == e->rcap) {
+		size_t cap = e->rcap ? e->rcap * 2 : 8;
+		struct env_rcpt *nr = realloc(e->r, cap * sizeof(*nr));
+		if (!nr)
+			return;
+		e->r = nr;
+		e->rcap = cap;
+	}
+	int64_t off = env_str(e, a, n);
+	if (off < 0)
+		return;
+	e->r[e->nr].off = (uint32_t)off;
+	e->r[e->nr].seq = seq;
+	e->r[e->nr].refused = false;
+	e->nr++;
+}
+
+/* ---- records --------------------------------------------------------- */
+
+static void
+emit_message(struct dp_session *s)
+{
+	struct env *e = &s->env;
+	size_t n = 0;
+	if (e->nr > e->rvcap) {
+		const char **rv = realloc(e->rv, e->nr * sizeof(*rv));
+		if (rv) {
+			e->rv = rv;
+			e->rvcap = e->nr;
+		}
+	}
+	for (size_t i = 0; i < e->nr && i < e->rvcap; i++)
+		if (!e->r[i].refused)
+			e->rv[n++] = e->buf + e->r[i].off;
+	s->messages++;
+	s->counters.messages++;
+	struct dp_message_record rec = {
+		.info = &s->info,
+		.helo = s->helo ? s->helo : "",
+		.mail_from = e->has_mail ? e->buf + e->mail_off : "",
+		.rcpt = e->rv,
+		.nrcpt = n,
+		.starttls = s->starttls_used,
+		.transaction = s->transactions,
+		.complete = s->ms.complete,
+		.gap_reason = s->ms.reason,
+		.dkim = msgstream_verifier(&s->ms),
+		.hdr = &s->ms.hdr,
+		.header_bytes = s->ms.header_bytes,
+		.body_bytes = s->ms.body_bytes,
+	};
+	if (s->cfg.on_message)
+		s->cfg.on_message(s->cfg.arg, &rec);
+}
+
+/* ---- SMTP events ----------------------------------------------------- */
+
+static void
+on_command(void *arg, const struct smtpp_cmd *c)
+{
+	struct dp_session *s = arg;
+	s->counters.commands++;
+	switch (c->verb) {
+	case SMTPP_EHLO:
+	case SMTPP_HELO: {
+		size_t n = 0;
+		while (n < c->arg_len && c->arg[n] != ' ')
+			n++;
+		if (n > DP_SESSION_MAX_PATH)
+			n = DP_SESSION_MAX_PATH;
+		char *h = realloc(s->helo, n + 1);
+		if (h) {
+			memcpy(h, c->arg, n);
+			h[n] = '\0';
+			s->helo = h;
+		}
+		env_reset(&s->env);
+		break;
+	}
+	case SMTPP_MAIL:
+		s->transactions++;
+		env_mail(&s->env, c->arg, c->arg_len);
+		break;
+	case SMTPP_RCPT:
+		if (!c->over_limit)
+			env_rcpt(&s->env, s->rcpt_cmds, c->arg, c->arg_len);
+		s->rcpt_cmds++;
+		break;
+	case SMTPP_RSET:
+		env_reset(&s->env);
+		break;
+	case SMTPP_AUTH:
+		s->auth_seen = true;
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+on_reply(void *arg, const struct smtpp_reply *r)
+{
+	struct dp_session *s = arg;
+	s->counters.replies++;
+	if (r->verb == SMTPP_RCPT) {
+		struct env *e = &s->env;
+		uint32_t seq = s->rcpt_replies++;
+		/* after lost server bytes the numbering is unknown: refuse nothing */
+		if (r->code < 400 || s->dir[DP_DIR_S2C].c.gaps > 0 || e->nr == 0 ||
+		    seq < e->r[0].seq)
+			return;
+		size_t i = seq - e->r[0].seq;
+		if (i < e->nr && e->r[i].seq == seq)
+			e->r[i].refused = true;
+	}
+}
+
+static void
+on_msg_begin(void *arg, enum smtpp_body kind)
+{
+	struct dp_session *s = arg;
+	(void)kind;
+	s->in_msg = true;
+	msgstream_begin(&s->ms);
+}
+
+static void
+on_msg_data(void *arg, const uint8_t *p, size_t len)
+{
+	struct dp_session *s = arg;
+	msgstream_data(&s->ms, p, len);
+}
+
+static void
+on_msg_gap(void *arg, uint64_t len)
+{
+	struct dp_session *s = arg;
+	msgstream_gap(&s->ms, len);
+}
+
+static void
+on_msg_end(void *arg, enum smtpp_msg_end how)
+{
+	struct dp_session *s = arg;
+	s->in_msg = false;
+	bool clean = how == SMTPP_END_DOT || how == SMTPP_END_BDAT_LAST;
+	const char *why = NULL;
+	switch (how) {
+	case SMTPP_END_REJECTED:
+		why = "rejected";
+		break;
+	case SMTPP_END_RESET:
+		why = "rset";
+		break;
+	case SMTPP_END_LOST:
+		why = "capture-gap";
+		break;
+	case SMTPP_END_TLS:
+		why = "starttls";
+		break;
+	case SMTPP_END_SESSION:
+		why = s->msg_end_why;
+		break;
+	default:
+		break;
+	}
+	msgstream_end(&s->ms, clean, why);
+	/* a refused DATA before any content is no message */
+	if (!(how == SMTPP_END_REJECTED && s->ms.header_bytes + s->ms.body_bytes == 0))
+		emit_message(s);
+	if (how != SMTPP_END_RESET)
+		env_reset(&s->env); /* the transaction is over */
+}
+
+static void
+on_tls(void *arg)
+{
+	struct dp_session *s = arg;
+	s->starttls_used = true;
+}
+
+static const struct smtpp_ops session_ops = {
+	.command = on_command,
+	.reply = on_reply,
+	.msg_begin = on_msg_begin,
+	.msg_data = on_msg_data,
+	.msg_gap = on_msg_gap,
+	.msg_end = on_msg_end,
+	.tls = on_tls,
+};
+
+/* ---- reassembly sinks ------------------------------------------------ */
+
+static void
+c2s_data(void *arg, const uint8_t *p, size_t len)
+{
+	smtpp_feed(&((struct dp_session *)arg)->sp, SMTPP_C2S, p, len);
+}
+
+static void
+s2c_data(void *arg, const uint8_t *p, size_t len)
+{
+	smtpp_feed(&((struct dp_session *)arg)->sp, SMTPP_S2C, p, len);
+}
+
+static void
+c2s_gap(void *arg, uint64_t len)
+{
+	smtpp_gap(&((struct dp_session *)arg)->sp, SMTPP_C2S, len);
+}
+
+static void
+s2c_gap(void *arg, uint64_t len)
+{
+	smtpp_gap(&((struct dp_session *)arg)->sp, SMTPP_S2C, len);
+}
+
+static void
+on_stream_end(void *arg, enum tcpr_end how)
+{
+	struct dp_session *s = arg;
+	if (how == TCPR_END_RST) {
+		/* the connection is gone: a message in flight will not finish */
+		s->rst = true;
+		s->msg_end_why = "session-reset";
+		smtpp_end(&s->sp);
+	}
+}
+
+static struct tcpr_sink
+sink_for(struct dp_session *s, enum dp_dir d)
+{
+	return (struct tcpr_sink){
+		.data = d == DP_DIR_C2S ? c2s_data : s2c_data,
+		.gap = d == DP_DIR_C2S ? c2s_gap : s2c_gap,
+		.end = on_stream_end,
+		.arg = s,
+	};
+}
+
+/* ---- the contract ---------------------------------------------------- */
+
+static enum dkim_key_status
+no_lookup(void *arg, const char *name, const struct dkim_key **key, const char **why)
+{
+	(void)arg;
+	(void)name;
+	*key = NULL;
+	*why = "no key lookup configured";
+	return DKIM_KEY_TEMPFAIL;
+}
+
+struct dp_session *
+dp_session_new(const struct dp_session_config *cfg, const struct dp_session_info *info)
+{
+	struct dp_session *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->cfg = *cfg;
+	s->info = *info;
+	tcpr_init(&s->dir[0], 0);
+	tcpr_init(&s->dir[1], 0);
+	smtpp_init(&s->sp, &session_ops, s, info->midstream);
+	msgstream_init(&s->ms, cfg->verify, cfg->now, cfg->key_lookup ? cfg->key_lookup : no_lookup,
+		       cfg->arg);
+	s->msg_end_why = "session-end";
+	return s;
+}
+
+static void
+sum_counters(struct dp_session *s)
+{
+	struct dp_session_counters *c = &s->counters;
+	const struct tcpr_counters *a = &s->dir[0].c, *b = &s->dir[1].c;
+	c->out_of_order = a->out_of_order + b->out_of_order;
+	c->retransmits = a->retransmits + b->retransmits;
+	c->overlaps_differ = a->overlaps_differ + b->overlaps_differ;
+	c->gaps = a->gaps + b->gaps;
+	c->memcap_drops = a->memcap_skips + b->memcap_skips + a->too_far + b->too_far;
+}
+
+void
+dp_session_segment(struct dp_session *s, enum dp_dir dir, uint32_t seq, uint32_t ack,
+		   uint8_t flags, const uint8_t *payload, size_t len, uint64_t ts_ns)
+{
+	(void)ack;
+	(void)ts_ns;
+	s->counters.segments++;
+	s->counters.bytes += len;
+	if (s->ended || (dir != DP_DIR_C2S && dir != DP_DIR_S2C))
+		return;
+	if (!s->dir[dir].started && !(flags & TCPR_SYN) && len > 0 && !s->info.midstream &&
+	    s->sp.c.commands == 0 && s->sp.c.replies == 0) {
+		/* data before any SYN of this direction: the capture joined late
+		 * even if it did not say so; the parser must resynchronise */
+		s->info.midstream = true;
+		smtpp_free(&s->sp);
+		smtpp_init(&s->sp, &session_ops, s, true);
+	}
+	struct tcpr_sink sink = sink_for(s, dir);
+	tcpr_segment(&s->dir[dir], seq, flags & (TCPR_FIN | TCPR_SYN | TCPR_RST), payload, len,
+		     &sink);
+	sum_counters(s);
+}
+
+void
+dp_session_end(struct dp_session *s, const char *reason)
+{
+	if (!s || s->ended)
+		return;
+	/* held bytes go to the parser first (with gaps for the holes) */
+	for (int d = 0; d < 2; d++) {
+		struct tcpr_sink sink = sink_for(s, (enum dp_dir)d);
+		tcpr_flush(&s->dir[d], &sink);
+	}
+	s->ended = true;
+	if (!s->rst)
+		s->msg_end_why = "session-end";
+	smtpp_end(&s->sp);
+	sum_counters(s);
+	const struct smtpp_caps *caps = &s->sp.caps;
+	struct dp_session_record rec = {
+		.info = &s->info,
+		.helo = s->helo ? s->helo : "",
+		.starttls_offered = caps->starttls,
+		.starttls_used = s->starttls_used,
+		.pipelining = caps->pipelining,
+		.chunking = caps->chunking,
+		.auth_seen = s->auth_seen,
+		.transactions = s->transactions,
+		.messages = s->messages,
+		.end_reason = reason ? reason : s->rst ? "rst" : "fin",
+	};
+	if (s->cfg.on_session)
+		s->cfg.on_session(s->cfg.arg, &rec);
+}
+
+const struct dp_session_counters *
+dp_session_counters(const struct dp_session *s)
+{
+	return &s->counters;
+}
+
+void
+dp_session_trim(struct dp_session *s)
+{
+	tcpr_trim(&s->dir[0]);
+	tcpr_trim(&s->dir[1]);
+	smtpp_trim(&s->sp);
+	if (!s->in_msg)
+		msgstream_trim(&s->ms);
+}
+
+void
+dp_session_free(struct dp_session *s)
+{
+	if (!s)
+		return;
+	dp_session_end(s, "capture-end");
+	tcpr_free(&s->dir[0]);
+	tcpr_free(&s->dir[1]);
+	smtpp_free(&s->sp);
+	msgstream_free(&s->ms);
+	env_free(&s->env);
+	free(s->helo);
+	free(s);
+}

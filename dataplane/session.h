@@ -1,0 +1,131 @@
+/*
+ * dp_session: one SMTP session rebuilt from one TCP connection, both
+ * directions, DPDK-free (the capture side feeds it TCP segments).
+ *
+ * Inside: per-direction TCP reassembly (tcpr) delivers in-order bytes to the
+ * SMTP parser (smtpp), whose DATA/BDAT contents stream (dot-unstuffed) into
+ * the message stream (msgstream): header block kept (capped), body through
+ * the DKIM verifier's canonicalisers, never stored. When a message ends its
+ * signatures are decided (keys through cfg->key_lookup) and cfg->on_message
+ * gets a record; when the session ends, cfg->on_session gets one.
+ *
+ * Capture gaps: bytes that never arrived make the affected message's DKIM
+ * results temperror with reason "capture-gap", never fail.
+ *
+ * Memory: every buffer has a cap (named in tcpr.h/smtpp.h/msgstream.h) and a
+ * written behaviour when it is hit, counted in struct dp_session_counters.
+ * Not thread-safe: a session belongs to the worker that owns its flow.
+ *
+ * Additions by the stream part (the declarations above are the contract):
+ *  - gap_reason values: "capture-gap" (bytes lost, or the server answered
+ *    an end of data the capture did not show), "memcap" (a header block
+ *    limit or memory), "malformed-header", "session-reset" (RST inside the
+ *    message), "session-end" (the session ended inside it), "rset",
+ *    "starttls", "rejected" (the server refused a BDAT chunk part-way; a
+ *    refused DATA with no content gives no record).
+ *  - rcpt lists the forward-paths the server did not refuse (a 4xx/5xx reply
+ *    to that RCPT removes it); at most SMTPP_MAX_RCPTS. helo, mail_from and
+ *    each rcpt are cut at DP_SESSION_MAX_PATH bytes.
+ *  - dp_session_trim releases what only an active session needs.
+ *  - Size: an idle session (no message open, after dp_session_trim, or
+ *    before its first message) holds struct dp_session (1216 bytes on
+ *    x86-64) plus the HELO name and the envelope of its current transaction:
+ *    1488 heap bytes with one recipient (test_session's test_idle_size).
+ *    Out-of-order data allocates its direction's reassembly ring (tcpr
+ *    memcap, 64 KiB by default); line buffers are allocated only for lines
+ *    split across segments; the first message allocates a DKIM verifier
+ *    (292 KB) and the header buffers, kept for the next message until
+ *    dp_session_trim.
+ */
+#ifndef WS_DATAPLANE_SESSION_H
+#define WS_DATAPLANE_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dkim.h"
+
+enum dp_dir {
+	DP_DIR_C2S = 0, /* client -> server */
+	DP_DIR_S2C = 1,
+};
+
+struct dp_endpoint {
+	uint8_t ip[16]; /* IPv4 as ::ffff:a.b.c.d */
+	bool v6;
+	uint16_t port;
+};
+
+/* What the capture side knows about the connection. */
+struct dp_session_info {
+	struct dp_endpoint client, server;
+	uint64_t flow_id;
+	bool midstream; /* the capture did not see the SYN (the session also sets
+			 * it, in its copy, when data comes before any SYN) */
+};
+
+/* One message, handed over when its end (".", BDAT LAST, or the session's
+ * end) is seen. Pointers are valid during the callback only. */
+struct dp_message_record {
+	const struct dp_session_info *info;
+	const char *helo;          /* "" when not seen */
+	const char *mail_from;     /* reverse-path without <>, "" for null sender */
+	const char *const *rcpt;   /* forward-paths */
+	size_t nrcpt;
+	bool starttls;             /* STARTTLS happened earlier in the session */
+	unsigned transaction;      /* 1-based within the session */
+	bool complete;             /* every byte of the message was seen */
+	const char *gap_reason;    /* "capture-gap", "memcap", "session-reset" ... or NULL */
+	const struct dkim_verifier *dkim; /* results: dkim_verifier_count/result; NULL when !cfg->verify */
+	const struct rfc5322_header *hdr; /* the message's header block (for ARC/DMARC later) */
+	uint64_t header_bytes, body_bytes;
+};
+
+struct dp_session_record {
+	const struct dp_session_info *info;
+	const char *helo;
+	bool starttls_offered, starttls_used, pipelining, chunking, auth_seen;
+	unsigned transactions, messages;
+	const char *end_reason; /* "fin", "rst", "idle", "evicted", "capture-end" */
+};
+
+struct dp_session_counters {
+	uint64_t segments, bytes, out_of_order, retransmits, overlaps_differ, gaps, memcap_drops;
+	uint64_t commands, replies, messages;
+};
+
+struct dp_session_config {
+	bool verify;   /* false: parse only (bench: reassembly + SMTP alone) */
+	int64_t now;   /* for x= */
+	/* Key lookup; must not block on the network (the dataplane never opens
+	 * connections): the replay CLI answers from an embedded zone. */
+	enum dkim_key_status (*key_lookup)(void *arg, const char *name, const struct dkim_key **key,
+					   const char **why);
+	void (*on_message)(void *arg, const struct dp_message_record *rec);
+	void (*on_session)(void *arg, const struct dp_session_record *rec);
+	void *arg;
+};
+
+struct dp_session;
+
+struct dp_session *dp_session_new(const struct dp_session_config *cfg,
+				  const struct dp_session_info *info);
+/* One TCP segment of this connection. flags: TCP header flags (SYN 0x02,
+ * FIN 0x01, RST 0x04, ACK 0x10). ts_ns: capture time. */
+void dp_session_segment(struct dp_session *s, enum dp_dir dir, uint32_t seq, uint32_t ack,
+			uint8_t flags, const uint8_t *payload, size_t len, uint64_t ts_ns);
+/* The session is over (FIN/RST already fed, or idle timeout, eviction, end of
+ * capture): flush what is pending, emit the records. Idempotent. */
+void dp_session_end(struct dp_session *s, const char *reason);
+const struct dp_session_counters *dp_session_counters(const struct dp_session *s);
+void dp_session_free(struct dp_session *s); /* NULL-safe; ends the session first */
+
+/* Release reassembly rings with nothing held, line buffers with no partial
+ * line, and (when no message is open) the DKIM verifier and header buffers.
+ * For a session that went quiet; it still works afterwards. */
+void dp_session_trim(struct dp_session *s);
+
+#define DP_SESSION_MAX_PATH 256u /* HELO name, reverse- and forward-path (RFC 5321 4.5.3.1.3) */
+
+#endif

@@ -1,0 +1,82 @@
+#!/usr/bin/python3
+"""wireseal replay at and past its named limits: workers (DPE_MAX_WORKERS
+16), captures (REPLAY_MAX_CAPTURES 16), flows per worker (FLOW_MIN_CAPACITY
+8; a table that small under 40 concurrent sessions must evict, count it, and
+never turn a message into a pass that `wireseal verify` does not give).
+
+usage: limits.py BUILD_DIR SOURCE_ROOT
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+
+NOW = "1800000000"
+
+
+def main():
+    build, root = sys.argv[1:3]
+    ws = os.path.join(build, "wireseal")
+    cap = os.path.join(root, "tests", "data", "captures")
+    zone = os.path.join(root, "tests", "data", "sample", "zone.db")
+    sample = os.path.join(cap, "sample.pcap")
+    bad = 0
+
+    def replay(args, want_rc, what):
+        nonlocal bad
+        r = subprocess.run([ws, "replay", "--zone", zone, "--now", NOW, "--json"] + args,
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != want_rc:
+            print("FAIL %s: exit %d, want %d\n%s" % (what, r.returncode, want_rc, r.stderr))
+            bad += 1
+        return r
+
+    r = replay(["--workers", "16", sample], 0, "16 workers (the limit)")
+    if len(r.stdout.splitlines()) != 6:
+        print("FAIL 16 workers: %d messages, want 6" % len(r.stdout.splitlines()))
+        bad += 1
+    replay(["--workers", "17", sample], 2, "17 workers (past the limit)")
+    r = replay([sample] * 16, 0, "16 captures (the limit)")
+    if not re.search(r"16 ports, 1 workers: 1040 packets", r.stderr):
+        print("FAIL 16 captures: summary %s" % r.stderr.splitlines()[:1])
+        bad += 1
+    replay([sample] * 17, 2, "17 captures (past the limit)")
+    r = replay(["--flows", "7", sample], 1, "7 flows (below the table's minimum)")
+    if "out of range" not in r.stderr:
+        print("FAIL 7 flows: no reason given: %s" % r.stderr)
+        bad += 1
+
+    # a table of 8 flows under 40 interleaved sessions
+    r = replay(["--flows", "8", os.path.join(cap, "concurrent.pcap")], 0, "8 flows under pressure")
+    m = re.search(r"evicted (\d+)", r.stderr)
+    if not m or int(m.group(1)) == 0:
+        print("FAIL 8 flows: nothing evicted: %s" % r.stderr)
+        bad += 1
+    manifest = json.load(open(os.path.join(cap, "concurrent.json")))
+    passes = {}
+    v = subprocess.run([ws, "verify", "--json", "--zone", zone, "--now", NOW] +
+                       sorted({os.path.join(root, x["eml"]) for x in manifest}),
+                       capture_output=True, text=True, check=True)
+    for line in v.stdout.splitlines():
+        o = json.loads(line)
+        for d in o["dkim"]:
+            passes[(d["s"], d["result"])] = True
+    reported = 0
+    for line in r.stdout.splitlines():
+        o = json.loads(line)
+        reported += 1
+        for d in o["dkim"]:
+            if d["result"] == "pass" and o["session"].get("gap"):
+                print("FAIL: a message with a gap passed: %s" % line)
+                bad += 1
+            if d["result"] not in ("temperror",) and (d["s"], d["result"]) not in passes:
+                print("FAIL: result verify never gives: %s" % line)
+                bad += 1
+    print("limits: %d messages reported under eviction (%s evicted), %d failures" %
+          (reported, m.group(1) if m else "?", bad))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
