@@ -32,14 +32,7 @@ static const struct {
 	[PART_AS] = {"ARC-Seal", 8},
 };
 
-struct body_hash {
-	enum canon_alg alg;
-	enum ws_hash_alg halg;
-	uint64_t limit;
-	struct ws_hash *hash;
-	struct canon_body cb;
-	uint8_t digest[WS_HASH_MAX_LEN];
-};
+_Static_assert(ARC_MAX_BODY_HASHES <= CANON_SET_MAX, "the body hash set holds them all");
 
 struct arc_validator {
 	struct arc_config cfg;
@@ -51,9 +44,7 @@ struct arc_validator {
 	char key_name[2 * ARC_MAX_SETS][DKIM_MAX_KEY_NAME + 1];
 	bool key_done[2 * ARC_MAX_SETS];
 	const struct dkim_key *keys[2 * ARC_MAX_SETS];
-	struct body_hash bh[ARC_MAX_BODY_HASHES];
-	struct ws_hash *hash_pool[ARC_MAX_BODY_HASHES];
-	size_t nbh;
+	struct canon_body_set bodies; /* one per distinct AMS c=/a=/l= */
 	bool decided; /* the chain result is final already (structure) */
 	bool body_done;
 	char *hbuf;
@@ -78,8 +69,7 @@ arc_validator_free(struct arc_validator *v)
 {
 	if (!v)
 		return;
-	for (size_t i = 0; i < ARC_MAX_BODY_HASHES; i++)
-		ws_hash_free(v->hash_pool[i]);
+	canon_set_free(&v->bodies);
 	free(v->hbuf);
 	free(v);
 }
@@ -151,30 +141,6 @@ chain_fail(struct arc_validator *v, unsigned instance, const char *why)
 	v->chain.reason = why;
 	v->chain.fail_instance = instance;
 	v->chain.oldest_pass = 0;
-}
-
-static int
-body_hash_for(struct arc_validator *v, const struct dkim_sig *s)
-{
-	enum ws_hash_alg halg = dkim_algo_hash(s->algo);
-	for (size_t i = 0; i < v->nbh; i++)
-		if (v->bh[i].alg == s->bcanon && v->bh[i].halg == halg && v->bh[i].limit == s->l)
-			return (int)i;
-	if (v->nbh == ARC_MAX_BODY_HASHES)
-		return -1;
-	size_t i = v->nbh;
-	if (!v->hash_pool[i])
-		v->hash_pool[i] = ws_hash_new(halg);
-	if (!v->hash_pool[i] || ws_hash_reset(v->hash_pool[i], halg) != 0)
-		return -1;
-	struct body_hash *b = &v->bh[i];
-	b->alg = s->bcanon;
-	b->halg = halg;
-	b->limit = s->l;
-	b->hash = v->hash_pool[i];
-	canon_body_init(&b->cb, s->bcanon, s->l, b->hash);
-	v->nbh++;
-	return (int)i;
 }
 
 /* Which ARC part a field is, or PART_COUNT. */
@@ -290,7 +256,7 @@ arc_validator_start(struct arc_validator *v, const struct rfc5322_header *hdr)
 	v->hdr = hdr;
 	memset(&v->chain, 0, sizeof(v->chain));
 	v->chain.sets = v->sets;
-	v->nbh = 0;
+	canon_set_reset(&v->bodies);
 	v->decided = false;
 	v->body_done = false;
 	for (size_t k = 0; k < 2 * ARC_MAX_SETS; k++) {
@@ -356,7 +322,9 @@ arc_validator_start(struct arc_validator *v, const struct rfc5322_header *hdr)
 			v->key_done[slot] = false;
 		}
 		if (s->ams_result == DKIM_NONE) {
-			v->bh_index[k] = body_hash_for(v, &s->ams);
+			v->bh_index[k] = canon_set_get(&v->bodies, s->ams.bcanon,
+						       dkim_algo_hash(s->ams.algo), s->ams.l,
+						       ARC_MAX_BODY_HASHES);
 			if (v->bh_index[k] < 0) {
 				s->ams_result = DKIM_FAIL;
 				s->ams_reason = "too many distinct AMS body hashes";
@@ -370,17 +338,13 @@ arc_validator_start(struct arc_validator *v, const struct rfc5322_header *hdr)
 void
 arc_validator_body(struct arc_validator *v, const uint8_t *data, size_t len)
 {
-	for (size_t i = 0; i < v->nbh; i++)
-		canon_body_update(&v->bh[i].cb, data, len);
+	canon_set_update(&v->bodies, data, len);
 }
 
 void
 arc_validator_body_end(struct arc_validator *v)
 {
-	for (size_t i = 0; i < v->nbh; i++) {
-		canon_body_final(&v->bh[i].cb);
-		ws_hash_final(v->bh[i].hash, v->bh[i].digest);
-	}
+	canon_set_final(&v->bodies);
 	v->body_done = true;
 }
 
@@ -520,7 +484,7 @@ verify_ams(struct arc_validator *v, unsigned k)
 		s->ams_reason = "message body incomplete";
 		return;
 	}
-	const struct body_hash *b = &v->bh[v->bh_index[k]];
+	const struct canon_body_hash *b = &v->bodies.bh[v->bh_index[k]];
 	if (s->ams.l != CANON_NO_LIMIT && b->cb.total < s->ams.l) {
 		s->ams_result = DKIM_FAIL;
 		s->ams_reason = "body shorter than l=";

@@ -354,3 +354,63 @@ canon_body_final(struct canon_body *cb)
 		emit(cb, (const uint8_t *)"\r\n", 2); /* empty body: one CRLF */
 	flush(cb);
 }
+
+/* ---- a message's set of body hashes -------------------------------- */
+
+void
+canon_set_reset(struct canon_body_set *s)
+{
+	s->n = 0;
+}
+
+int
+canon_set_get(struct canon_body_set *s, enum canon_alg alg, enum ws_hash_alg halg, uint64_t limit,
+	      size_t max)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->bh[i].alg == alg && s->bh[i].halg == halg && s->bh[i].limit == limit)
+			return (int)i;
+	if (max > CANON_SET_MAX)
+		max = CANON_SET_MAX;
+	if (s->n >= max)
+		return -1;
+	size_t i = s->n;
+	if (!s->pool[i])
+		s->pool[i] = ws_hash_new(halg);
+	if (!s->pool[i] || ws_hash_reset(s->pool[i], halg) != 0)
+		return -1;
+	struct canon_body_hash *b = &s->bh[i];
+	b->alg = alg;
+	b->halg = halg;
+	b->limit = limit;
+	b->hash = s->pool[i];
+	canon_body_init(&b->cb, alg, limit, b->hash);
+	s->n++;
+	return (int)i;
+}
+
+void
+canon_set_update(struct canon_body_set *s, const uint8_t *data, size_t len)
+{
+	for (size_t i = 0; i < s->n; i++)
+		canon_body_update(&s->bh[i].cb, data, len);
+}
+
+void
+canon_set_final(struct canon_body_set *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		canon_body_final(&s->bh[i].cb);
+		ws_hash_final(s->bh[i].hash, s->bh[i].digest);
+	}
+}
+
+void
+canon_set_free(struct canon_body_set *s)
+{
+	for (size_t i = 0; i < CANON_SET_MAX; i++) {
+		ws_hash_free(s->pool[i]);
+		s->pool[i] = NULL;
+	}
+	s->n = 0;
+}

@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct ws_hash;
+#include "hash.h"
 
 enum canon_alg {
 	CANON_SIMPLE,
@@ -68,5 +68,40 @@ void canon_body_force_scalar(struct canon_body *cb);
 /* The body ended: emit what the rules add (simple: the final CRLF) and flush
  * the staging buffer into the hash. The hash is not finalised. */
 void canon_body_final(struct canon_body *cb);
+
+/*
+ * A message's set of body hashes: one per distinct (canonicalisation, hash
+ * algorithm, l=) among its signatures, so the body streams through each
+ * combination once however many signatures share it. Used by the DKIM
+ * verifier and the ARC validator. Hash objects are kept across messages.
+ */
+#define CANON_SET_MAX 8u
+
+struct canon_body_hash {
+	enum canon_alg alg;
+	enum ws_hash_alg halg;
+	uint64_t limit;
+	struct ws_hash *hash;
+	struct canon_body cb;
+	uint8_t digest[WS_HASH_MAX_LEN]; /* valid after canon_set_final */
+};
+
+struct canon_body_set {
+	struct canon_body_hash bh[CANON_SET_MAX];
+	struct ws_hash *pool[CANON_SET_MAX];
+	size_t n;
+};
+
+/* Start a message (keeps the hash objects). */
+void canon_set_reset(struct canon_body_set *s);
+/* The index of the body hash for this combination, set up on first use; -1
+ * when max (<= CANON_SET_MAX) combinations are in use or allocation fails. */
+int canon_set_get(struct canon_body_set *s, enum canon_alg alg, enum ws_hash_alg halg,
+		  uint64_t limit, size_t max);
+void canon_set_update(struct canon_body_set *s, const uint8_t *data, size_t len);
+/* The body ended: every digest is computed. */
+void canon_set_final(struct canon_body_set *s);
+/* Free the hash objects (the struct itself is the caller's). */
+void canon_set_free(struct canon_body_set *s);
 
 #endif

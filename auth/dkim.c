@@ -584,15 +584,7 @@ out:
 /* ---- verifier ------------------------------------------------------- */
 
 #define DKIM_MAX_SIG_FIELDS 64u /* signature fields given a result at all */
-
-struct body_hash {
-	enum canon_alg alg;
-	enum ws_hash_alg halg;
-	uint64_t limit;
-	struct ws_hash *hash;
-	struct canon_body cb;
-	uint8_t digest[WS_HASH_MAX_LEN];
-};
+_Static_assert(DKIM_MAX_SIGS <= CANON_SET_MAX, "one body hash per verified signature");
 
 struct dkim_verifier {
 	struct dkim_verify_config cfg;
@@ -601,9 +593,7 @@ struct dkim_verifier {
 	int bh_index[DKIM_MAX_SIG_FIELDS];
 	const struct dkim_key *keys[DKIM_MAX_SIG_FIELDS];
 	size_t n;
-	struct body_hash bh[DKIM_MAX_SIGS];
-	size_t nbh;
-	struct ws_hash *hash_pool[DKIM_MAX_SIGS];
+	struct canon_body_set bodies; /* one per distinct c=/a=/l= */
 	bool body_done;
 	char *hbuf;
 	size_t hcap;
@@ -629,8 +619,7 @@ dkim_verifier_free(struct dkim_verifier *v)
 {
 	if (!v)
 		return;
-	for (size_t i = 0; i < DKIM_MAX_SIGS; i++)
-		ws_hash_free(v->hash_pool[i]);
+	canon_set_free(&v->bodies);
 	free(v->hbuf);
 	free(v);
 }
@@ -649,37 +638,12 @@ decide(struct dkim_sig_result *r, enum dkim_result res, const char *why)
 	r->key_done = true;
 }
 
-/* The body hash this signature needs: shared with an earlier identical one. */
-static int
-body_hash_for(struct dkim_verifier *v, const struct dkim_sig *s)
-{
-	enum ws_hash_alg halg = dkim_algo_hash(s->algo);
-	for (size_t i = 0; i < v->nbh; i++)
-		if (v->bh[i].alg == s->bcanon && v->bh[i].halg == halg && v->bh[i].limit == s->l)
-			return (int)i;
-	if (v->nbh == DKIM_MAX_SIGS)
-		return -1;
-	size_t i = v->nbh;
-	if (!v->hash_pool[i])
-		v->hash_pool[i] = ws_hash_new(halg);
-	if (!v->hash_pool[i] || ws_hash_reset(v->hash_pool[i], halg) != 0)
-		return -1;
-	struct body_hash *b = &v->bh[i];
-	b->alg = s->bcanon;
-	b->halg = halg;
-	b->limit = s->l;
-	b->hash = v->hash_pool[i];
-	canon_body_init(&b->cb, s->bcanon, s->l, b->hash);
-	v->nbh++;
-	return (int)i;
-}
-
 size_t
 dkim_verifier_start(struct dkim_verifier *v, const struct rfc5322_header *hdr)
 {
 	v->hdr = hdr;
 	v->n = 0;
-	v->nbh = 0;
+	canon_set_reset(&v->bodies);
 	v->body_done = false;
 	size_t verified = 0;
 	for (size_t j = 0; j < hdr->nfields && v->n < DKIM_MAX_SIG_FIELDS; j++) {
@@ -722,7 +686,8 @@ dkim_verifier_start(struct dkim_verifier *v, const struct rfc5322_header *hdr)
 			decide(r, DKIM_PERMERROR, "key name too long");
 			continue;
 		}
-		v->bh_index[i] = body_hash_for(v, &r->sig);
+		v->bh_index[i] = canon_set_get(&v->bodies, r->sig.bcanon, dkim_algo_hash(r->sig.algo),
+					       r->sig.l, DKIM_MAX_SIGS);
 		if (v->bh_index[i] < 0)
 			decide(r, DKIM_TEMPERROR, "cannot set up the body hash");
 	}
@@ -732,17 +697,13 @@ dkim_verifier_start(struct dkim_verifier *v, const struct rfc5322_header *hdr)
 void
 dkim_verifier_body(struct dkim_verifier *v, const uint8_t *data, size_t len)
 {
-	for (size_t i = 0; i < v->nbh; i++)
-		canon_body_update(&v->bh[i].cb, data, len);
+	canon_set_update(&v->bodies, data, len);
 }
 
 void
 dkim_verifier_body_end(struct dkim_verifier *v)
 {
-	for (size_t i = 0; i < v->nbh; i++) {
-		canon_body_final(&v->bh[i].cb);
-		ws_hash_final(v->bh[i].hash, v->bh[i].digest);
-	}
+	canon_set_final(&v->bodies);
 	v->body_done = true;
 }
 
@@ -835,7 +796,7 @@ dkim_verifier_finish(struct dkim_verifier *v)
 			decide(r, DKIM_TEMPERROR, "message body incomplete");
 			continue;
 		}
-		const struct body_hash *b = &v->bh[v->bh_index[i]];
+		const struct canon_body_hash *b = &v->bodies.bh[v->bh_index[i]];
 		if (r->sig.l != CANON_NO_LIMIT && b->cb.total < r->sig.l) {
 			decide(r, DKIM_FAIL, "body shorter than l=");
 			continue;
