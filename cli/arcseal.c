@@ -142,20 +142,12 @@ cmd_arc_seal(int argc, char **argv)
 	if (nservers)
 		dcfg.forwarders = servers;
 	const char *path = argv[optind];
-	size_t klen, mlen;
-	char *pem = read_file(keyfile, &klen);
-	if (!pem) {
-		fprintf(stderr, "wireseal arc-seal: %s: %s\n", keyfile, strerror(errno));
+	size_t mlen;
+	struct ws_privkey *key = load_key_file("wireseal arc-seal", keyfile);
+	if (!key)
 		return 1;
-	}
-	struct ws_privkey *key = NULL;
 	const char *why = NULL;
-	int rc = ws_privkey_load_pem(pem, klen, &key, &why);
-	free(pem);
-	if (rc != 0) {
-		fprintf(stderr, "wireseal arc-seal: %s: bad key file: %s\n", keyfile, why);
-		return 1;
-	}
+	int rc;
 	p.key = key;
 	p.algo = ws_privkey_alg(key) == WS_SIG_ED25519 ? DKIM_ED25519_SHA256 : DKIM_RSA_SHA256;
 	char *msg = read_file(path, &mlen);

@@ -1,5 +1,7 @@
 #include "readfile.h"
 
+#include "sig.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,4 +46,24 @@ read_file(const char *path, size_t *len)
 		*len = n;
 	}
 	return buf;
+}
+
+struct ws_privkey *
+load_key_file(const char *cmd, const char *path)
+{
+	size_t len;
+	char *pem = read_file(path, &len);
+	if (!pem) {
+		fprintf(stderr, "%s: %s: %s\n", cmd, path, strerror(errno));
+		return NULL;
+	}
+	struct ws_privkey *key = NULL;
+	const char *why = NULL;
+	int rc = ws_privkey_load_pem(pem, len, &key, &why);
+	free(pem);
+	if (rc != 0) {
+		fprintf(stderr, "%s: %s: bad key file: %s\n", cmd, path, why);
+		return NULL;
+	}
+	return key;
 }

@@ -133,20 +133,12 @@ cmd_sign(int argc, char **argv)
 	if (expire >= 0)
 		p.x = p.t + expire;
 	const char *path = argv[optind];
-	size_t klen, mlen;
-	char *pem = read_file(keyfile, &klen);
-	if (!pem) {
-		fprintf(stderr, "wireseal sign: %s: %s\n", keyfile, strerror(errno));
+	size_t mlen;
+	struct ws_privkey *key = load_key_file("wireseal sign", keyfile);
+	if (!key)
 		return 1;
-	}
-	struct ws_privkey *key = NULL;
 	const char *why = NULL;
-	int rc = ws_privkey_load_pem(pem, klen, &key, &why);
-	free(pem);
-	if (rc != 0) {
-		fprintf(stderr, "wireseal sign: %s: bad key file: %s\n", keyfile, why);
-		return 1;
-	}
+	int rc;
 	p.key = key;
 	if (algo) {
 		if (dkim_algo_parse(algo, strlen(algo), &p.algo) != 0) {
