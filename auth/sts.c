@@ -6,6 +6,8 @@
  */
 #include "sts.h"
 
+#include "ascii.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -86,40 +88,10 @@ set_why(char *why, size_t why_len, const char *msg, size_t at)
 }
 
 static bool
-is_alpha(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool
-is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool
-is_alnum(unsigned char c)
-{
-	return is_alpha(c) || is_digit(c);
-}
-
-static bool
-is_wsp(unsigned char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static unsigned char
-lower(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
-
-static bool
 eq_nocase(const char *a, const char *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
+		if (ascii_lower((unsigned char)a[i]) != ascii_lower((unsigned char)b[i]))
 			return false;
 	return true;
 }
@@ -128,11 +100,11 @@ eq_nocase(const char *a, const char *b, size_t n)
 static bool
 ext_name_valid(const char *s, size_t n)
 {
-	if (n == 0 || n > STS_EXT_NAME_MAX || !is_alnum((unsigned char)s[0]))
+	if (n == 0 || n > STS_EXT_NAME_MAX || !ascii_is_alnum((unsigned char)s[0]))
 		return false;
 	for (size_t i = 1; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (!is_alnum(c) && c != '_' && c != '-' && c != '.')
+		if (!ascii_is_alnum(c) && c != '_' && c != '-' && c != '.')
 			return false;
 	}
 	return true;
@@ -149,7 +121,7 @@ sts_txt_is_sts(const char *txt, size_t len)
 	if (len < n || memcmp(txt, sts_version, n) != 0)
 		return false;
 	/* "v=STSv10" is another version; "v=STSv1 ;" counts (erratum 6285). */
-	return len == n || txt[n] == ';' || is_wsp((unsigned char)txt[n]);
+	return len == n || txt[n] == ';' || ascii_is_wsp((unsigned char)txt[n]);
 }
 
 /* sts-ext-value = 1*(%x21-3A / %x3C / %x3E-7E): no SP, ';', '=' or CTL */
@@ -180,19 +152,19 @@ sts_txt_parse(const char *txt, size_t len, struct sts_record *out, char *why, si
 	unsigned nfields = 0;
 	while (i < len) {
 		/* sts-field-delim = *WSP ";" *WSP */
-		while (i < len && is_wsp((unsigned char)t[i]))
+		while (i < len && ascii_is_wsp((unsigned char)t[i]))
 			i++;
 		if (i == len || t[i] != ';') {
 			set_why(why, why_len, "expected ';'", i);
 			return STS_TXT_SYNTAX;
 		}
 		i++;
-		while (i < len && is_wsp((unsigned char)t[i]))
+		while (i < len && ascii_is_wsp((unsigned char)t[i]))
 			i++;
 		if (i == len)
 			break; /* the optional final delimiter */
 		size_t name_off = i;
-		while (i < len && t[i] != '=' && t[i] != ';' && !is_wsp((unsigned char)t[i]))
+		while (i < len && t[i] != '=' && t[i] != ';' && !ascii_is_wsp((unsigned char)t[i]))
 			i++;
 		size_t name_len = i - name_off;
 		if (i == len || t[i] != '=') {
@@ -204,7 +176,7 @@ sts_txt_parse(const char *txt, size_t len, struct sts_record *out, char *why, si
 		while (i < len && ext_value_char((unsigned char)t[i]))
 			i++;
 		size_t val_len = i - val_off;
-		if (i < len && t[i] != ';' && !is_wsp((unsigned char)t[i])) {
+		if (i < len && t[i] != ';' && !ascii_is_wsp((unsigned char)t[i])) {
 			set_why(why, why_len, "invalid character in value", i);
 			return STS_TXT_SYNTAX;
 		}
@@ -222,7 +194,7 @@ sts_txt_parse(const char *txt, size_t len, struct sts_record *out, char *why, si
 				return STS_TXT_SYNTAX;
 			}
 			for (size_t k = 0; k < val_len; k++)
-				if (!is_alnum((unsigned char)t[val_off + k])) {
+				if (!ascii_is_alnum((unsigned char)t[val_off + k])) {
 					set_why(why, why_len, "id is not ALPHA / DIGIT", val_off + k);
 					return STS_TXT_SYNTAX;
 				}
@@ -313,7 +285,7 @@ domain_valid(const char *s, size_t n)
 			label = 0;
 			continue;
 		}
-		if (is_alnum(c)) {
+		if (ascii_is_alnum(c)) {
 			label++;
 		} else if (c == '-') {
 			if (label == 0)
@@ -346,7 +318,7 @@ pattern_norm(const char *p, size_t n, struct sts_mx_pattern *out, unsigned *warn
 	if (!domain_valid(p, n))
 		return false;
 	for (size_t i = 0; i < n; i++)
-		out->name[i] = (char)lower((unsigned char)p[i]);
+		out->name[i] = (char)ascii_lower((unsigned char)p[i]);
 	out->name[n] = '\0';
 	if (out->wildcard && !memchr(p, '.', n))
 		*warn |= STS_WARN_WEAK_WILDCARD;
@@ -490,10 +462,10 @@ sts_policy_parse(const char *body, size_t len, struct sts_policy *out, char *why
 			return STS_POL_SYNTAX;
 		}
 		size_t v = name_len + 1;
-		while (v < n && is_wsp((unsigned char)line[v]))
+		while (v < n && ascii_is_wsp((unsigned char)line[v]))
 			v++;
 		size_t ve = n;
-		while (ve > v && is_wsp((unsigned char)line[ve - 1]))
+		while (ve > v && ascii_is_wsp((unsigned char)line[ve - 1]))
 			ve--;
 		const char *val = line + v;
 		size_t vlen = ve - v;
@@ -536,7 +508,7 @@ sts_policy_parse(const char *body, size_t len, struct sts_policy *out, char *why
 				uint64_t age = 0;
 				bool ok = vlen <= 10;
 				for (size_t k = 0; ok && k < vlen; k++) {
-					if (!is_digit((unsigned char)val[k]))
+					if (!ascii_is_digit((unsigned char)val[k]))
 						ok = false;
 					else
 						age = age * 10 + (uint64_t)(val[k] - '0');

@@ -10,6 +10,7 @@
 
 #include <zlib.h>
 
+#include "ascii.h"
 #include "b64.h"
 #include "jsonr.h"
 
@@ -18,30 +19,6 @@ set_why(char *why, size_t why_len, const char *msg, size_t at)
 {
 	if (why && why_len)
 		snprintf(why, why_len, "%s at offset %zu", msg, at);
-}
-
-static bool
-is_alpha(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool
-is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool
-is_hex(unsigned char c)
-{
-	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static bool
-is_wsp(unsigned char c)
-{
-	return c == ' ' || c == '\t';
 }
 
 /* ---- TXT record ---- */
@@ -54,7 +31,7 @@ tlsrpt_txt_is_tlsrpt(const char *txt, size_t len)
 	size_t n = sizeof(rpt_version) - 1;
 	if (len < n || memcmp(txt, rpt_version, n) != 0)
 		return false;
-	return len == n || txt[n] == ';' || is_wsp((unsigned char)txt[n]);
+	return len == n || txt[n] == ';' || ascii_is_wsp((unsigned char)txt[n]);
 }
 
 /* URI characters (RFC 3986 unreserved / reserved / pct-encoded) minus the
@@ -63,7 +40,7 @@ tlsrpt_txt_is_tlsrpt(const char *txt, size_t len)
 static bool
 uri_char(unsigned char c)
 {
-	if (is_alpha(c) || is_digit(c))
+	if (ascii_is_alpha(c) || ascii_is_digit(c))
 		return true;
 	return c != ',' && c != ';' && strchr("-._~:/?#[]@!$&'()*+=%", c) != NULL && c != '\0';
 }
@@ -73,9 +50,9 @@ static int
 parse_uri(const char *t, size_t len, size_t *i, struct tlsrpt_uri *u)
 {
 	size_t s = *i, p = *i;
-	if (p >= len || !is_alpha((unsigned char)t[p]))
+	if (p >= len || !ascii_is_alpha((unsigned char)t[p]))
 		return -1;
-	while (p < len && (is_alpha((unsigned char)t[p]) || is_digit((unsigned char)t[p]) ||
+	while (p < len && (ascii_is_alpha((unsigned char)t[p]) || ascii_is_digit((unsigned char)t[p]) ||
 			   t[p] == '+' || t[p] == '-' || t[p] == '.'))
 		p++;
 	if (p >= len || t[p] != ':')
@@ -85,8 +62,8 @@ parse_uri(const char *t, size_t len, size_t *i, struct tlsrpt_uri *u)
 	size_t rest = p;
 	while (p < len && uri_char((unsigned char)t[p])) {
 		if (t[p] == '%') {
-			if (p + 2 >= len + 0 || !is_hex((unsigned char)t[p + 1]) ||
-			    !is_hex((unsigned char)t[p + 2]))
+			if (p + 2 >= len + 0 || !ascii_is_hex((unsigned char)t[p + 1]) ||
+			    !ascii_is_hex((unsigned char)t[p + 2]))
 				return -1;
 			p += 2;
 		}
@@ -109,11 +86,11 @@ parse_uri(const char *t, size_t len, size_t *i, struct tlsrpt_uri *u)
 static bool
 ext_name_valid(const char *s, size_t n)
 {
-	if (n == 0 || n > STS_EXT_NAME_MAX || !(is_alpha((unsigned char)s[0]) || is_digit((unsigned char)s[0])))
+	if (n == 0 || n > STS_EXT_NAME_MAX || !(ascii_is_alpha((unsigned char)s[0]) || ascii_is_digit((unsigned char)s[0])))
 		return false;
 	for (size_t i = 1; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (!is_alpha(c) && !is_digit(c) && c != '_' && c != '-' && c != '.')
+		if (!ascii_is_alpha(c) && !ascii_is_digit(c) && c != '_' && c != '-' && c != '.')
 			return false;
 	}
 	return true;
@@ -138,7 +115,7 @@ tlsrpt_txt_parse(const char *txt, size_t len, struct tlsrpt_record *out, char *w
 	size_t i = sizeof(rpt_version) - 1;
 	bool have_rua = false;
 	while (i < len) {
-		while (i < len && is_wsp((unsigned char)t[i]))
+		while (i < len && ascii_is_wsp((unsigned char)t[i]))
 			i++;
 		if (i == len)
 			break; /* trailing WSP without ';' (mox accepts it) */
@@ -147,12 +124,12 @@ tlsrpt_txt_parse(const char *txt, size_t len, struct tlsrpt_record *out, char *w
 			return TLSRPT_TXT_SYNTAX;
 		}
 		i++;
-		while (i < len && is_wsp((unsigned char)t[i]))
+		while (i < len && ascii_is_wsp((unsigned char)t[i]))
 			i++;
 		if (i == len)
 			break;
 		size_t name = i;
-		while (i < len && t[i] != '=' && t[i] != ';' && !is_wsp((unsigned char)t[i]))
+		while (i < len && t[i] != '=' && t[i] != ';' && !ascii_is_wsp((unsigned char)t[i]))
 			i++;
 		size_t name_len = i - name;
 		if (i == len || t[i] != '=') {
@@ -177,11 +154,11 @@ tlsrpt_txt_parse(const char *txt, size_t len, struct tlsrpt_record *out, char *w
 				if (u->scheme != TLSRPT_OTHER_SCHEME)
 					out->n_usable++;
 				size_t j = i;
-				while (j < len && is_wsp((unsigned char)t[j]))
+				while (j < len && ascii_is_wsp((unsigned char)t[j]))
 					j++;
 				if (j < len && t[j] == ',') {
 					j++;
-					while (j < len && is_wsp((unsigned char)t[j]))
+					while (j < len && ascii_is_wsp((unsigned char)t[j]))
 						j++;
 					i = j;
 					continue;
@@ -198,7 +175,7 @@ tlsrpt_txt_parse(const char *txt, size_t len, struct tlsrpt_record *out, char *w
 		size_t val = i;
 		while (i < len && t[i] >= 0x21 && t[i] <= 0x7e && t[i] != ';' && t[i] != '=')
 			i++;
-		if (i == val || (i < len && t[i] != ';' && !is_wsp((unsigned char)t[i]))) {
+		if (i == val || (i < len && t[i] != ';' && !ascii_is_wsp((unsigned char)t[i]))) {
 			set_why(why, why_len, "invalid extension value", val);
 			return TLSRPT_TXT_SYNTAX;
 		}
@@ -266,7 +243,7 @@ num(const char *s, unsigned n, unsigned *out)
 {
 	unsigned v = 0;
 	for (unsigned i = 0; i < n; i++) {
-		if (!is_digit((unsigned char)s[i]))
+		if (!ascii_is_digit((unsigned char)s[i]))
 			return -1;
 		v = v * 10 + (unsigned)(s[i] - '0');
 	}
@@ -290,9 +267,9 @@ tlsrpt_datetime_parse(const char *s, int64_t *out, bool *no_tz)
 	const char *p = s + 19;
 	if (*p == '.') {
 		p++;
-		if (!is_digit((unsigned char)*p))
+		if (!ascii_is_digit((unsigned char)*p))
 			return -1;
-		while (is_digit((unsigned char)*p))
+		while (ascii_is_digit((unsigned char)*p))
 			p++;
 	}
 	int64_t off = 0;
@@ -983,7 +960,7 @@ parse_i64(const char *s, size_t n, int64_t *out)
 		return -1;
 	int64_t v = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (!is_digit((unsigned char)s[i]))
+		if (!ascii_is_digit((unsigned char)s[i]))
 			return -1;
 		v = v * 10 + (s[i] - '0');
 	}
