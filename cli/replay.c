@@ -128,6 +128,7 @@ on_message(void *arg, const struct dp_message_record *rec)
 		        .authserv_id = w->a->authserv_id,
 		        .json = w->a->json,
 		        .dkim = rec->dkim,
+		        .arc = rec->arc,
 		        .json_tail = session_json,
 		        .arg = (void *)(uintptr_t)rec,
 		};

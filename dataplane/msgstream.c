@@ -5,6 +5,9 @@
 
 enum { M_IDLE, M_HEADER, M_BODY, M_DRAIN, M_DONE };
 
+/* What a message without ARC fields reports, as arc_validator would. */
+static const struct arc_chain no_arc = {.result = ARC_NONE, .reason = "no ARC sets"};
+
 void
 msgstream_init(struct msgstream *m, bool verify, int64_t now, msgstream_key_fn key_lookup,
 	       void *key_arg)
@@ -30,6 +33,9 @@ msgstream_trim(struct msgstream *m)
 {
 	dkim_verifier_free(m->v);
 	m->v = NULL;
+	arc_validator_free(m->arc);
+	m->arc = NULL;
+	m->arc_on = m->arc_done = false;
 	rfc5322_free(&m->hdr);
 	rfc5322_init(&m->hdr);
 	if (m->state == M_DONE)
@@ -44,6 +50,7 @@ msgstream_begin(struct msgstream *m)
 	m->complete = true;
 	m->reason = NULL;
 	m->header_bytes = m->body_bytes = 0;
+	m->arc_on = m->arc_done = false;
 	if (m->v)
 		/* results of the previous message must not show through */
 		dkim_verifier_abort(m->v, "not verified");
@@ -65,12 +72,34 @@ ensure_verifier(struct msgstream *m)
 	return true;
 }
 
+static bool
+has_arc_fields(const struct rfc5322_header *h)
+{
+	for (size_t i = 0; i < h->nfields; i++)
+		if (rfc5322_field_is(h, &h->fields[i], "ARC-Seal", 8) ||
+		    rfc5322_field_is(h, &h->fields[i], "ARC-Message-Signature", 21) ||
+		    rfc5322_field_is(h, &h->fields[i], "ARC-Authentication-Results", 26))
+			return true;
+	return false;
+}
+
 /* The header block is as complete as it will get: find the signatures. */
 static void
 start_verifier(struct msgstream *m)
 {
 	if (m->verify && ensure_verifier(m))
 		dkim_verifier_start(m->v, &m->hdr);
+	m->arc_on = false;
+	if (m->verify && m->complete && has_arc_fields(&m->hdr)) {
+		if (!m->arc)
+			m->arc = arc_validator_new(NULL);
+		if (m->arc) {
+			arc_validator_start(m->arc, &m->hdr);
+			m->arc_on = true;
+		} else {
+			m->alloc_fail++;
+		}
+	}
 }
 
 static const char *
@@ -132,8 +161,11 @@ msgstream_data(struct msgstream *m, const uint8_t *p, size_t len)
 		m->state = M_BODY;
 	}
 	m->body_bytes += len;
-	if (m->state == M_BODY && m->verify && len > 0)
+	if (m->state == M_BODY && m->verify && len > 0) {
 		dkim_verifier_body(m->v, p, len);
+		if (m->arc_on)
+			arc_validator_body(m->arc, p, len);
+	}
 }
 
 void
@@ -148,6 +180,24 @@ msgstream_gap(struct msgstream *m, uint64_t len)
 	incomplete(m, "capture-gap");
 }
 
+/* One key through the configured lookup (never the network). */
+static enum dkim_key_status
+lookup(struct msgstream *m, const char *name, const struct dkim_key **key, const char **why)
+{
+	enum dkim_key_status st = DKIM_KEY_TEMPFAIL;
+	*key = NULL;
+	*why = NULL;
+	if (m->key_lookup)
+		st = m->key_lookup(m->key_arg, name, key, why);
+	else
+		*why = "no key lookup configured";
+	if (st == DKIM_KEY_FOUND && !*key) {
+		st = DKIM_KEY_TEMPFAIL;
+		*why = "key lookup gave no key";
+	}
+	return st;
+}
+
 static void
 decide(struct msgstream *m)
 {
@@ -157,20 +207,26 @@ decide(struct msgstream *m)
 		const char *name = dkim_verifier_key_name(v, i);
 		if (!name)
 			continue;
-		const struct dkim_key *key = NULL;
-		const char *why = NULL;
-		enum dkim_key_status st = DKIM_KEY_TEMPFAIL;
-		if (m->key_lookup)
-			st = m->key_lookup(m->key_arg, name, &key, &why);
-		else
-			why = "no key lookup configured";
-		if (st == DKIM_KEY_FOUND && !key) {
-			st = DKIM_KEY_TEMPFAIL;
-			why = "key lookup gave no key";
-		}
+		const struct dkim_key *key;
+		const char *why;
+		enum dkim_key_status st = lookup(m, name, &key, &why);
 		dkim_verifier_set_key(v, i, st, key, why);
 	}
 	dkim_verifier_finish(v);
+	if (!m->arc_on)
+		return;
+	arc_validator_body_end(m->arc);
+	for (size_t k = 0; k < arc_validator_key_slots(m->arc); k++) {
+		const char *name = arc_validator_key_name(m->arc, k);
+		if (!name)
+			continue;
+		const struct dkim_key *key;
+		const char *why;
+		enum dkim_key_status st = lookup(m, name, &key, &why);
+		arc_validator_set_key(m->arc, k, st, key, why);
+	}
+	arc_validator_finish(m->arc);
+	m->arc_done = true;
 }
 
 void
@@ -202,4 +258,12 @@ const struct dkim_verifier *
 msgstream_verifier(const struct msgstream *m)
 {
 	return m->state == M_DONE && m->verify ? m->v : NULL;
+}
+
+const struct arc_chain *
+msgstream_arc(const struct msgstream *m)
+{
+	if (m->state != M_DONE || !m->verify || !m->v || !m->complete)
+		return NULL;
+	return m->arc_done ? arc_validator_chain(m->arc) : &no_arc;
 }

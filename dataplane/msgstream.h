@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arc.h"
 #include "dkim.h"
 #include "rfc5322.h"
 
@@ -40,6 +41,9 @@ typedef enum dkim_key_status (*msgstream_key_fn)(void *arg, const char *name,
 struct msgstream {
 	struct rfc5322_header hdr;
 	struct dkim_verifier *v; /* NULL until the first verified message */
+	struct arc_validator *arc; /* NULL until the first message with ARC fields */
+	bool arc_on;               /* this message has ARC fields and is validated */
+	bool arc_done;             /* its chain is decided */
 	msgstream_key_fn key_lookup;
 	void *key_arg;
 	int64_t now;
@@ -66,6 +70,11 @@ void msgstream_gap(struct msgstream *m, uint64_t len);
 void msgstream_end(struct msgstream *m, bool clean, const char *why);
 /* The verifier holding this message's results, or NULL (none ran). */
 const struct dkim_verifier *msgstream_verifier(const struct msgstream *m);
+/* The message's ARC chain as `wireseal verify` reports it ("none" when it
+ * carried no ARC fields), or NULL when the message was not verified or not
+ * complete (a chain is not judged on bytes that were never seen). The
+ * validator is created only for messages that carry ARC fields. */
+const struct arc_chain *msgstream_arc(const struct msgstream *m);
 /* Between messages: release the verifier and the header buffers. */
 void msgstream_trim(struct msgstream *m);
 

@@ -158,6 +158,7 @@ emit_message(struct dp_session *s)
 		.complete = s->ms.complete,
 		.gap_reason = s->ms.reason,
 		.dkim = msgstream_verifier(&s->ms),
+		.arc = msgstream_arc(&s->ms),
 		.hdr = &s->ms.hdr,
 		.header_bytes = s->ms.header_bytes,
 		.body_bytes = s->ms.body_bytes,

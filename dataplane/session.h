@@ -46,6 +46,8 @@
 
 #include "dkim.h"
 
+struct arc_chain;
+
 enum dp_dir {
 	DP_DIR_C2S = 0, /* client -> server */
 	DP_DIR_S2C = 1,
@@ -78,6 +80,8 @@ struct dp_message_record {
 	bool complete;             /* every byte of the message was seen */
 	const char *gap_reason;    /* "capture-gap", "memcap", "session-reset" ... or NULL */
 	const struct dkim_verifier *dkim; /* results: dkim_verifier_count/result; NULL when !cfg->verify */
+	const struct arc_chain *arc;      /* the ARC chain ("none" without ARC fields); NULL when
+					     !cfg->verify or the message is incomplete */
 	const struct rfc5322_header *hdr; /* the message's header block (for ARC/DMARC later) */
 	uint64_t header_bytes, body_bytes;
 };

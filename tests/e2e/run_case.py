@@ -50,9 +50,11 @@ def main():
     v = subprocess.run([wireseal, "verify", "--json", "--zone", zone, "--now", NOW] + paths,
                        capture_output=True, text=True)
     want_by_eml = {}
+    want_arc = {}
     for eml, line in zip(emls, v.stdout.splitlines()):
         o = json.loads(line)
         want_by_eml[os.path.basename(eml)] = [(d["d"], d["s"], d["a"], d["result"]) for d in o["dkim"]]
+        want_arc[os.path.basename(eml)] = (o["arc"]["result"], o["arc"]["oldest_pass"])
     if len(want_by_eml) != len(emls):
         print("verify gave %d lines for %d files: %s" % (len(want_by_eml), len(emls), v.stderr))
         return 1
@@ -126,7 +128,15 @@ def main():
                 print("FAIL %s %s: replay %s gap=%s, verify %s" %
                       (key, eml, res, o["session"].get("gap"), want_by_eml[eml]))
                 bad += 1
+            arc = o.get("arc")
+            if arc is None or (arc["result"], arc["oldest_pass"]) != want_arc[eml]:
+                print("FAIL %s %s: replay arc %s, verify %s" % (key, eml, arc, want_arc[eml]))
+                bad += 1
         else:  # gap
+            if o.get("arc") is not None:
+                print("FAIL %s %s: bytes were lost but replay judged the ARC chain: %s" %
+                      (key, eml, o["arc"]))
+                bad += 1
             if not o["session"].get("gap") or any(x[3] != "temperror" for x in res):
                 print("FAIL %s %s: bytes were lost but replay says %s gap=%s" %
                       (key, eml, res, o["session"].get("gap")))
