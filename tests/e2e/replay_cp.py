@@ -7,7 +7,8 @@ no network): the dataplane's first connection to the control plane.
   DKIM results replay printed on stdout for that message (d, s, a, result,
   reason), the From field and a DMARC verdict object;
 - the replay's stdout is the same with and without --cp;
-- the stderr summary says every record sent was acknowledged;
+- the stderr summary says every record sent was acknowledged, also with
+  two worker lcores sharing the connection;
 - --cp to a path where nothing listens, and to a peer that answers HELLO
   with another protocol version, each give a clear error and exit non-zero.
 """
@@ -135,6 +136,14 @@ metrics:
                         "message %r: ARC chain %s with %d AARs: %r" % (k, arc["result"], arc["instances"],
                                                                       v.get("arc")))
         T.check(any(o.get("arc") for o in out), "the sample has a message with ARC fields")
+
+        # two worker lcores hand records to the one connection
+        r = replay("--cp", sock, "--workers", "2")
+        T.check(r.returncode == 0 and want in r.stderr,
+                "--workers 2: exit %d, %r" % (r.returncode, r.stderr[-300:]))
+        with open(sink) as f:
+            n2 = sum(1 for l in f if '"event_type":"message"' in l)
+        T.check(n2 == 2 * nmsg, "after the second run the sink holds %d message events, want %d" % (n2, 2 * nmsg))
     finally:
         cp.terminate()
         try:
