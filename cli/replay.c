@@ -7,6 +7,10 @@
  * Keys come from an embedded zone only (ws_dns embedded mode, one resolver
  * and key cache per worker): the dataplane opens no network connection.
  *
+ * --cp SOCKET: every message record also goes to wireseal-cp as a cpm
+ * MESSAGE_RECORD (cpclient.h); at the end the run waits up to
+ * REPLAY_CP_ACK_MS for the ACK of the last one, and fails without it.
+ *
  * replay: one net_pcap port per capture (pcap or pcapng), EAL without
  * hugepages, PCI or root; the end of input is the ports staying idle for
  * --end-idle MS (net_pcap has no EOF), then every flow ends "capture-end".
@@ -23,6 +27,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "cpclient.h"
 #include "dns.h"
 #include "dpe.h"
 #include "json.h"
@@ -33,6 +38,7 @@
 #define REPLAY_END_IDLE_MS 300 /* net_pcap has no EOF: input is over after this much quiet */
 #define REPLAY_FLOWS 65536u    /* per worker */
 #define REPLAY_IDLE_S 300      /* flow idle timeout, capture time */
+#define REPLAY_CP_ACK_MS 10000 /* wait for the control plane's last ACK */
 
 struct app;
 
@@ -48,6 +54,8 @@ struct app {
 	const char *prog;
 	const char *zone;
 	const char *authserv_id;
+	const char *cp_path;
+	struct cpc *cp; /* NULL without --cp */
 	bool json, verify, tty;
 	int64_t now;
 	struct app_worker w[DPE_MAX_WORKERS];
@@ -66,15 +74,6 @@ key_lookup(void *arg, const char *name, const struct dkim_key **key, const char 
 }
 
 static void
-ip_text(const struct dp_endpoint *ep, char *buf, size_t len)
-{
-	if (!ep->v6)
-		inet_ntop(AF_INET, ep->ip + 12, buf, (socklen_t)len);
-	else
-		inet_ntop(AF_INET6, ep->ip, buf, (socklen_t)len);
-}
-
-static void
 session_json(struct json *j, void *arg)
 {
 	const struct dp_message_record *rec = arg;
@@ -82,12 +81,12 @@ session_json(struct json *j, void *arg)
 	json_key(j, "session");
 	json_obj(j);
 	json_key(j, "client_ip");
-	ip_text(&rec->info->client, ip, sizeof(ip));
+	cpc_ip_text(&rec->info->client, ip, sizeof(ip));
 	json_str(j, ip);
 	json_key(j, "client_port");
 	json_int(j, rec->info->client.port);
 	json_key(j, "server_ip");
-	ip_text(&rec->info->server, ip, sizeof(ip));
+	cpc_ip_text(&rec->info->server, ip, sizeof(ip));
 	json_str(j, ip);
 	json_key(j, "server_port");
 	json_int(j, rec->info->server.port);
@@ -122,6 +121,8 @@ on_message(void *arg, const struct dp_message_record *rec)
 	dpe_count_message(w->ws, rec);
 	if (rec->gap_reason)
 		w->ws->gaps++;
+	if (w->a->cp)
+		cpc_message(w->a->cp, rec); /* a failure is counted there, reported at the end */
 	flockfile(stdout);
 	if (rec->dkim) {
 		struct report_parts p = {
@@ -292,6 +293,7 @@ struct run_opts {
 
 static const struct option common_opts[] = {
         {"zone", required_argument, NULL, 'z'},
+        {"cp", required_argument, NULL, 'c'},
         {"json", no_argument, NULL, 'j'},
         {"workers", required_argument, NULL, 'w'},
         {"no-verify", no_argument, NULL, 'V'},
@@ -316,6 +318,9 @@ parse_common(int argc, char **argv, struct app *a, struct run_opts *o)
 		switch (opt) {
 		case 'z':
 			a->zone = optarg;
+			break;
+		case 'c':
+			a->cp_path = optarg;
 			break;
 		case 'j':
 			a->json = true;
@@ -407,20 +412,43 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 	memcpy(dc.tls_ports, o->tls, sizeof(dc.tls_ports));
 	static struct dpe_stats st;
 	char why[256];
+	if (a->cp_path) {
+		a->cp = cpc_connect(a->cp_path, why, sizeof(why));
+		if (!a->cp) {
+			fprintf(stderr, "%s: %s\n", a->prog, why);
+			return 1;
+		}
+	}
 	int rc = dpe_run(&dc, &st, why, sizeof(why));
 	app_free(a);
 	if (rc != 0) {
 		fprintf(stderr, "%s: %s\n", a->prog, why);
+		cpc_free(a->cp);
 		return 1;
 	}
 	summary(a, &st);
-	return 0;
+	if (a->cp) {
+		int crc = cpc_finish(a->cp, REPLAY_CP_ACK_MS, why, sizeof(why));
+		fprintf(stderr,
+		        "%s: control plane %s: %llu records sent, %llu acknowledged, %llu not sent, "
+		        "%llu truncated\n",
+		        a->prog, a->cp_path, (unsigned long long)cpc_sent(a->cp),
+		        (unsigned long long)cpc_acked(a->cp), (unsigned long long)cpc_unsent(a->cp),
+		        (unsigned long long)cpc_truncated(a->cp));
+		if (crc != 0) {
+			fprintf(stderr, "%s: control plane: %s\n", a->prog, why);
+			rc = 1;
+		}
+		cpc_free(a->cp);
+		a->cp = NULL;
+	}
+	return rc != 0 ? 1 : 0;
 }
 
 static void
 replay_usage(void)
 {
-	fprintf(stderr, "usage: wireseal replay [--zone FILE] [--json] [--workers N] [--no-verify] "
+	fprintf(stderr, "usage: wireseal replay [--zone FILE] [--cp SOCKET] [--json] [--workers N] [--no-verify] "
 	                "[--authserv-id ID] [--now EPOCH] [--smtp-ports 25,587] [--tls-ports 465] "
 	                "[--flows N] [--idle-timeout S] [--end-idle MS] CAPTURE...\n");
 }
@@ -515,7 +543,7 @@ cmd_dp(int argc, char **argv)
 	int pc = parse_common(split, argv, &a, &o);
 	if (pc != 0 || optind != split || split == argc) {
 		fprintf(stderr,
-		        "usage: wireseal-dp [--zone FILE] [--json] [--workers N] [--no-verify] "
+		        "usage: wireseal-dp [--zone FILE] [--cp SOCKET] [--json] [--workers N] [--no-verify] "
 		        "[--smtp-ports 25,587] [--tls-ports 465] [--flows N] [--idle-timeout S] "
 		        "-- EAL-ARGS (-l 0-N, hugepages or --no-huge, -a PCI or --vdev=...)\n");
 		return pc > 0 ? 0 : 2;

@@ -1,0 +1,54 @@
+/*
+ * cpc: the dataplane's side of the cpm protocol (ctrlplane/cpm.h): one
+ * SOCK_SEQPACKET connection to wireseal-cp that carries a MESSAGE_RECORD
+ * for every message record the workers hand over, and reads back the ACKs.
+ *
+ * Data model: records are numbered from 1 in the order cpc_message takes
+ * them and packed into one datagram (a batch, at most CPM_MAX_DATAGRAM)
+ * until the next one does not fit; cpc_finish sends the last batch and
+ * waits until an ACK covers the last id. Lists past their cpm limits are
+ * cut to the limit and strings to CPM_MAX_STR (counted in cpc_truncated).
+ * ts_usec is the wall clock when the record is taken, so that a replay run
+ * twice never repeats a (record_id, ts_usec) pair the sink dedupes on.
+ *
+ * Thread-safety: cpc_message may be called from several worker threads at
+ * once (a mutex serialises them; replay is offline, the lock is cheap next
+ * to a DKIM verification). cpc_connect, cpc_finish and cpc_free are for one
+ * thread, with no cpc_message running.
+ *
+ * Not yet: reconnect and re-send of unacknowledged records, SESSION_RECORD,
+ * KEY_REQUEST. After a send fails, later records are counted, not sent,
+ * and cpc_finish reports the first error.
+ */
+#ifndef WS_CLI_CPCLIENT_H
+#define WS_CLI_CPCLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "session.h"
+
+#define CPC_HELLO_TIMEOUT_MS 5000u /* the control plane's HELLO must come by then */
+
+struct cpc;
+
+/* Connects to path and exchanges HELLO (role dataplane). NULL with a reason
+ * when nothing listens there, the peer refuses us or is not a control plane. */
+struct cpc *cpc_connect(const char *path, char *why, size_t whylen);
+/* Queues one MESSAGE_RECORD (sending the batch when it is full). Returns 0,
+ * or -1 when the connection has failed (the record is counted unsent). */
+int cpc_message(struct cpc *c, const struct dp_message_record *rec);
+/* Sends what is queued and waits up to timeout_ms for an ACK of the last
+ * record. Returns 0 when every record sent is acknowledged, else -1 with a
+ * reason. */
+int cpc_finish(struct cpc *c, unsigned timeout_ms, char *why, size_t whylen);
+uint64_t cpc_sent(const struct cpc *c);      /* records handed to the socket */
+uint64_t cpc_acked(const struct cpc *c);     /* highest id acknowledged */
+uint64_t cpc_unsent(const struct cpc *c);    /* records lost to a failed connection */
+uint64_t cpc_truncated(const struct cpc *c); /* records with a list or string cut */
+void cpc_free(struct cpc *c);                /* NULL-safe; closes the connection */
+
+/* "192.0.2.1" / "2001:db8::1" for an endpoint (len >= INET6_ADDRSTRLEN). */
+void cpc_ip_text(const struct dp_endpoint *ep, char *buf, size_t len);
+
+#endif
