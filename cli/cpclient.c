@@ -30,6 +30,12 @@ struct cpc {
 	uint64_t acked;
 	uint64_t unsent, truncated;
 	bool failed; /* no more sends: why holds the first reason */
+	uint64_t next_req, key_requests;
+	uint64_t want_req; /* the KEY_ANSWER cpc_key waits for (0: none) */
+	bool got;          /* it came: ans_* hold it */
+	uint8_t ans_status;
+	size_t ans_len;
+	char ans_text[CPM_MAX_STR + 1];
 	char why[256];
 	struct cpm_msg m; /* the record being encoded (5 KB: not on a worker's stack) */
 	uint8_t buf[CPM_MAX_DATAGRAM];
@@ -72,8 +78,18 @@ handle(struct cpc *c, const uint8_t *d, size_t n, struct cpm_msg *m)
 			if (cpm_str_copy(m->u.error.text, text, sizeof(text)) != 0)
 				snprintf(text, sizeof(text), "%s", cpm_error_text(m->u.error.code));
 			fail(c, "control plane refused us", text);
+		} else if (m->type == CPM_KEY_ANSWER && c->want_req &&
+		           m->u.key_answer.req_id == c->want_req && !c->got) {
+			/* the record text points into rbuf: copy it before the next recv */
+			const struct cpm_key_answer *k = &m->u.key_answer;
+			c->got = true;
+			c->ans_status = k->status;
+			c->ans_len = k->record.len <= CPM_MAX_STR ? k->record.len : CPM_MAX_STR;
+			if (c->ans_len)
+				memcpy(c->ans_text, k->record.p, c->ans_len);
+			c->ans_text[c->ans_len] = '\0';
 		}
-		/* KEY_ANSWER and the rest: nothing asked for them yet */
+		/* other KEY_ANSWERs (a request that timed out) and the rest: ignored */
 	}
 	if (rc < 0) {
 		fail(c, "malformed datagram from the control plane", why);
@@ -382,6 +398,89 @@ cpc_finish(struct cpc *c, unsigned timeout_ms, char *why, size_t whylen)
 	}
 	pthread_mutex_unlock(&c->lock);
 	return rc;
+}
+
+enum dkim_key_status
+cpc_key(struct cpc *c, const char *name, unsigned timeout_ms, struct dkim_key *key, char *why,
+        size_t whylen)
+{
+	enum dkim_key_status st = DKIM_KEY_TEMPFAIL;
+	struct cpm_msg m = {.type = CPM_KEY_REQUEST};
+	uint8_t b[DKIM_MAX_KEY_NAME + 64];
+	struct cpm_writer w;
+	pthread_mutex_lock(&c->lock);
+	if (c->failed) {
+		snprintf(why, whylen, "control plane connection failed: %s", c->why);
+		goto out;
+	}
+	m.u.key_request.req_id = ++c->next_req;
+	m.u.key_request.name = cpm_s(name);
+	cpm_writer_init(&w, b, sizeof(b));
+	if (cpm_encode(&w, &m) != 0) {
+		st = DKIM_KEY_INVALID;
+		snprintf(why, whylen, "key name too long for a KEY_REQUEST");
+		goto out;
+	}
+	ssize_t n;
+	do
+		n = send(c->fd, b, w.len, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		fail(c, "sending to the control plane", strerror(errno));
+		snprintf(why, whylen, "control plane connection failed: %s", c->why);
+		goto out;
+	}
+	c->key_requests++;
+	c->want_req = m.u.key_request.req_id;
+	c->got = false;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!c->got && !c->failed) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		long el =
+		        (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		if (el >= (long)timeout_ms || pump(c, (int)((long)timeout_ms - el)) < 0)
+			break;
+	}
+	c->want_req = 0;
+	if (!c->got) {
+		snprintf(why, whylen, "control plane did not answer%s%s",
+		         c->failed ? ": " : "", c->failed ? c->why : "");
+		goto out;
+	}
+	switch (c->ans_status) {
+	case CPM_KEY_FOUND: {
+		const char *pwhy = NULL;
+		if (dkim_key_parse(c->ans_text, c->ans_len, key, &pwhy) == 0) {
+			st = DKIM_KEY_FOUND;
+		} else {
+			st = DKIM_KEY_INVALID;
+			snprintf(why, whylen, "%s", pwhy ? pwhy : "unparsable key record");
+		}
+		break;
+	}
+	case CPM_KEY_MISSING:
+		st = DKIM_KEY_MISSING;
+		snprintf(why, whylen, "%s", c->ans_text);
+		break;
+	case CPM_KEY_INVALID:
+		st = DKIM_KEY_INVALID;
+		snprintf(why, whylen, "%s", c->ans_text);
+		break;
+	default: /* TEMPFAIL, and a status this version does not know */
+		st = DKIM_KEY_TEMPFAIL;
+		snprintf(why, whylen, "%s", c->ans_text[0] ? c->ans_text : "key lookup failed temporarily");
+		break;
+	}
+out:
+	pthread_mutex_unlock(&c->lock);
+	return st;
+}
+
+uint64_t
+cpc_key_requests(const struct cpc *c)
+{
+	return c->key_requests;
 }
 
 uint64_t

@@ -18,18 +18,30 @@ struct key_entry {
 };
 
 struct keycache {
-	struct ws_dns *dns;
+	keycache_fetch_fn fetch;
+	void *arg;
 	struct key_entry *bucket[KEYCACHE_BUCKETS];
 	unsigned long queries;
 };
 
+static enum dkim_key_status fetch_dns(void *arg, const char *name, struct dkim_key *key,
+				      char *why, size_t whylen);
+
+struct keycache *
+keycache_new_fetch(keycache_fetch_fn fetch, void *arg)
+{
+	struct keycache *kc = calloc(1, sizeof(*kc));
+	if (kc) {
+		kc->fetch = fetch;
+		kc->arg = arg;
+	}
+	return kc;
+}
+
 struct keycache *
 keycache_new(struct ws_dns *dns)
 {
-	struct keycache *kc = calloc(1, sizeof(*kc));
-	if (kc)
-		kc->dns = dns;
-	return kc;
+	return keycache_new_fetch(fetch_dns, dns);
 }
 
 void
@@ -62,47 +74,47 @@ hash_name(const char *s)
 	return h % KEYCACHE_BUCKETS;
 }
 
-static void
-resolve(struct keycache *kc, struct key_entry *e)
+static enum dkim_key_status
+fetch_dns(void *arg, const char *name, struct dkim_key *key, char *ewhy, size_t whylen)
 {
-	kc->queries++;
-	struct ws_dns_answer *a = ws_dns_query(kc->dns, e->name, WS_DNS_TXT);
+	enum dkim_key_status st = DKIM_KEY_TEMPFAIL;
+	struct ws_dns_answer *a = ws_dns_query(arg, name, WS_DNS_TXT);
 	if (!a) {
-		e->st = DKIM_KEY_TEMPFAIL;
-		snprintf(e->why, sizeof(e->why), "key lookup failed: out of memory");
-		return;
+		snprintf(ewhy, whylen, "key lookup failed: out of memory");
+		return st;
 	}
 	switch (a->status) {
 	case WS_DNS_OK:
-		e->st = DKIM_KEY_INVALID;
-		snprintf(e->why, sizeof(e->why), "no usable key record");
+		st = DKIM_KEY_INVALID;
+		snprintf(ewhy, whylen, "no usable key record");
 		for (size_t i = 0; i < a->count; i++) {
 			if (a->rrs[i].type != WS_DNS_TXT)
 				continue;
 			const char *why = NULL;
 			if (dkim_key_parse((const char *)a->rrs[i].u.txt.data, a->rrs[i].u.txt.len,
-					   &e->key, &why) == 0) {
-				e->st = DKIM_KEY_FOUND;
+					   key, &why) == 0) {
+				st = DKIM_KEY_FOUND;
 				break;
 			}
 			if (i == 0)
-				snprintf(e->why, sizeof(e->why), "%s", why);
+				snprintf(ewhy, whylen, "%s", why);
 		}
 		break;
 	case WS_DNS_NXDOMAIN:
 	case WS_DNS_NODATA:
-		e->st = DKIM_KEY_MISSING;
-		snprintf(e->why, sizeof(e->why), "no key for signature (%s)",
+		st = DKIM_KEY_MISSING;
+		snprintf(ewhy, whylen, "no key for signature (%s)",
 			 a->status == WS_DNS_NXDOMAIN ? "NXDOMAIN" : "no TXT record");
 		break;
 	case WS_DNS_TEMPFAIL:
 	case WS_DNS_BOGUS:
-		e->st = DKIM_KEY_TEMPFAIL;
-		snprintf(e->why, sizeof(e->why), "key lookup failed temporarily (%s)",
+		st = DKIM_KEY_TEMPFAIL;
+		snprintf(ewhy, whylen, "key lookup failed temporarily (%s)",
 			 a->why[0] ? a->why : "DNS error");
 		break;
 	}
 	ws_dns_answer_free(a);
+	return st;
 }
 
 enum dkim_key_status
@@ -120,7 +132,8 @@ keycache_get(struct keycache *kc, const char *name, const struct dkim_key **key,
 			return DKIM_KEY_TEMPFAIL;
 		}
 		memcpy(e->name, name, n + 1);
-		resolve(kc, e);
+		kc->queries++;
+		e->st = kc->fetch(kc->arg, e->name, &e->key, e->why, sizeof(e->why));
 		e->next = kc->bucket[b];
 		kc->bucket[b] = e;
 	}

@@ -4,8 +4,13 @@
  * and print one line per message seen on the wire, the same object as
  * `wireseal verify --json` without "file" and with a "session" object.
  *
- * Keys come from an embedded zone only (ws_dns embedded mode, one resolver
- * and key cache per worker): the dataplane opens no network connection.
+ * Keys come from an embedded zone (--zone: ws_dns embedded mode, one
+ * resolver and key cache per worker) or, with --cp and no --zone, from the
+ * control plane (KEY_REQUEST/KEY_ANSWER, cpc_key; one key cache per worker,
+ * TTLs ignored for the short run). The dataplane opens no network connection:
+ * a key lookup blocks the worker on the local control plane's UNIX socket,
+ * acceptable offline (cpclient.h). With both, the zone wins: the run then
+ * does not depend on the daemon's DNS.
  *
  * --cp SOCKET: every message record also goes to wireseal-cp as a cpm
  * MESSAGE_RECORD (cpclient.h); at the end the run waits up to
@@ -67,10 +72,16 @@ key_lookup(void *arg, const char *name, const struct dkim_key **key, const char 
 	struct app_worker *w = arg;
 	if (!w->kc) {
 		*key = NULL;
-		*why = "no key source (the dataplane only reads keys from --zone)";
+		*why = "no key source (the dataplane reads keys from --zone or --cp)";
 		return DKIM_KEY_TEMPFAIL;
 	}
 	return keycache_get(w->kc, name, key, why);
+}
+
+static enum dkim_key_status
+cp_fetch(void *arg, const char *name, struct dkim_key *key, char *why, size_t whylen)
+{
+	return cpc_key(arg, name, CPC_KEY_TIMEOUT_MS, key, why, whylen);
 }
 
 static void
@@ -168,6 +179,10 @@ worker_setup(void *app, unsigned wi, struct dpe_worker_stats *ws, struct dp_sess
 			return -1;
 		}
 		w->kc = keycache_new(w->dns);
+		if (!w->kc)
+			return -1;
+	} else if (a->cp && a->verify) {
+		w->kc = keycache_new_fetch(cp_fetch, a->cp);
 		if (!w->kc)
 			return -1;
 	}
@@ -431,10 +446,11 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 		int crc = cpc_finish(a->cp, REPLAY_CP_ACK_MS, why, sizeof(why));
 		fprintf(stderr,
 		        "%s: control plane %s: %llu records sent, %llu acknowledged, %llu not sent, "
-		        "%llu truncated\n",
+		        "%llu truncated, %llu key requests\n",
 		        a->prog, a->cp_path, (unsigned long long)cpc_sent(a->cp),
 		        (unsigned long long)cpc_acked(a->cp), (unsigned long long)cpc_unsent(a->cp),
-		        (unsigned long long)cpc_truncated(a->cp));
+		        (unsigned long long)cpc_truncated(a->cp),
+		        (unsigned long long)cpc_key_requests(a->cp));
 		if (crc != 0) {
 			fprintf(stderr, "%s: control plane: %s\n", a->prog, why);
 			rc = 1;

@@ -103,7 +103,9 @@ struct dp_session_config {
 	bool verify;   /* false: parse only (bench: reassembly + SMTP alone) */
 	int64_t now;   /* for x= */
 	/* Key lookup; must not block on the network (the dataplane never opens
-	 * connections): the replay CLI answers from an embedded zone. */
+	 * connections): the replay CLI answers from an embedded zone, or (--cp
+	 * without --zone) by a synchronous KEY_REQUEST to the local control
+	 * plane over its UNIX socket, accepted for an offline replay. */
 	enum dkim_key_status (*key_lookup)(void *arg, const char *name, const struct dkim_key **key,
 					   const char **why);
 	void (*on_message)(void *arg, const struct dp_message_record *rec);

@@ -9,6 +9,10 @@ no network): the dataplane's first connection to the control plane.
 - the replay's stdout is the same with and without --cp;
 - the stderr summary says every record sent was acknowledged, also with
   two worker lcores sharing the connection;
+- with --cp and no --zone the keys come from the control plane (KEY_REQUEST,
+  the daemon has the sample zone): stdout (DKIM and ARC results) is the same
+  as with --zone, every record is acknowledged, the daemon's metrics count
+  the key requests, also with two workers asking at once;
 - --cp to a path where nothing listens, and to a peer that answers HELLO
   with another protocol version, each give a clear error and exit non-zero.
 """
@@ -34,9 +38,22 @@ MANIFEST = os.path.join(wstest.SOURCE, "tests", "data", "captures", "sample.json
 NOW = "1800000000"  # as run_case.py: the sample signatures carry no x=
 
 
-def replay(*extra):
-    return subprocess.run([wstest.WIRESEAL, "replay", "--json", "--zone", ZONE, "--now", NOW] +
+CTL = os.path.join(wstest.BUILD, "wiresealctl")
+
+
+def replay(*extra, zone=True):
+    return subprocess.run([wstest.WIRESEAL, "replay", "--json", "--now", NOW] +
+                          (["--zone", ZONE] if zone else []) +
                           list(extra) + [PCAP], capture_output=True, text=True, timeout=120)
+
+
+def key_requests_served(d):
+    r = subprocess.run([CTL, "-s", os.path.join(d, "ctl.sock"), "stats"], capture_output=True,
+                       text=True, timeout=20)
+    for l in r.stdout.splitlines():
+        if l.startswith("wireseal_cp_key_requests_total "):
+            return float(l.split()[1])
+    return -1
 
 
 def key(ip, port, transaction):
@@ -144,6 +161,34 @@ metrics:
         with open(sink) as f:
             n2 = sum(1 for l in f if '"event_type":"message"' in l)
         T.check(n2 == 2 * nmsg, "after the second run the sink holds %d message events, want %d" % (n2, 2 * nmsg))
+
+        # no --zone: the keys come from the control plane
+        T.check(key_requests_served(d) == 0, "no key requests before the --cp-only run")
+        r = replay("--cp", sock, zone=False)
+        T.check(r.returncode == 0, "--cp without --zone exits 0: %d %s" % (r.returncode, r.stderr[-600:]))
+        T.check(r.stdout == plain.stdout,
+                "--cp without --zone: stdout (DKIM, ARC) is the same as with --zone:\n%s\n---\n%s" %
+                (r.stdout[:1500], plain.stdout[:1500]))
+        T.check(want in r.stderr, "--cp without --zone: %r" % r.stderr[-300:])
+        served = key_requests_served(d)
+        T.check(served > 0, "the control plane served %r key requests" % served)
+        with open(sink) as f:
+            ev = [json.loads(l) for l in f if l.strip()]
+        msgs = [e for e in ev if e.get("event_type") == "message"][2 * nmsg:]
+        T.check(len(msgs) == nmsg, "--cp without --zone: %d new sink events, want %d" % (len(msgs), nmsg))
+        by = {key(e.get("src_ip"), e.get("src_port"), e.get("smtp", {}).get("transaction")): e
+              for e in msgs}
+        for o in out:
+            s = o["session"]
+            e = by.get(key(s["client_ip"], s["client_port"], s["transaction"]), {})
+            T.check(dkim_of(e.get("verdict", {}).get("dkim", [])) == dkim_of(o.get("dkim", [])),
+                    "--cp without --zone: sink DKIM of %r as with --zone" % (s["client_port"],))
+        # two workers ask for keys over the one connection at once
+        r = replay("--cp", sock, "--workers", "2", zone=False)
+        T.check(r.returncode == 0 and want in r.stderr and
+                sorted(r.stdout.splitlines()) == sorted(plain.stdout.splitlines()),
+                "--cp without --zone, --workers 2: exit %d, same results, %r" % (r.returncode, r.stderr[-300:]))
+        T.check(key_requests_served(d) > served, "the second run asked for keys too")
     finally:
         cp.terminate()
         try:
