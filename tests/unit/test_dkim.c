@@ -19,6 +19,7 @@
 #include "dkim.h"
 #include "rfc5322.h"
 #include "testutil.h"
+#include "testkeys.h"
 
 static struct ws_privkey *rsa2048, *rsa1024, *rsa512, *ed;
 
@@ -35,21 +36,6 @@ static const char *msg_text =
 	"this is  a test.\r\n"
 	"\r\n"
 	"\r\n";
-
-static struct ws_privkey *
-load_pem_file(const char *rel)
-{
-	char path[1024];
-	size_t len = 0;
-	char *pem = tu_read_file(tu_shared(rel, path, sizeof(path)), &len);
-	assert_non_null(pem);
-	struct ws_privkey *k = NULL;
-	const char *why = NULL;
-	if (ws_privkey_load_pem(pem, len, &k, &why) != 0)
-		fail_msg("%s: %s", rel, why);
-	free(pem);
-	return k;
-}
 
 static struct ws_privkey *
 gen_rsa(unsigned bits)

@@ -25,6 +25,7 @@
 #include "msgstream.h"
 #include "session.h"
 #include "testutil.h"
+#include "testkeys.h"
 
 /* Allocation accounting: the test is linked with -Wl,--wrap= for malloc,
  * calloc, realloc and free (tests/unit/meson.build), so every allocation
@@ -83,21 +84,6 @@ __wrap_free(void *p)
 
 static struct ws_privkey *rsa, *ed;
 static struct dkim_key rsa_key, ed_key;
-
-static struct ws_privkey *
-load_pem_file(const char *rel)
-{
-	char path[1024];
-	size_t len = 0;
-	char *pem = tu_read_file(tu_shared(rel, path, sizeof(path)), &len);
-	assert_non_null(pem);
-	struct ws_privkey *k = NULL;
-	const char *why = NULL;
-	if (ws_privkey_load_pem(pem, len, &k, &why) != 0)
-		fail_msg("%s: %s", rel, why);
-	free(pem);
-	return k;
-}
 
 static void
 key_for(const struct ws_privkey *k, struct dkim_key *out)
