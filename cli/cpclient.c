@@ -1,10 +1,12 @@
 /*
- * cpc: dataplane -> control plane records over cpm (see cpclient.h).
+ * cpc: dataplane -> control plane records and key requests over cpm, with
+ * an I/O thread, an ACK queue and reconnects (see cpclient.h).
  */
 #include "cpclient.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -21,26 +23,85 @@
 #include "dkim.h"
 #include "rfc5322.h"
 
-struct cpc {
-	int fd;
-	pthread_mutex_t lock;
-	struct cpm_writer w;
-	uint64_t next_id; /* the id the next record gets */
-	uint64_t sent;    /* records handed to the socket (ids 1..sent) */
-	uint64_t acked;
-	uint64_t unsent, truncated;
-	bool failed; /* no more sends: why holds the first reason */
-	uint64_t next_req, key_requests;
-	uint64_t want_req; /* the KEY_ANSWER cpc_key waits for (0: none) */
-	bool got;          /* it came: ans_* hold it */
-	uint8_t ans_status;
-	size_t ans_len;
-	char ans_text[CPM_MAX_STR + 1];
-	char why[256];
-	struct cpm_msg m; /* the record being encoded (5 KB: not on a worker's stack) */
-	uint8_t buf[CPM_MAX_DATAGRAM];
-	uint8_t rbuf[CPM_MAX_DATAGRAM + 1];
+#define CPC_POLL_MS 200 /* the I/O thread looks at timeouts this often */
+
+/* One encoded record (u16 type | u32 len | payload) waiting for its ACK. */
+struct rec {
+	struct rec *next;
+	uint64_t id;
+	bool sent_once;
+	uint32_t len;
+	uint8_t b[];
 };
+
+/* A key request waiting for its answer (then it moves to a mailbox). */
+struct keyreq {
+	struct keyreq *next;
+	uint64_t req_id;
+	uint64_t deadline_ms; /* monotonic */
+	bool sent;            /* on the current connection */
+	struct cpc_key_answer a;
+	unsigned slot;
+};
+
+struct cpc {
+	char path[108];
+	bool lossless;
+	int fd;       /* -1 while disconnected (owned by the I/O thread) */
+	int wake[2];  /* pipe: workers and cpc_free wake the I/O thread */
+	pthread_t thr;
+	bool thr_started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* ACKs, answers, room in the queue */
+	/* under lock: */
+	bool stop;
+	struct rec *head, **tail, *cursor; /* cursor: first record not sent on this connection */
+	size_t qn, qbytes;
+	uint64_t next_id, sent, acked, unsent, truncated, resent, reconnects;
+	uint64_t next_req, key_requests, next_tag;
+	struct keyreq *keys;               /* waiting for an answer */
+	size_t nkeys;
+	struct keyreq *box[CPC_MAX_SLOTS]; /* answered, per slot (LIFO is fine: tags) */
+	bool up;                           /* connected */
+	char why[256];                     /* the last connection problem */
+	struct cpm_msg m;                  /* the record being encoded (5 KB) */
+	uint8_t enc[CPM_MAX_DATAGRAM];
+	/* I/O thread only: */
+	uint8_t out[CPM_MAX_DATAGRAM];
+	uint8_t rbuf[CPM_MAX_DATAGRAM + 1];
+	struct cpm_msg rm;
+};
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+static uint64_t
+wall_usec(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+/* A deadline for pthread_cond_timedwait (CLOCK_REALTIME) ms from now. */
+static struct timespec
+abs_after(unsigned ms)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += ms / 1000u;
+	t.tv_nsec += (long)(ms % 1000u) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
 
 void
 cpc_ip_text(const struct dp_endpoint *ep, char *buf, size_t len)
@@ -52,152 +113,55 @@ cpc_ip_text(const struct dp_endpoint *ep, char *buf, size_t len)
 }
 
 static void
-fail(struct cpc *c, const char *what, const char *detail)
+wake(struct cpc *c)
 {
-	if (c->failed)
-		return;
-	c->failed = true;
-	snprintf(c->why, sizeof(c->why), "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
+	char b = 1;
+	ssize_t n = write(c->wake[1], &b, 1); /* full pipe: a wake-up is pending anyway */
+	(void)n;
 }
 
-/* Handles one datagram from the control plane: ACKs move c->acked, an
- * ERROR fails the connection. Returns 0, or -1 when it did not decode. */
+/* ---- connection (I/O thread, and cpc_connect for the first one) ---- */
+
+/* Connects and exchanges HELLO; the fd, or -1 with why. */
 static int
-handle(struct cpc *c, const uint8_t *d, size_t n, struct cpm_msg *m)
-{
-	struct cpm_reader r;
-	char why[128];
-	int rc;
-	cpm_reader_init(&r, d, n);
-	while ((rc = cpm_decode_next(&r, m, why, sizeof(why))) == 1) {
-		if (m->type == CPM_ACK) {
-			if (m->u.ack.up_to > c->acked)
-				c->acked = m->u.ack.up_to;
-		} else if (m->type == CPM_ERROR) {
-			char text[160];
-			if (cpm_str_copy(m->u.error.text, text, sizeof(text)) != 0)
-				snprintf(text, sizeof(text), "%s", cpm_error_text(m->u.error.code));
-			fail(c, "control plane refused us", text);
-		} else if (m->type == CPM_KEY_ANSWER && c->want_req &&
-		           m->u.key_answer.req_id == c->want_req && !c->got) {
-			/* the record text points into rbuf: copy it before the next recv */
-			const struct cpm_key_answer *k = &m->u.key_answer;
-			c->got = true;
-			c->ans_status = k->status;
-			c->ans_len = k->record.len <= CPM_MAX_STR ? k->record.len : CPM_MAX_STR;
-			if (c->ans_len)
-				memcpy(c->ans_text, k->record.p, c->ans_len);
-			c->ans_text[c->ans_len] = '\0';
-		}
-		/* other KEY_ANSWERs (a request that timed out) and the rest: ignored */
-	}
-	if (rc < 0) {
-		fail(c, "malformed datagram from the control plane", why);
-		return -1;
-	}
-	return 0;
-}
-
-/* Reads what the control plane sent, waiting up to timeout_ms for the first
- * datagram (0: only what is there). Returns -1 once the peer has closed. */
-static int
-pump(struct cpc *c, int timeout_ms)
-{
-	struct pollfd p = {.fd = c->fd, .events = POLLIN};
-	int first = timeout_ms;
-	for (;;) {
-		int pr = poll(&p, 1, first);
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr <= 0)
-			return 0;
-		first = 0;
-		ssize_t n = recv(c->fd, c->rbuf, sizeof(c->rbuf), MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return 0;
-		if (n <= 0) {
-			fail(c, "control plane closed the connection",
-			     n < 0 ? strerror(errno) : NULL);
-			return -1;
-		}
-		struct cpm_msg m;
-		handle(c, c->rbuf, (size_t)n, &m);
-	}
-}
-
-/* Sends the batch being built. The records in it count as sent. */
-static void
-flush(struct cpc *c)
-{
-	if (c->w.records == 0)
-		return;
-	unsigned recs = c->w.records;
-	if (!c->failed) {
-		ssize_t n;
-		do
-			n = send(c->fd, c->buf, c->w.len, MSG_NOSIGNAL);
-		while (n < 0 && errno == EINTR);
-		if (n < 0)
-			fail(c, "sending to the control plane", strerror(errno));
-	}
-	if (c->failed)
-		c->unsent += recs;
-	else
-		c->sent += recs;
-	cpm_writer_init(&c->w, c->buf, sizeof(c->buf));
-}
-
-struct cpc *
-cpc_connect(const char *path, char *why, size_t whylen)
+dial(const char *path, char *why, size_t whylen, uint8_t *buf, struct cpm_msg *m)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = -1;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		snprintf(why, whylen, "%s: socket path too long", path);
-		return NULL;
+		return -1;
 	}
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	struct cpc *c = calloc(1, sizeof(*c));
-	if (!c) {
-		snprintf(why, whylen, "out of memory");
-		return NULL;
-	}
-	c->fd = -1;
-	c->next_id = 1;
-	cpm_writer_init(&c->w, c->buf, sizeof(c->buf));
-	if (pthread_mutex_init(&c->lock, NULL) != 0) {
-		snprintf(why, whylen, "mutex: %s", strerror(errno));
-		free(c);
-		return NULL;
-	}
-	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (c->fd < 0) {
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
 		snprintf(why, whylen, "socket: %s", strerror(errno));
-		goto fail;
+		return -1;
 	}
-	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		snprintf(why, whylen, "%s: cannot connect to the control plane: %s", path,
 		         strerror(errno));
 		goto fail;
 	}
-	c->m = (struct cpm_msg){.type = CPM_HELLO,
-	                        .u.hello = {.magic = CPM_MAGIC,
-	                                    .version = CPM_VERSION,
-	                                    .role = CPM_ROLE_DATAPLANE}};
+	*m = (struct cpm_msg){.type = CPM_HELLO,
+	                      .u.hello = {.magic = CPM_MAGIC,
+	                                  .version = CPM_VERSION,
+	                                  .role = CPM_ROLE_DATAPLANE}};
 	struct cpm_writer hw;
 	uint8_t hb[64];
 	cpm_writer_init(&hw, hb, sizeof(hb));
-	if (cpm_encode(&hw, &c->m) != 0 || send(c->fd, hb, hw.len, MSG_NOSIGNAL) < 0) {
+	if (cpm_encode(&hw, m) != 0 || send(fd, hb, hw.len, MSG_NOSIGNAL) < 0) {
 		snprintf(why, whylen, "%s: sending HELLO: %s", path, strerror(errno));
 		goto fail;
 	}
 	/* the first datagram back must be the control plane's HELLO, alone */
-	struct pollfd p = {.fd = c->fd, .events = POLLIN};
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	if (poll(&p, 1, (int)CPC_HELLO_TIMEOUT_MS) <= 0) {
 		snprintf(why, whylen, "%s: no HELLO from the control plane within %u ms", path,
 		         CPC_HELLO_TIMEOUT_MS);
 		goto fail;
 	}
-	ssize_t n = recv(c->fd, c->rbuf, sizeof(c->rbuf), 0);
+	ssize_t n = recv(fd, buf, CPM_MAX_DATAGRAM + 1, 0);
 	if (n <= 0) {
 		snprintf(why, whylen, "%s: the control plane closed the connection during HELLO",
 		         path);
@@ -205,34 +169,339 @@ cpc_connect(const char *path, char *why, size_t whylen)
 	}
 	struct cpm_reader r;
 	char dwhy[128];
-	cpm_reader_init(&r, c->rbuf, (size_t)n);
-	int rc = cpm_decode_next(&r, &c->m, dwhy, sizeof(dwhy));
+	cpm_reader_init(&r, buf, (size_t)n);
+	int rc = cpm_decode_next(&r, m, dwhy, sizeof(dwhy));
 	if (rc != 1) {
 		snprintf(why, whylen, "%s: not a cpm peer: %s", path,
 		         rc < 0 ? dwhy : "empty datagram");
 		goto fail;
 	}
-	if (c->m.type == CPM_ERROR) {
+	if (m->type == CPM_ERROR) {
 		char text[160] = "";
-		cpm_str_copy(c->m.u.error.text, text, sizeof(text));
+		cpm_str_copy(m->u.error.text, text, sizeof(text));
 		snprintf(why, whylen, "%s: the control plane refused our HELLO: %s (%s)", path,
-		         cpm_error_text(c->m.u.error.code), text);
+		         cpm_error_text(m->u.error.code), text);
 		goto fail;
 	}
-	int herr = cpm_hello_check(&c->m, CPM_ROLE_CONTROLPLANE);
+	int herr = cpm_hello_check(m, CPM_ROLE_CONTROLPLANE);
 	if (herr == 0 && r.off != r.len)
 		herr = CPM_E_MALFORMED; /* HELLO comes alone in its datagram */
 	if (herr != 0) {
 		snprintf(why, whylen,
 		         "%s: HELLO mismatch: %s (peer: %s, magic 0x%08x, version %u, role %u; we "
 		         "speak version %u and expect role %u)",
-		         path, cpm_error_text((unsigned)herr), cpm_type_name(c->m.type),
-		         c->m.type == CPM_HELLO ? c->m.u.hello.magic : 0,
-		         c->m.type == CPM_HELLO ? c->m.u.hello.version : 0,
-		         c->m.type == CPM_HELLO ? c->m.u.hello.role : 0, CPM_VERSION,
+		         path, cpm_error_text((unsigned)herr), cpm_type_name(m->type),
+		         m->type == CPM_HELLO ? m->u.hello.magic : 0,
+		         m->type == CPM_HELLO ? m->u.hello.version : 0,
+		         m->type == CPM_HELLO ? m->u.hello.role : 0, CPM_VERSION,
 		         CPM_ROLE_CONTROLPLANE);
 		goto fail;
 	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+/* A new connection is up: everything unacknowledged goes again. */
+static void
+connected(struct cpc *c, int fd)
+{
+	pthread_mutex_lock(&c->lock);
+	c->fd = fd;
+	c->up = true;
+	c->cursor = c->head;
+	for (struct keyreq *k = c->keys; k; k = k->next)
+		k->sent = false;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void
+disconnect(struct cpc *c, const char *what, const char *detail)
+{
+	pthread_mutex_lock(&c->lock);
+	snprintf(c->why, sizeof(c->why), "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
+	c->up = false;
+	pthread_mutex_unlock(&c->lock);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+/* Moves k (already unlinked) to its slot's mailbox. Under lock. */
+static void
+deliver(struct cpc *c, struct keyreq *k)
+{
+	k->next = c->box[k->slot];
+	c->box[k->slot] = k;
+	c->nkeys--;
+	pthread_cond_broadcast(&c->cond);
+}
+
+/* Frees the records an ACK covers. Under lock. */
+static void
+take_ack(struct cpc *c, uint64_t up_to)
+{
+	if (up_to > c->acked)
+		c->acked = up_to;
+	while (c->head && c->head->id <= c->acked) {
+		struct rec *r = c->head;
+		if (c->cursor == r)
+			c->cursor = r->next;
+		c->head = r->next;
+		if (!c->head)
+			c->tail = &c->head;
+		c->qn--;
+		c->qbytes -= r->len;
+		free(r);
+	}
+	pthread_cond_broadcast(&c->cond);
+}
+
+/* One datagram from the control plane. -1: the connection must go. */
+static int
+handle(struct cpc *c, const uint8_t *d, size_t n)
+{
+	struct cpm_reader r;
+	char why[128];
+	int rc;
+	cpm_reader_init(&r, d, n);
+	pthread_mutex_lock(&c->lock);
+	while ((rc = cpm_decode_next(&r, &c->rm, why, sizeof(why))) == 1) {
+		struct cpm_msg *m = &c->rm;
+		if (m->type == CPM_ACK) {
+			take_ack(c, m->u.ack.up_to);
+		} else if (m->type == CPM_ERROR) {
+			char text[160];
+			if (cpm_str_copy(m->u.error.text, text, sizeof(text)) != 0)
+				snprintf(text, sizeof(text), "%s", cpm_error_text(m->u.error.code));
+			pthread_mutex_unlock(&c->lock);
+			disconnect(c, "control plane refused us", text);
+			return -1;
+		} else if (m->type == CPM_KEY_ANSWER) {
+			const struct cpm_key_answer *ka = &m->u.key_answer;
+			for (struct keyreq **pk = &c->keys; *pk; pk = &(*pk)->next) {
+				struct keyreq *k = *pk;
+				if (k->req_id != ka->req_id)
+					continue;
+				*pk = k->next;
+				k->a.status = ka->status;
+				k->a.ttl = ka->ttl;
+				k->a.len = ka->record.len <= CPM_MAX_STR ? ka->record.len : CPM_MAX_STR;
+				if (k->a.len)
+					memcpy(k->a.text, ka->record.p, k->a.len);
+				k->a.text[k->a.len] = '\0';
+				deliver(c, k);
+				break;
+			}
+			/* an answer nobody waits for any more (timed out): dropped */
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (rc < 0) {
+		disconnect(c, "malformed datagram from the control plane", why);
+		return -1;
+	}
+	return 0;
+}
+
+/* Packs what waits (key requests first, then records from the cursor) into
+ * c->out. Returns its length; *last: the last record packed. Under lock. */
+static size_t
+pack(struct cpc *c, struct rec **last)
+{
+	struct cpm_writer w;
+	cpm_writer_init(&w, c->out, sizeof(c->out));
+	*last = NULL;
+	for (struct keyreq *k = c->keys; k; k = k->next) {
+		if (k->sent)
+			continue;
+		struct cpm_msg m = {.type = CPM_KEY_REQUEST};
+		m.u.key_request.req_id = k->req_id;
+		m.u.key_request.name = cpm_s(k->a.name);
+		if (cpm_encode(&w, &m) != 0)
+			break;
+		k->sent = true;
+		c->key_requests++;
+	}
+	struct rec *r = c->cursor;
+	while (r && w.len + r->len <= w.cap) {
+		memcpy(w.buf + w.len, r->b, r->len);
+		w.len += r->len;
+		if (r->sent_once)
+			c->resent++;
+		else
+			r->sent_once = true;
+		if (r->id > c->sent)
+			c->sent = r->id;
+		*last = r;
+		r = r->next;
+	}
+	return w.len;
+}
+
+/* Answers TEMPFAIL to key requests past their deadline. Under lock. */
+static void
+expire_keys(struct cpc *c, uint64_t now)
+{
+	for (struct keyreq **pk = &c->keys; *pk;) {
+		struct keyreq *k = *pk;
+		if (k->deadline_ms > now) {
+			pk = &k->next;
+			continue;
+		}
+		*pk = k->next;
+		k->a.status = CPM_KEY_TEMPFAIL;
+		k->a.ttl = 0;
+		k->a.len = (size_t)snprintf(k->a.text, sizeof(k->a.text),
+		                            "no key answer from the control plane within %u ms%s%s",
+		                            CPC_KEY_TIMEOUT_MS, c->up ? "" : ": ",
+		                            c->up ? "" : c->why);
+		if (k->a.len >= sizeof(k->a.text))
+			k->a.len = sizeof(k->a.text) - 1;
+		deliver(c, k);
+	}
+}
+
+static void *
+io_main(void *arg)
+{
+	struct cpc *c = arg;
+	unsigned backoff = CPC_BACKOFF_MIN_MS;
+	uint64_t next_try = 0;
+	for (;;) {
+		uint64_t now = mono_ms();
+		pthread_mutex_lock(&c->lock);
+		bool stop = c->stop;
+		expire_keys(c, now);
+		pthread_mutex_unlock(&c->lock);
+		if (stop)
+			break;
+		if (c->fd < 0 && now >= next_try) {
+			char why[256];
+			int fd = dial(c->path, why, sizeof(why), c->rbuf, &c->rm);
+			if (fd >= 0) {
+				backoff = CPC_BACKOFF_MIN_MS;
+				pthread_mutex_lock(&c->lock);
+				c->reconnects++;
+				pthread_mutex_unlock(&c->lock);
+				connected(c, fd);
+			} else {
+				pthread_mutex_lock(&c->lock);
+				snprintf(c->why, sizeof(c->why), "%s", why);
+				pthread_mutex_unlock(&c->lock);
+				next_try = mono_ms() + backoff;
+				backoff = backoff * 2 > CPC_BACKOFF_MAX_MS ? CPC_BACKOFF_MAX_MS : backoff * 2;
+			}
+		}
+		size_t len = 0;
+		struct rec *last = NULL;
+		if (c->fd >= 0) {
+			pthread_mutex_lock(&c->lock);
+			len = pack(c, &last);
+			pthread_mutex_unlock(&c->lock);
+		}
+		if (len > 0) {
+			ssize_t n;
+			do
+				n = send(c->fd, c->out, len, MSG_NOSIGNAL);
+			while (n < 0 && errno == EINTR);
+			if (n < 0) {
+				/* the records go again on the next connection (cursor
+				 * reset there); key requests too */
+				disconnect(c, "sending to the control plane", strerror(errno));
+				continue;
+			}
+			pthread_mutex_lock(&c->lock);
+			/* only this thread frees records (ACKs) or resets the
+			 * cursor; workers only append, so last is still there and
+			 * its next may be a record appended meanwhile */
+			if (last)
+				c->cursor = last->next;
+			bool more = c->cursor != NULL;
+			pthread_mutex_unlock(&c->lock);
+			if (more)
+				continue;
+		}
+		struct pollfd p[2] = {{.fd = c->wake[0], .events = POLLIN},
+		                      {.fd = c->fd, .events = POLLIN}};
+		int timeout = CPC_POLL_MS;
+		if (c->fd < 0) {
+			uint64_t t = mono_ms();
+			timeout = next_try > t ? (int)(next_try - t) : 0;
+			if (timeout > CPC_POLL_MS)
+				timeout = CPC_POLL_MS;
+		}
+		int pr = poll(p, c->fd >= 0 ? 2 : 1, timeout);
+		if (pr <= 0)
+			continue;
+		if (p[0].revents & POLLIN) {
+			char b[64];
+			while (read(c->wake[0], b, sizeof(b)) > 0)
+				;
+		}
+		if (c->fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+			for (;;) {
+				ssize_t n = recv(c->fd, c->rbuf, sizeof(c->rbuf), MSG_DONTWAIT);
+				if (n < 0 && (errno == EAGAIN || errno == EINTR))
+					break;
+				if (n <= 0) {
+					disconnect(c, "control plane closed the connection",
+					           n < 0 ? strerror(errno) : NULL);
+					next_try = mono_ms() + backoff;
+					break;
+				}
+				if (handle(c, c->rbuf, (size_t)n) < 0) {
+					next_try = mono_ms() + backoff;
+					break;
+				}
+			}
+		}
+	}
+	return NULL;
+}
+
+/* ---- public ---- */
+
+struct cpc *
+cpc_connect(const char *path, bool lossless, char *why, size_t whylen)
+{
+	struct cpc *c = calloc(1, sizeof(*c));
+	if (!c) {
+		snprintf(why, whylen, "out of memory");
+		return NULL;
+	}
+	c->fd = -1;
+	c->wake[0] = c->wake[1] = -1;
+	c->next_id = 1;
+	c->tail = &c->head;
+	c->lossless = lossless;
+	if (strlen(path) >= sizeof(c->path)) {
+		snprintf(why, whylen, "%s: socket path too long", path);
+		free(c);
+		return NULL;
+	}
+	memcpy(c->path, path, strlen(path) + 1);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	if (pthread_mutex_init(&c->lock, NULL) != 0 || pthread_cond_init(&c->cond, &ca) != 0) {
+		snprintf(why, whylen, "mutex: %s", strerror(errno));
+		free(c);
+		return NULL;
+	}
+	if (pipe2(c->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+		snprintf(why, whylen, "pipe: %s", strerror(errno));
+		goto fail;
+	}
+	int fd = dial(path, why, whylen, c->rbuf, &c->rm);
+	if (fd < 0)
+		goto fail;
+	connected(c, fd);
+	if (pthread_create(&c->thr, NULL, io_main, c) != 0) {
+		snprintf(why, whylen, "thread: %s", strerror(errno));
+		goto fail;
+	}
+	c->thr_started = true;
 	return c;
 fail:
 	cpc_free(c);
@@ -256,17 +525,15 @@ cuts(const char *s, bool *trunc)
 	return s ? cut(s, strlen(s), trunc) : (struct cpm_str){0};
 }
 
-/* Fills c->m from rec; the strings point into rec (and ip[]). */
+/* Fills *m from rec; the strings point into rec (and ip[]). */
 static bool
-build(struct cpc *c, const struct dp_message_record *rec, char ip[2][INET6_ADDRSTRLEN])
+build(struct cpm_msg *m, const struct dp_message_record *rec, char ip[2][INET6_ADDRSTRLEN])
 {
-	struct cpm_message *mm = &c->m.u.message;
+	struct cpm_message *mm = &m->u.message;
 	bool t = false;
-	memset(&c->m, 0, sizeof(c->m));
-	c->m.type = CPM_MESSAGE_RECORD;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	mm->ts_usec = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	memset(m, 0, sizeof(*m));
+	m->type = CPM_MESSAGE_RECORD;
+	mm->ts_usec = wall_usec();
 	mm->flow_id = rec->info->flow_id;
 	cpc_ip_text(&rec->info->client, ip[0], INET6_ADDRSTRLEN);
 	cpc_ip_text(&rec->info->server, ip[1], INET6_ADDRSTRLEN);
@@ -334,65 +601,128 @@ build(struct cpc *c, const struct dp_message_record *rec, char ip[2][INET6_ADDRS
 	return t;
 }
 
+
+/* Fills *m (a SESSION_RECORD) from rec; the strings point into rec and ip[].
+ * TLS facts (tls_version, sni) stay empty until the dataplane sees them. */
+static bool
+build_session(struct cpm_msg *m, const struct dp_session_record *rec,
+              char ip[2][INET6_ADDRSTRLEN])
+{
+	struct cpm_session *ss = &m->u.session;
+	bool t = false;
+	memset(m, 0, sizeof(*m));
+	m->type = CPM_SESSION_RECORD;
+	ss->ts_usec = wall_usec();
+	ss->flow_id = rec->info->flow_id;
+	cpc_ip_text(&rec->info->client, ip[0], INET6_ADDRSTRLEN);
+	cpc_ip_text(&rec->info->server, ip[1], INET6_ADDRSTRLEN);
+	ss->client = (struct cpm_endpoint){cpm_s(ip[0]), rec->info->client.port};
+	ss->server = (struct cpm_endpoint){cpm_s(ip[1]), rec->info->server.port};
+	ss->helo = cuts(rec->helo, &t);
+	ss->starttls_offered = rec->starttls_offered;
+	ss->starttls_used = rec->starttls_used;
+	ss->end_reason = cuts(rec->end_reason, &t);
+	ss->transactions = rec->transactions;
+	/* what the session record knows that is out of the ordinary */
+	if (rec->info->midstream)
+		ss->anomalies[ss->nanomalies++] = cpm_s("midstream");
+	if (rec->auth_seen)
+		ss->anomalies[ss->nanomalies++] = cpm_s("auth-seen");
+	return t;
+}
+
+/* Queues c->m (filled, under lock) as the next record. */
+static int
+enqueue(struct cpc *c, uint64_t *idp)
+{
+	for (;;) {
+		if (c->qn < CPC_MAX_QUEUE && c->qbytes < CPC_MAX_QUEUE_BYTES)
+			break;
+		if (!c->lossless || c->stop) {
+			c->unsent++;
+			return -1;
+		}
+		/* replay: wait for ACKs (through reconnects), lossless */
+		struct timespec dl = abs_after(CPC_POLL_MS);
+		pthread_cond_timedwait(&c->cond, &c->lock, &dl);
+	}
+	*idp = c->next_id;
+	struct cpm_writer w;
+	cpm_writer_init(&w, c->enc, sizeof(c->enc));
+	if (cpm_encode(&w, &c->m) != 0) {
+		c->unsent++; /* larger than one datagram even alone */
+		return -1;
+	}
+	struct rec *r = malloc(sizeof(*r) + w.len);
+	if (!r) {
+		c->unsent++;
+		return -1;
+	}
+	r->next = NULL;
+	r->id = c->next_id++;
+	r->sent_once = false;
+	r->len = (uint32_t)w.len;
+	memcpy(r->b, c->enc, w.len);
+	*c->tail = r;
+	c->tail = &r->next;
+	if (!c->cursor && c->up)
+		c->cursor = r;
+	c->qn++;
+	c->qbytes += w.len;
+	return 0;
+}
+
 int
 cpc_message(struct cpc *c, const struct dp_message_record *rec)
 {
 	char ip[2][INET6_ADDRSTRLEN];
+	uint64_t id;
 	pthread_mutex_lock(&c->lock);
-	if (c->failed) {
-		c->unsent++;
-		pthread_mutex_unlock(&c->lock);
-		return -1;
-	}
-	if (build(c, rec, ip))
+	if (build(&c->m, rec, ip))
 		c->truncated++;
 	c->m.u.message.record_id = c->next_id;
-	if (cpm_encode(&c->w, &c->m) != 0) {
-		flush(c);
-		pump(c, 0); /* take the ACKs so far off the socket */
-	}
-	int rc = 0;
-	if (!c->failed && c->w.records == 0 && cpm_encode(&c->w, &c->m) != 0) {
-		/* alone it does not fit either: lost, the connection goes on */
-		c->unsent++;
-		rc = -1;
-	} else if (c->failed) {
-		c->unsent++;
-		rc = -1;
-	} else {
-		c->next_id++;
-	}
+	int rc = enqueue(c, &id);
 	pthread_mutex_unlock(&c->lock);
+	if (rc == 0)
+		wake(c);
+	return rc;
+}
+
+int
+cpc_session(struct cpc *c, const struct dp_session_record *rec)
+{
+	char ip[2][INET6_ADDRSTRLEN];
+	uint64_t id;
+	pthread_mutex_lock(&c->lock);
+	if (build_session(&c->m, rec, ip))
+		c->truncated++;
+	c->m.u.session.record_id = c->next_id;
+	int rc = enqueue(c, &id);
+	pthread_mutex_unlock(&c->lock);
+	if (rc == 0)
+		wake(c);
 	return rc;
 }
 
 int
 cpc_finish(struct cpc *c, unsigned timeout_ms, char *why, size_t whylen)
 {
-	pthread_mutex_lock(&c->lock);
-	flush(c);
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (!c->failed && c->acked < c->sent) {
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		long el =
-		        (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-		if (el >= (long)timeout_ms)
-			break;
-		if (pump(c, (int)((long)timeout_ms - el)) < 0)
-			break;
-	}
+	uint64_t t0 = mono_ms();
 	int rc = 0;
-	if (c->failed && (c->acked < c->sent || c->unsent)) {
-		/* an ACK of everything before a later close is still a success */
-		snprintf(why, whylen, "%s", c->why);
-		rc = -1;
-	} else if (c->acked < c->sent) {
-		snprintf(why, whylen, "only %llu of %llu records acknowledged within %u ms",
-		         (unsigned long long)c->acked, (unsigned long long)c->sent, timeout_ms);
+	wake(c);
+	pthread_mutex_lock(&c->lock);
+	uint64_t last = c->next_id - 1;
+	while (c->acked < last && mono_ms() - t0 < timeout_ms) {
+		struct timespec dl = abs_after(CPC_POLL_MS);
+		pthread_cond_timedwait(&c->cond, &c->lock, &dl);
+	}
+	if (c->acked < last) {
+		snprintf(why, whylen, "only %llu of %llu records acknowledged within %u ms%s%s",
+		         (unsigned long long)c->acked, (unsigned long long)last, timeout_ms,
+		         c->why[0] ? "; last connection problem: " : "", c->why);
 		rc = -1;
 	} else if (c->unsent) {
-		snprintf(why, whylen, "%llu records too large for one cpm datagram, not sent",
+		snprintf(why, whylen, "%llu records dropped (queue full or too large for a datagram)",
 		         (unsigned long long)c->unsent);
 		rc = -1;
 	}
@@ -400,111 +730,138 @@ cpc_finish(struct cpc *c, unsigned timeout_ms, char *why, size_t whylen)
 	return rc;
 }
 
+int
+cpc_key_ask(struct cpc *c, const char *name, unsigned slot, uint64_t tag)
+{
+	size_t n = strlen(name);
+	if (slot >= CPC_MAX_SLOTS || n == 0 || n > DKIM_MAX_KEY_NAME)
+		return -1;
+	struct keyreq *k = calloc(1, sizeof(*k));
+	if (!k)
+		return -1;
+	memcpy(k->a.name, name, n + 1);
+	k->a.tag = tag;
+	k->slot = slot;
+	k->deadline_ms = mono_ms() + CPC_KEY_TIMEOUT_MS;
+	pthread_mutex_lock(&c->lock);
+	if (c->nkeys >= CPC_MAX_KEYS_PENDING) {
+		pthread_mutex_unlock(&c->lock);
+		free(k);
+		return -1;
+	}
+	k->req_id = ++c->next_req;
+	k->next = c->keys;
+	c->keys = k;
+	c->nkeys++;
+	pthread_mutex_unlock(&c->lock);
+	wake(c);
+	return 0;
+}
+
+int
+cpc_key_take(struct cpc *c, unsigned slot, struct cpc_key_answer *out)
+{
+	if (slot >= CPC_MAX_SLOTS)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	struct keyreq *k = c->box[slot];
+	if (k)
+		c->box[slot] = k->next;
+	pthread_mutex_unlock(&c->lock);
+	if (!k)
+		return 0;
+	*out = k->a;
+	free(k);
+	return 1;
+}
+
+enum dkim_key_status
+cpc_key_status(const struct cpc_key_answer *a, struct dkim_key *key, char *why, size_t whylen)
+{
+	switch (a->status) {
+	case CPM_KEY_FOUND: {
+		const char *pwhy = NULL;
+		if (dkim_key_parse(a->text, a->len, key, &pwhy) == 0)
+			return DKIM_KEY_FOUND;
+		snprintf(why, whylen, "%s", pwhy ? pwhy : "unparsable key record");
+		return DKIM_KEY_INVALID;
+	}
+	case CPM_KEY_MISSING:
+		snprintf(why, whylen, "%s", a->text);
+		return DKIM_KEY_MISSING;
+	case CPM_KEY_INVALID:
+		snprintf(why, whylen, "%s", a->text);
+		return DKIM_KEY_INVALID;
+	default: /* TEMPFAIL, and a status this version does not know */
+		snprintf(why, whylen, "%s", a->text[0] ? a->text : "key lookup failed temporarily");
+		return DKIM_KEY_TEMPFAIL;
+	}
+}
+
+/* The blocking form's mailbox: shared by its callers, each takes only the
+ * answer with its own tag. */
+#define CPC_SYNC_SLOT (CPC_MAX_SLOTS - 1)
+
 enum dkim_key_status
 cpc_key(struct cpc *c, const char *name, unsigned timeout_ms, struct dkim_key *key, char *why,
         size_t whylen)
 {
-	enum dkim_key_status st = DKIM_KEY_TEMPFAIL;
-	struct cpm_msg m = {.type = CPM_KEY_REQUEST};
-	uint8_t b[DKIM_MAX_KEY_NAME + 64];
-	struct cpm_writer w;
 	pthread_mutex_lock(&c->lock);
-	if (c->failed) {
-		snprintf(why, whylen, "control plane connection failed: %s", c->why);
-		goto out;
-	}
-	m.u.key_request.req_id = ++c->next_req;
-	m.u.key_request.name = cpm_s(name);
-	cpm_writer_init(&w, b, sizeof(b));
-	if (cpm_encode(&w, &m) != 0) {
-		st = DKIM_KEY_INVALID;
-		snprintf(why, whylen, "key name too long for a KEY_REQUEST");
-		goto out;
-	}
-	ssize_t n;
-	do
-		n = send(c->fd, b, w.len, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		fail(c, "sending to the control plane", strerror(errno));
-		snprintf(why, whylen, "control plane connection failed: %s", c->why);
-		goto out;
-	}
-	c->key_requests++;
-	c->want_req = m.u.key_request.req_id;
-	c->got = false;
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (!c->got && !c->failed) {
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		long el =
-		        (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-		if (el >= (long)timeout_ms || pump(c, (int)((long)timeout_ms - el)) < 0)
-			break;
-	}
-	c->want_req = 0;
-	if (!c->got) {
-		snprintf(why, whylen, "control plane did not answer%s%s",
-		         c->failed ? ": " : "", c->failed ? c->why : "");
-		goto out;
-	}
-	switch (c->ans_status) {
-	case CPM_KEY_FOUND: {
-		const char *pwhy = NULL;
-		if (dkim_key_parse(c->ans_text, c->ans_len, key, &pwhy) == 0) {
-			st = DKIM_KEY_FOUND;
-		} else {
-			st = DKIM_KEY_INVALID;
-			snprintf(why, whylen, "%s", pwhy ? pwhy : "unparsable key record");
-		}
-		break;
-	}
-	case CPM_KEY_MISSING:
-		st = DKIM_KEY_MISSING;
-		snprintf(why, whylen, "%s", c->ans_text);
-		break;
-	case CPM_KEY_INVALID:
-		st = DKIM_KEY_INVALID;
-		snprintf(why, whylen, "%s", c->ans_text);
-		break;
-	default: /* TEMPFAIL, and a status this version does not know */
-		st = DKIM_KEY_TEMPFAIL;
-		snprintf(why, whylen, "%s", c->ans_text[0] ? c->ans_text : "key lookup failed temporarily");
-		break;
-	}
-out:
+	uint64_t tag = ++c->next_tag;
 	pthread_mutex_unlock(&c->lock);
+	if (cpc_key_ask(c, name, CPC_SYNC_SLOT, tag) != 0) {
+		snprintf(why, whylen, "key request not sent (bad name or too many pending)");
+		return DKIM_KEY_TEMPFAIL;
+	}
+	uint64_t t0 = mono_ms();
+	struct keyreq *got = NULL;
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		for (struct keyreq **pk = &c->box[CPC_SYNC_SLOT]; *pk; pk = &(*pk)->next)
+			if ((*pk)->a.tag == tag) {
+				got = *pk;
+				*pk = got->next;
+				break;
+			}
+		/* the I/O thread answers TEMPFAIL at CPC_KEY_TIMEOUT_MS; a
+		 * shorter timeout_ms gives up here (the answer is dropped later) */
+		if (got || mono_ms() - t0 >= timeout_ms + CPC_POLL_MS * 2u)
+			break;
+		struct timespec dl = abs_after(CPC_POLL_MS);
+		pthread_cond_timedwait(&c->cond, &c->lock, &dl);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!got) {
+		snprintf(why, whylen, "control plane did not answer within %u ms", timeout_ms);
+		return DKIM_KEY_TEMPFAIL;
+	}
+	enum dkim_key_status st = cpc_key_status(&got->a, key, why, whylen);
+	free(got);
 	return st;
 }
 
-uint64_t
-cpc_key_requests(const struct cpc *c)
-{
-	return c->key_requests;
-}
+/* counters written under the lock, read here without it (a snapshot) */
+#define CPC_GETTER(field)                                       \
+	uint64_t cpc_##field(const struct cpc *c)               \
+	{                                                       \
+		return __atomic_load_n(&c->field, __ATOMIC_RELAXED); \
+	}
+CPC_GETTER(key_requests)
+CPC_GETTER(sent)
+CPC_GETTER(acked)
+CPC_GETTER(unsent)
+CPC_GETTER(truncated)
+CPC_GETTER(resent)
+CPC_GETTER(reconnects)
 
-uint64_t
-cpc_sent(const struct cpc *c)
+static void
+free_keys(struct keyreq *k)
 {
-	return c->sent;
-}
-
-uint64_t
-cpc_acked(const struct cpc *c)
-{
-	return c->acked;
-}
-
-uint64_t
-cpc_unsent(const struct cpc *c)
-{
-	return c->unsent;
-}
-
-uint64_t
-cpc_truncated(const struct cpc *c)
-{
-	return c->truncated;
+	while (k) {
+		struct keyreq *n = k->next;
+		free(k);
+		k = n;
+	}
 }
 
 void
@@ -512,8 +869,28 @@ cpc_free(struct cpc *c)
 {
 	if (!c)
 		return;
+	if (c->thr_started) {
+		pthread_mutex_lock(&c->lock);
+		c->stop = true;
+		pthread_cond_broadcast(&c->cond);
+		pthread_mutex_unlock(&c->lock);
+		wake(c);
+		pthread_join(c->thr, NULL);
+	}
 	if (c->fd >= 0)
 		close(c->fd);
+	for (int i = 0; i < 2; i++)
+		if (c->wake[i] >= 0)
+			close(c->wake[i]);
+	while (c->head) {
+		struct rec *r = c->head;
+		c->head = r->next;
+		free(r);
+	}
+	free_keys(c->keys);
+	for (unsigned i = 0; i < CPC_MAX_SLOTS; i++)
+		free_keys(c->box[i]);
 	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->cond);
 	free(c);
 }

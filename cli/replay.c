@@ -43,7 +43,7 @@
 #define REPLAY_END_IDLE_MS 300 /* net_pcap has no EOF: input is over after this much quiet */
 #define REPLAY_FLOWS 65536u    /* per worker */
 #define REPLAY_IDLE_S 300      /* flow idle timeout, capture time */
-#define REPLAY_CP_ACK_MS 10000 /* wait for the control plane's last ACK */
+#define REPLAY_CP_ACK_MS 10000 /* wait for the control plane's last ACK (--cp-wait) */
 
 struct app;
 
@@ -61,6 +61,8 @@ struct app {
 	const char *authserv_id;
 	const char *cp_path;
 	struct cpc *cp; /* NULL without --cp */
+	unsigned cp_wait_ms;
+	bool live;
 	bool json, verify, tty;
 	int64_t now;
 	struct app_worker w[DPE_MAX_WORKERS];
@@ -158,8 +160,9 @@ on_message(void *arg, const struct dp_message_record *rec)
 static void
 on_session(void *arg, const struct dp_session_record *rec)
 {
-	(void)arg;
-	(void)rec;
+	struct app_worker *w = arg;
+	if (w->a->cp)
+		cpc_session(w->a->cp, rec); /* a failure is counted there, reported at the end */
 }
 
 static int
@@ -309,6 +312,7 @@ struct run_opts {
 static const struct option common_opts[] = {
         {"zone", required_argument, NULL, 'z'},
         {"cp", required_argument, NULL, 'c'},
+        {"cp-wait", required_argument, NULL, 'W'},
         {"json", no_argument, NULL, 'j'},
         {"workers", required_argument, NULL, 'w'},
         {"no-verify", no_argument, NULL, 'V'},
@@ -336,6 +340,9 @@ parse_common(int argc, char **argv, struct app *a, struct run_opts *o)
 			break;
 		case 'c':
 			a->cp_path = optarg;
+			break;
+		case 'W':
+			a->cp_wait_ms = (unsigned)strtoul(optarg, NULL, 10);
 			break;
 		case 'j':
 			a->json = true;
@@ -391,6 +398,7 @@ defaults(struct app *a, struct run_opts *o, const char *prog)
 	gethostname(host, sizeof(host) - 1);
 	a->authserv_id = host;
 	a->tty = isatty(STDERR_FILENO);
+	a->cp_wait_ms = REPLAY_CP_ACK_MS;
 	o->workers = 1;
 	o->flows = REPLAY_FLOWS;
 	o->idle_s = REPLAY_IDLE_S;
@@ -428,7 +436,8 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 	static struct dpe_stats st;
 	char why[256];
 	if (a->cp_path) {
-		a->cp = cpc_connect(a->cp_path, why, sizeof(why));
+		/* replay waits for room in the ACK queue; the live dataplane drops */
+		a->cp = cpc_connect(a->cp_path, !a->live, why, sizeof(why));
 		if (!a->cp) {
 			fprintf(stderr, "%s: %s\n", a->prog, why);
 			return 1;
@@ -443,14 +452,16 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 	}
 	summary(a, &st);
 	if (a->cp) {
-		int crc = cpc_finish(a->cp, REPLAY_CP_ACK_MS, why, sizeof(why));
+		int crc = cpc_finish(a->cp, a->cp_wait_ms, why, sizeof(why));
 		fprintf(stderr,
 		        "%s: control plane %s: %llu records sent, %llu acknowledged, %llu not sent, "
-		        "%llu truncated, %llu key requests\n",
+		        "%llu truncated, %llu key requests, %llu re-sent, %llu reconnects\n",
 		        a->prog, a->cp_path, (unsigned long long)cpc_sent(a->cp),
 		        (unsigned long long)cpc_acked(a->cp), (unsigned long long)cpc_unsent(a->cp),
 		        (unsigned long long)cpc_truncated(a->cp),
-		        (unsigned long long)cpc_key_requests(a->cp));
+		        (unsigned long long)cpc_key_requests(a->cp),
+		        (unsigned long long)cpc_resent(a->cp),
+		        (unsigned long long)cpc_reconnects(a->cp));
 		if (crc != 0) {
 			fprintf(stderr, "%s: control plane: %s\n", a->prog, why);
 			rc = 1;
@@ -464,7 +475,7 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 static void
 replay_usage(void)
 {
-	fprintf(stderr, "usage: wireseal replay [--zone FILE] [--cp SOCKET] [--json] [--workers N] [--no-verify] "
+	fprintf(stderr, "usage: wireseal replay [--zone FILE] [--cp SOCKET [--cp-wait MS]] [--json] [--workers N] [--no-verify] "
 	                "[--authserv-id ID] [--now EPOCH] [--smtp-ports 25,587] [--tls-ports 465] "
 	                "[--flows N] [--idle-timeout S] [--end-idle MS] CAPTURE...\n");
 }
@@ -549,6 +560,7 @@ cmd_dp(int argc, char **argv)
 	struct app a;
 	struct run_opts o;
 	defaults(&a, &o, "wireseal-dp");
+	a.live = true;
 	/* EAL arguments follow "--" */
 	int split = argc;
 	for (int i = 1; i < argc; i++)
@@ -559,7 +571,7 @@ cmd_dp(int argc, char **argv)
 	int pc = parse_common(split, argv, &a, &o);
 	if (pc != 0 || optind != split || split == argc) {
 		fprintf(stderr,
-		        "usage: wireseal-dp [--zone FILE] [--cp SOCKET] [--json] [--workers N] [--no-verify] "
+		        "usage: wireseal-dp [--zone FILE] [--cp SOCKET [--cp-wait MS]] [--json] [--workers N] [--no-verify] "
 		        "[--smtp-ports 25,587] [--tls-ports 465] [--flows N] [--idle-timeout S] "
 		        "-- EAL-ARGS (-l 0-N, hugepages or --no-huge, -a PCI or --vdev=...)\n");
 		return pc > 0 ? 0 : 2;

@@ -180,7 +180,7 @@ new_flow(struct worker *w, const struct pkt_info *in, const struct flow_key *k, 
 		endpoint(&info.client, in->dst, in->dport);
 		endpoint(&info.server, in->src, in->sport);
 	}
-	info.flow_id = ((uint64_t)w->id << 56) | w->st->flows;
+	info.flow_id = ((uint64_t)w->id << 56) | (w->st->flows + 1); /* never 0: 0 is "no flow" */
 	info.midstream = !(syn && !ack);
 	e->client_is_lo = src_client == src_lo;
 	e->user = dp_session_new(&w->scfg, &info);

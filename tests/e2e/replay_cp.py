@@ -14,10 +14,22 @@ no network): the dataplane's first connection to the control plane.
   as with --zone, every record is acknowledged, the daemon's metrics count
   the key requests, also with two workers asking at once;
 - --cp to a path where nothing listens, and to a peer that answers HELLO
-  with another protocol version, each give a clear error and exit non-zero.
+  with another protocol version, each give a clear error and exit non-zero;
+- every SMTP session arrives as one "session" event (helo, transactions,
+  end reason) and every record carries the flow id (not 0) of its session;
+- kill -9 of wireseal-cp while the replay's records wait for their ACK (the
+  daemon's DNS is a blackhole, so no verdict is done), then a restart:
+  the replay reconnects, re-sends what was not acknowledged and ends with
+  every record acknowledged; the sink holds every message and session once
+  (what the first daemon wrote but never ACKed is deduped);
+- the daemon's DNS server gone (blackhole, short timeout): the replay ends
+  in bounded time with temperror SPF/DMARC verdicts;
+- kill -9 of the replay mid-stream: every record the daemon acknowledged is
+  in its sink, and the daemon serves the next replay.
 """
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -39,6 +51,13 @@ NOW = "1800000000"  # as run_case.py: the sample signatures carry no x=
 
 
 CTL = os.path.join(wstest.BUILD, "wiresealctl")
+DNSD = os.path.join(wstest.SOURCE, "tests", "harness", "dnsd.py")
+EXAMPLE_ZONE = """$ORIGIN example.
+$TTL 300
+@ IN SOA ns1.example. hostmaster.example. ( 1 3600 600 86400 60 )
+  NS ns1.example.
+ns1 A 127.0.0.1
+"""
 
 
 def replay(*extra, zone=True):
@@ -82,9 +101,194 @@ def wrong_version_peer(path, stop):
     srv.close()
 
 
+def write_conf(d, sock, sink, dns):
+    conf = os.path.join(d, "cp-%d.yaml" % time.time_ns())
+    with open(conf, "w") as f:
+        f.write("""# written by tests/e2e/replay_cp.py
+user: ""
+cpm_socket: {sock}
+control_socket: {d}/ctl.sock
+dns:
+{dns}
+policy:
+  authserv_id: mx.test
+sinks:
+  json_file: {sink}
+metrics:
+  port: 0
+""".format(sock=sock, d=d, dns=dns, sink=sink))
+    return conf
+
+
+def start_cp(d, conf, sock):
+    if os.path.exists(sock):
+        os.unlink(sock)
+    log = open(os.path.join(d, "cp.log"), "a")
+    p = subprocess.Popen([CP, "-c", conf], stdout=log, stderr=log)
+    log.close()
+    end = time.time() + 15
+    while not os.path.exists(sock) and time.time() < end and p.poll() is None:
+        time.sleep(0.05)
+    return p
+
+
+def stop(p):
+    p.terminate()
+    try:
+        p.wait(10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+def ctl_stat(d, name):
+    r = subprocess.run([CTL, "-s", os.path.join(d, "ctl.sock"), "stats"], capture_output=True,
+                       text=True, timeout=20)
+    for l in r.stdout.splitlines():
+        if l.startswith(name + " "):
+            return float(l.split()[1])
+    return -1
+
+
+def status_val(d, name):
+    r = subprocess.run([CTL, "-s", os.path.join(d, "ctl.sock"), "status"], capture_output=True,
+                       text=True, timeout=20)
+    for l in r.stdout.splitlines():
+        if l.startswith(name + " "):
+            return int(l.split()[1])
+    return -1
+
+
+def sink_events(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def start_dnsd(d):
+    """nsd for example. with sample.example sent to the blackhole; None when
+    nsd is missing (that part is skipped)."""
+    zf = os.path.join(d, "example.zone")
+    with open(zf, "w") as f:
+        f.write(EXAMPLE_ZONE)
+    p = subprocess.Popen([DNSD, "--zone", "example=" + zf, "--blackhole", "sample.example"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    env = {}
+    for line in p.stdout:
+        line = line.strip()
+        if line == "ready":
+            break
+        k, _, v = line.partition("=")
+        env[k] = v
+    if "WS_DNSD_UNBOUND_CONF" not in env:
+        rc = p.wait()
+        print("replay-cp: dnsd.py did not start (rc %r): DNS-down and crash cases skipped" % rc)
+        return None, None
+    return p, env
+
+
+def nrecords(stderr):
+    """sessions + messages from the replay's summary."""
+    for l in stderr.splitlines():
+        if "sessions=" in l and "messages=" in l:
+            f = dict(x.split("=", 1) for x in l.split() if "=" in x and x.split("=")[0] in ("sessions", "messages"))
+            return int(f["sessions"]) + int(f["messages"])
+    return -1
+
+
+def crash_and_dns_down(d, nmsg, nsess):
+    """kill -9 of the control plane mid-replay, restart; DNS down."""
+    dnsd, env = start_dnsd(d)
+    if dnsd is None:
+        return
+    sock = os.path.join(d, "crash.sock")
+    ub = "  unbound_conf: %s\n  timeout_ms: %d"
+    try:
+        # DNS down: verdicts temperror, in bounded time
+        sink = os.path.join(d, "down.json")
+        cp = start_cp(d, write_conf(d, sock, sink, ub % (env["WS_DNSD_UNBOUND_CONF"], 800)), sock)
+        t0 = time.time()
+        r = replay("--cp", sock, "--cp-wait", "30000")
+        took = time.time() - t0
+        stop(cp)
+        ev = [e for e in sink_events(sink) if e.get("event_type") == "message"]
+        T.check(r.returncode == 0 and len(ev) == nmsg, "DNS down: replay exit %d, %d sink events (want %d)"
+                % (r.returncode, len(ev), nmsg))
+        T.check(all(e["verdict"]["spf"]["result"] == "temperror" and e["verdict"]["dmarc"]["result"] == "temperror"
+                    for e in ev), "DNS down: SPF and DMARC temperror: %r" %
+                [(e["verdict"]["spf"]["result"], e["verdict"]["dmarc"]["result"]) for e in ev])
+        T.check(took < 20, "DNS down: no hang (%.1f s)" % took)
+
+        # kill -9 while every record waits for DNS, restart with working DNS
+        sink = os.path.join(d, "crash.json")
+        cp = start_cp(d, write_conf(d, sock, sink, ub % (env["WS_DNSD_UNBOUND_CONF"], 20000)), sock)
+        rp = subprocess.Popen([wstest.WIRESEAL, "replay", "--json", "--now", NOW, "--zone", ZONE,
+                               "--cp", sock, "--cp-wait", "60000", PCAP],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        end = time.time() + 30
+        while time.time() < end and status_val(d, "message_records") < nmsg:
+            time.sleep(0.05)
+        got = status_val(d, "message_records")
+        acked = status_val(d, "records_acked")
+        T.check(got == nmsg and acked == 0, "the daemon holds %d message records, %d acknowledged, "
+                "before kill -9" % (got, acked))
+        before = sink_events(sink)
+        cp.kill()
+        cp.wait()
+        time.sleep(0.3)  # the replay sees the close and starts backing off
+        cp = start_cp(d, write_conf(d, sock, sink, "  zone_file: " + ZONE), sock)
+        out, err = rp.communicate(timeout=90)
+        total = nmsg + nsess
+        T.check(rp.returncode == 0, "after the restart the replay exits 0: %d %s" % (rp.returncode, err[-400:]))
+        want = "%d records sent, %d acknowledged, 0 not sent" % (total, total)
+        summ = [l for l in err.splitlines() if "control plane" in l]
+        T.check(any(want in l for l in summ), "after the restart: %r (want %r)" % (summ, want))
+        m = [re.search(r"(\d+) re-sent, (\d+) reconnects", l) for l in summ]
+        m = [x for x in m if x]
+        T.check(m and int(m[0].group(1)) >= nmsg and int(m[0].group(2)) >= 1,
+                "the unacknowledged records were re-sent after a reconnect: %r" % summ)
+        ev = sink_events(sink)
+        msgs = [e for e in ev if e.get("event_type") == "message"]
+        sess = [e for e in ev if e.get("event_type") == "session"]
+        ids = sorted(e["record_id"] for e in ev)
+        T.check(len(msgs) == nmsg and len(sess) == nsess and ids == list(range(1, total + 1)),
+                "every record in the sink once: %d messages, %d sessions, ids %r (%d lines written "
+                "before the kill)" % (len(msgs), len(sess), ids, len(before)))
+        T.check(all(e["verdict"]["dmarc"]["result"] != "temperror" for e in msgs),
+                "the verdicts come from the restarted daemon's working DNS")
+        print("replay-cp: kill -9 with %d records unacknowledged (%d already written): %s" %
+              (total, len(before), summ[0] if summ else "?"))
+        stop(cp)
+
+        # kill -9 of the dataplane: what the daemon acknowledged is in its sink
+        sink = os.path.join(d, "dpkill.json")
+        cp = start_cp(d, write_conf(d, sock, sink, "  zone_file: " + ZONE), sock)
+        rp = subprocess.Popen([wstest.WIRESEAL, "replay", "--zone", ZONE, "--now", NOW, "--cp", sock,
+                               "--workers", "2", PCAP, PCAP, PCAP],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.time() + 30
+        while time.time() < end and status_val(d, "records_acked") < 1:
+            time.sleep(0.01)
+        rp.kill()
+        rp.wait()
+        acked = status_val(d, "records_acked")
+        lines = len(sink_events(sink))
+        T.check(acked >= 1 and lines >= acked,
+                "dataplane killed: %d records acknowledged, %d in the sink" % (acked, lines))
+        r = replay("--cp", sock)
+        T.check(r.returncode == 0, "the daemon serves the next replay after the dataplane's death")
+        stop(cp)
+    finally:
+        dnsd.stdin.close()
+        dnsd.wait(timeout=20)
+
+
 def main():
     with open(MANIFEST) as f:
-        nmsg = len(json.load(f))
+        man = json.load(f)
+    nmsg = len(man)
+    nsess = len({(m["client_ip"], m["client_port"]) for m in man})
     d = tempfile.mkdtemp(prefix="ws-replay-cp-")
     sock = os.path.join(d, "cpm.sock")
     sink = os.path.join(d, "eve.json")
@@ -119,15 +323,28 @@ metrics:
         out = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
         T.check(len(out) == nmsg, "replay printed %d messages, the manifest lists %d" % (len(out), nmsg))
         summ = [l for l in r.stderr.splitlines() if "control plane" in l]
-        want = "%d records sent, %d acknowledged, 0 not sent" % (nmsg, nmsg)
+        total = nmsg + nsess
+        T.check(nrecords(r.stderr) == total, "the summary counts %d sessions + messages" % total)
+        want = "%d records sent, %d acknowledged, 0 not sent" % (total, total)
         T.check(any(want in l for l in summ), "summary: %r (want %r)" % (summ, want))
 
         with open(sink) as f:
             ev = [json.loads(l) for l in f if l.strip()]
         msgs = [e for e in ev if e.get("event_type") == "message"]
+        sess = [e for e in ev if e.get("event_type") == "session"]
         T.check(len(msgs) == nmsg, "sink holds %d message events, want %d" % (len(msgs), nmsg))
-        T.check(sorted(e.get("record_id") for e in msgs) == list(range(1, nmsg + 1)),
-                "record ids 1..%d" % nmsg)
+        T.check(len(sess) == nsess, "sink holds %d session events, want %d" % (len(sess), nsess))
+        T.check(sorted(e.get("record_id") for e in ev) == list(range(1, total + 1)),
+                "record ids 1..%d" % total)
+        for se in sess:
+            mine = [e for e in msgs if e.get("src_port") == se.get("src_port") and e.get("src_ip") == se.get("src_ip")]
+            T.check(se.get("flow_id") and all(e.get("flow_id") == se["flow_id"] for e in mine),
+                    "session %r: flow id %r (not 0) on it and its %d messages" %
+                    (se.get("src_port"), se.get("flow_id"), len(mine)))
+            sm = se.get("smtp", {})
+            T.check(sm.get("transactions") == len(mine) and sm.get("end_reason") and sm.get("helo"),
+                    "session %r: helo %r, %r transactions, end %r" %
+                    (se.get("src_port"), sm.get("helo"), sm.get("transactions"), sm.get("end_reason")))
         by = {key(e.get("src_ip"), e.get("src_port"), e.get("smtp", {}).get("transaction")): e
               for e in msgs}
         for o in out:
@@ -196,6 +413,8 @@ metrics:
         except subprocess.TimeoutExpired:
             cp.kill()
         log.close()
+
+    crash_and_dns_down(d, nmsg, nsess)
 
     # nothing listens there
     r = replay("--cp", os.path.join(d, "nobody.sock"))
