@@ -250,6 +250,12 @@ ams_signs_seal(const struct dkim_sig *s)
 	return false;
 }
 
+void
+arc_validator_rehome(struct arc_validator *v, const struct rfc5322_header *hdr)
+{
+	v->hdr = hdr;
+}
+
 size_t
 arc_validator_start(struct arc_validator *v, const struct rfc5322_header *hdr)
 {

@@ -86,6 +86,8 @@ void arc_validator_free(struct arc_validator *v); /* NULL-safe */
 size_t arc_validator_start(struct arc_validator *v, const struct rfc5322_header *hdr);
 void arc_validator_body(struct arc_validator *v, const uint8_t *data, size_t len);
 void arc_validator_body_end(struct arc_validator *v);
+/* As dkim_verifier_rehome: the header block moved, borrow it there. */
+void arc_validator_rehome(struct arc_validator *v, const struct rfc5322_header *hdr);
 
 /* Key slots: 2*(i-1) is the AMS of set i, 2*(i-1)+1 its AS. */
 size_t arc_validator_key_slots(const struct arc_validator *v);

@@ -638,6 +638,12 @@ decide(struct dkim_sig_result *r, enum dkim_result res, const char *why)
 	r->key_done = true;
 }
 
+void
+dkim_verifier_rehome(struct dkim_verifier *v, const struct rfc5322_header *hdr)
+{
+	v->hdr = hdr;
+}
+
 size_t
 dkim_verifier_start(struct dkim_verifier *v, const struct rfc5322_header *hdr)
 {

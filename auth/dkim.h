@@ -182,6 +182,9 @@ void dkim_verifier_body(struct dkim_verifier *v, const uint8_t *data, size_t len
 /* The body ended (capture gaps are the caller's business: it must not call
  * finish for a message whose body was incomplete). */
 void dkim_verifier_body_end(struct dkim_verifier *v);
+/* The borrowed header block was moved (copied by value, its buffers kept):
+ * borrow it at its new place. For a message parked until its keys come. */
+void dkim_verifier_rehome(struct dkim_verifier *v, const struct rfc5322_header *hdr);
 
 size_t dkim_verifier_count(const struct dkim_verifier *v);
 /* The key this signature waits for, or NULL (already decided / no key). */

@@ -6,15 +6,19 @@
  *
  * Keys come from an embedded zone (--zone: ws_dns embedded mode, one
  * resolver and key cache per worker) or, with --cp and no --zone, from the
- * control plane (KEY_REQUEST/KEY_ANSWER, cpc_key; one key cache per worker,
- * TTLs ignored for the short run). The dataplane opens no network connection:
- * a key lookup blocks the worker on the local control plane's UNIX socket,
- * acceptable offline (cpclient.h). With both, the zone wins: the run then
- * does not depend on the daemon's DNS.
+ * control plane. replay by default asks synchronously (cpc_key; one key
+ * cache per worker, TTLs ignored for the short run: a lookup blocks the
+ * worker on the local daemon's UNIX socket, acceptable offline);
+ * wireseal-dp, and replay with --async-keys, never wait: a message whose
+ * key is not cached is parked and finished when the KEY_ANSWER comes
+ * (dpkeys.h: TTLs, negative caching, bounds --max-parked, --park-timeout).
+ * The dataplane opens no network connection. With both, the zone wins:
+ * the run then does not depend on the daemon's DNS.
  *
- * --cp SOCKET: every message record also goes to wireseal-cp as a cpm
- * MESSAGE_RECORD (cpclient.h); at the end the run waits up to
- * REPLAY_CP_ACK_MS for the ACK of the last one, and fails without it.
+ * --cp SOCKET: every message and session record also goes to wireseal-cp
+ * (MESSAGE_RECORD, SESSION_RECORD; cpclient.h: kept until ACKed, re-sent
+ * after a reconnect); at the end the run waits up to --cp-wait MS
+ * (REPLAY_CP_ACK_MS) for the ACK of the last one, and fails without it.
  *
  * replay: one net_pcap port per capture (pcap or pcapng), EAL without
  * hugepages, PCI or root; the end of input is the ports staying idle for
@@ -35,6 +39,7 @@
 #include "cpclient.h"
 #include "dns.h"
 #include "dpe.h"
+#include "dpkeys.h"
 #include "json.h"
 #include "keys.h"
 #include "report.h"
@@ -52,6 +57,7 @@ struct app_worker {
 	unsigned id;
 	struct ws_dns *dns;
 	struct keycache *kc;
+	struct dpk *dpk; /* asynchronous keys (cp, no zone, live or --async-keys) */
 	struct dpe_worker_stats *ws;
 };
 
@@ -62,7 +68,8 @@ struct app {
 	const char *cp_path;
 	struct cpc *cp; /* NULL without --cp */
 	unsigned cp_wait_ms;
-	bool live;
+	unsigned max_parked, park_timeout_ms;
+	bool live, async_keys;
 	bool json, verify, tty;
 	int64_t now;
 	struct app_worker w[DPE_MAX_WORKERS];
@@ -78,6 +85,37 @@ key_lookup(void *arg, const char *name, const struct dkim_key **key, const char 
 		return DKIM_KEY_TEMPFAIL;
 	}
 	return keycache_get(w->kc, name, key, why);
+}
+
+static bool
+key_ready(void *arg, const char *name)
+{
+	struct app_worker *w = arg;
+	return dpk_ready(w->dpk, name);
+}
+
+static enum dkim_key_status
+async_lookup(void *arg, const char *name, const struct dkim_key **key, const char **why)
+{
+	struct app_worker *w = arg;
+	return dpk_lookup(w->dpk, name, key, why);
+}
+
+static void on_message(void *arg, const struct dp_message_record *rec);
+
+static void
+on_parked(void *arg, const struct dp_message_record *rec, struct msgstream_parked *p)
+{
+	struct app_worker *w = arg;
+	dpk_park(w->dpk, rec, p, on_message, w);
+}
+
+static void
+worker_poll(void *app, unsigned wi, bool final)
+{
+	struct app_worker *w = &((struct app *)app)->w[wi];
+	if (w->dpk)
+		dpk_poll(w->dpk, final, on_message, w);
 }
 
 static enum dkim_key_status
@@ -131,6 +169,8 @@ static void
 on_message(void *arg, const struct dp_message_record *rec)
 {
 	struct app_worker *w = arg;
+	if (w->dpk)
+		dpk_message_done(w->dpk);
 	dpe_count_message(w->ws, rec);
 	if (rec->gap_reason)
 		w->ws->gaps++;
@@ -184,6 +224,10 @@ worker_setup(void *app, unsigned wi, struct dpe_worker_stats *ws, struct dp_sess
 		w->kc = keycache_new(w->dns);
 		if (!w->kc)
 			return -1;
+	} else if (a->cp && a->verify && a->async_keys) {
+		w->dpk = dpk_new(a->cp, wi, a->max_parked, a->park_timeout_ms);
+		if (!w->dpk)
+			return -1;
 	} else if (a->cp && a->verify) {
 		w->kc = keycache_new_fetch(cp_fetch, a->cp);
 		if (!w->kc)
@@ -197,6 +241,11 @@ worker_setup(void *app, unsigned wi, struct dpe_worker_stats *ws, struct dp_sess
 	        .on_session = on_session,
 	        .arg = w,
 	};
+	if (w->dpk) {
+		out->key_lookup = async_lookup;
+		out->key_ready = key_ready;
+		out->on_parked = on_parked;
+	}
 	return 0;
 }
 
@@ -204,6 +253,8 @@ static void
 app_free(struct app *a)
 {
 	for (unsigned i = 0; i < DPE_MAX_WORKERS; i++) {
+		dpk_free(a->w[i].dpk);
+		a->w[i].dpk = NULL;
 		keycache_free(a->w[i].kc);
 		ws_dns_free(a->w[i].dns);
 	}
@@ -282,6 +333,27 @@ summary(const struct app *a, const struct dpe_stats *st)
 			fprintf(stderr, " %s=%llu", dkim_result_name((enum dkim_result)r),
 			        (unsigned long long)tw.results[r]);
 	fprintf(stderr, " unsigned=%llu\n", (unsigned long long)tw.results[DPE_NRESULTS - 1]);
+	struct dpk_stats k = {0};
+	bool any = false;
+	for (unsigned i = 0; i < st->nworkers; i++) {
+		if (!a->w[i].dpk)
+			continue;
+		const struct dpk_stats *ks = dpk_stats(a->w[i].dpk);
+		any = true;
+		k.requests += ks->requests, k.answers += ks->answers, k.hits += ks->hits;
+		k.misses += ks->misses, k.parked += ks->parked, k.finished += ks->finished;
+		k.parked_timeout += ks->parked_timeout, k.park_refused += ks->park_refused;
+		k.parked_max = ks->parked_max > k.parked_max ? ks->parked_max : k.parked_max;
+	}
+	if (any)
+		fprintf(stderr,
+		        "%s: keys: requests=%llu answers=%llu hits=%llu misses=%llu parked=%llu "
+		        "parked-max=%llu finished=%llu parked-timeout=%llu park-refused=%llu\n",
+		        a->prog, (unsigned long long)k.requests, (unsigned long long)k.answers,
+		        (unsigned long long)k.hits, (unsigned long long)k.misses,
+		        (unsigned long long)k.parked, (unsigned long long)k.parked_max,
+		        (unsigned long long)k.finished, (unsigned long long)k.parked_timeout,
+		        (unsigned long long)k.park_refused);
 }
 
 static int
@@ -313,6 +385,9 @@ static const struct option common_opts[] = {
         {"zone", required_argument, NULL, 'z'},
         {"cp", required_argument, NULL, 'c'},
         {"cp-wait", required_argument, NULL, 'W'},
+        {"async-keys", no_argument, NULL, 'A'},
+        {"max-parked", required_argument, NULL, 'P'},
+        {"park-timeout", required_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'j'},
         {"workers", required_argument, NULL, 'w'},
         {"no-verify", no_argument, NULL, 'V'},
@@ -343,6 +418,15 @@ parse_common(int argc, char **argv, struct app *a, struct run_opts *o)
 			break;
 		case 'W':
 			a->cp_wait_ms = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'A':
+			a->async_keys = true;
+			break;
+		case 'P':
+			a->max_parked = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'T':
+			a->park_timeout_ms = (unsigned)strtoul(optarg, NULL, 10);
 			break;
 		case 'j':
 			a->json = true;
@@ -429,6 +513,7 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 	        .telemetry = !replay,
 	        .worker_setup = worker_setup,
 	        .progress = progress,
+	        .worker_poll = worker_poll,
 	        .app = a,
 	};
 	memcpy(dc.smtp_ports, o->smtp, sizeof(dc.smtp_ports));
@@ -444,13 +529,14 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 		}
 	}
 	int rc = dpe_run(&dc, &st, why, sizeof(why));
-	app_free(a);
 	if (rc != 0) {
+		app_free(a);
 		fprintf(stderr, "%s: %s\n", a->prog, why);
 		cpc_free(a->cp);
 		return 1;
 	}
 	summary(a, &st);
+	app_free(a);
 	if (a->cp) {
 		int crc = cpc_finish(a->cp, a->cp_wait_ms, why, sizeof(why));
 		fprintf(stderr,
@@ -475,7 +561,7 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 static void
 replay_usage(void)
 {
-	fprintf(stderr, "usage: wireseal replay [--zone FILE] [--cp SOCKET [--cp-wait MS]] [--json] [--workers N] [--no-verify] "
+	fprintf(stderr, "usage: wireseal replay [--zone FILE] [--cp SOCKET [--cp-wait MS] [--async-keys [--max-parked N] [--park-timeout MS]]] [--json] [--workers N] [--no-verify] "
 	                "[--authserv-id ID] [--now EPOCH] [--smtp-ports 25,587] [--tls-ports 465] "
 	                "[--flows N] [--idle-timeout S] [--end-idle MS] CAPTURE...\n");
 }
@@ -561,6 +647,7 @@ cmd_dp(int argc, char **argv)
 	struct run_opts o;
 	defaults(&a, &o, "wireseal-dp");
 	a.live = true;
+	a.async_keys = true; /* a live worker never waits for a key */
 	/* EAL arguments follow "--" */
 	int split = argc;
 	for (int i = 1; i < argc; i++)
@@ -571,7 +658,7 @@ cmd_dp(int argc, char **argv)
 	int pc = parse_common(split, argv, &a, &o);
 	if (pc != 0 || optind != split || split == argc) {
 		fprintf(stderr,
-		        "usage: wireseal-dp [--zone FILE] [--cp SOCKET [--cp-wait MS]] [--json] [--workers N] [--no-verify] "
+		        "usage: wireseal-dp [--zone FILE] [--cp SOCKET [--cp-wait MS] [--max-parked N] [--park-timeout MS]] [--json] [--workers N] [--no-verify] "
 		        "[--smtp-ports 25,587] [--tls-ports 465] [--flows N] [--idle-timeout S] "
 		        "-- EAL-ARGS (-l 0-N, hugepages or --no-huge, -a PCI or --vdev=...)\n");
 		return pc > 0 ? 0 : 2;

@@ -303,6 +303,8 @@ worker_main(void *arg)
 	struct rte_mbuf *m[DPE_BURST];
 	for (;;) {
 		unsigned n = rte_ring_dequeue_burst(w->ring, (void **)m, DPE_BURST, NULL);
+		if (w->cfg->worker_poll)
+			w->cfg->worker_poll(w->cfg->app, w->id, false);
 		if (n) {
 			worker_burst(w, m, n);
 			w->busy_tsc = rte_rdtsc();
@@ -319,6 +321,8 @@ worker_main(void *arg)
 		rte_pause();
 	}
 	flow_end_all(w->ft, "capture-end");
+	if (w->cfg->worker_poll)
+		w->cfg->worker_poll(w->cfg->app, w->id, true);
 	w->busy_tsc = rte_rdtsc();
 	return 0;
 }

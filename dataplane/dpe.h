@@ -92,6 +92,12 @@ struct dpe_config {
 	                    struct dp_session_config *out);
 	void (*progress)(void *app,
 	                 const struct dpe_stats *st); /* main lcore, ~4 per s; may be NULL */
+	/* May be NULL. Worker w's loop calls it every turn (after a burst, and
+	 * while idle) so that work finished elsewhere (key answers for parked
+	 * messages) comes back on the worker's own lcore; it must be cheap when
+	 * there is nothing to do. final: the worker's flows have all ended, the
+	 * last call (finish or give up on what is still waiting). */
+	void (*worker_poll)(void *app, unsigned w, bool final);
 	void *app;
 };
 

@@ -1,6 +1,7 @@
 /* msgstream: header block kept, body hashed on the fly; rules in msgstream.h. */
 #include "msgstream.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 enum { M_IDLE, M_HEADER, M_BODY, M_DRAIN, M_DONE };
@@ -51,6 +52,7 @@ msgstream_begin(struct msgstream *m)
 	m->reason = NULL;
 	m->header_bytes = m->body_bytes = 0;
 	m->arc_on = m->arc_done = false;
+	m->keys_pending = false;
 	if (m->v)
 		/* results of the previous message must not show through */
 		dkim_verifier_abort(m->v, "not verified");
@@ -198,35 +200,68 @@ lookup(struct msgstream *m, const char *name, const struct dkim_key **key, const
 	return st;
 }
 
-static void
-decide(struct msgstream *m)
+/* The keys of a message whose body ended, through lookup, then the
+ * decision. v/arc/arc_on: the message's (in m, or parked). */
+static bool
+decide_keys(struct dkim_verifier *v, struct arc_validator *arc, bool arc_on,
+	    msgstream_key_fn fn, void *arg)
 {
-	struct dkim_verifier *v = m->v;
-	dkim_verifier_body_end(v);
+	struct msgstream one = {.key_lookup = fn, .key_arg = arg};
 	for (size_t i = 0; i < dkim_verifier_count(v); i++) {
 		const char *name = dkim_verifier_key_name(v, i);
 		if (!name)
 			continue;
 		const struct dkim_key *key;
 		const char *why;
-		enum dkim_key_status st = lookup(m, name, &key, &why);
+		enum dkim_key_status st = lookup(&one, name, &key, &why);
 		dkim_verifier_set_key(v, i, st, key, why);
 	}
 	dkim_verifier_finish(v);
-	if (!m->arc_on)
-		return;
-	arc_validator_body_end(m->arc);
-	for (size_t k = 0; k < arc_validator_key_slots(m->arc); k++) {
-		const char *name = arc_validator_key_name(m->arc, k);
+	if (!arc_on)
+		return false;
+	for (size_t k = 0; k < arc_validator_key_slots(arc); k++) {
+		const char *name = arc_validator_key_name(arc, k);
 		if (!name)
 			continue;
 		const struct dkim_key *key;
 		const char *why;
-		enum dkim_key_status st = lookup(m, name, &key, &why);
-		arc_validator_set_key(m->arc, k, st, key, why);
+		enum dkim_key_status st = lookup(&one, name, &key, &why);
+		arc_validator_set_key(arc, k, st, key, why);
 	}
-	arc_validator_finish(m->arc);
-	m->arc_done = true;
+	arc_validator_finish(arc);
+	return true;
+}
+
+/* Whether key_ready has every key the message needs (asks for each, so the
+ * caller can start fetching all of them at once). */
+static bool
+keys_ready(struct msgstream *m)
+{
+	bool all = true;
+	for (size_t i = 0; i < dkim_verifier_count(m->v); i++) {
+		const char *name = dkim_verifier_key_name(m->v, i);
+		if (name && !m->key_ready(m->key_arg, name))
+			all = false;
+	}
+	for (size_t k = 0; m->arc_on && k < arc_validator_key_slots(m->arc); k++) {
+		const char *name = arc_validator_key_name(m->arc, k);
+		if (name && !m->key_ready(m->key_arg, name))
+			all = false;
+	}
+	return all;
+}
+
+static void
+decide(struct msgstream *m)
+{
+	dkim_verifier_body_end(m->v);
+	if (m->arc_on)
+		arc_validator_body_end(m->arc);
+	if (m->key_ready && !keys_ready(m)) {
+		m->keys_pending = true; /* msgstream_park takes it from here */
+		return;
+	}
+	m->arc_done = decide_keys(m->v, m->arc, m->arc_on, m->key_lookup, m->key_arg);
 }
 
 void
@@ -257,13 +292,120 @@ msgstream_end(struct msgstream *m, bool clean, const char *why)
 const struct dkim_verifier *
 msgstream_verifier(const struct msgstream *m)
 {
-	return m->state == M_DONE && m->verify ? m->v : NULL;
+	return m->state == M_DONE && m->verify && !m->keys_pending ? m->v : NULL;
 }
 
 const struct arc_chain *
 msgstream_arc(const struct msgstream *m)
 {
-	if (m->state != M_DONE || !m->verify || !m->v || !m->complete)
+	if (m->state != M_DONE || !m->verify || !m->v || !m->complete || m->keys_pending)
 		return NULL;
 	return m->arc_done ? arc_validator_chain(m->arc) : &no_arc;
+}
+
+/* ---- parking (msgstream.h) ---- */
+
+struct msgstream_parked {
+	struct rfc5322_header hdr; /* moved here by value: its buffers came along */
+	struct dkim_verifier *v;
+	struct arc_validator *arc;
+	bool arc_on, arc_done, complete;
+};
+
+void
+msgstream_set_key_ready(struct msgstream *m, msgstream_ready_fn ready)
+{
+	m->key_ready = ready;
+}
+
+bool
+msgstream_pending(const struct msgstream *m)
+{
+	return m->state == M_DONE && m->keys_pending;
+}
+
+struct msgstream_parked *
+msgstream_park(struct msgstream *m)
+{
+	if (!msgstream_pending(m))
+		return NULL;
+	struct msgstream_parked *p = calloc(1, sizeof(*p));
+	if (!p) {
+		m->alloc_fail++;
+		m->keys_pending = false;
+		m->arc_done = decide_keys(m->v, m->arc, m->arc_on, m->key_lookup, m->key_arg);
+		return NULL;
+	}
+	p->hdr = m->hdr;
+	p->v = m->v;
+	p->arc = m->arc_on ? m->arc : NULL;
+	p->arc_on = m->arc_on;
+	p->complete = m->complete;
+	dkim_verifier_rehome(p->v, &p->hdr);
+	if (p->arc)
+		arc_validator_rehome(p->arc, &p->hdr);
+	/* the stream starts over with fresh buffers; the next message makes a
+	 * verifier (and, if it needs one, a validator) of its own */
+	rfc5322_init(&m->hdr);
+	m->v = NULL;
+	if (m->arc_on)
+		m->arc = NULL;
+	m->arc_on = m->arc_done = false;
+	m->keys_pending = false;
+	m->state = M_IDLE;
+	return p;
+}
+
+void
+msgstream_parked_finish(struct msgstream_parked *p, msgstream_key_fn fn, void *arg)
+{
+	p->arc_done = decide_keys(p->v, p->arc, p->arc_on, fn, arg);
+}
+
+const struct dkim_verifier *
+msgstream_parked_verifier(const struct msgstream_parked *p)
+{
+	return p->v;
+}
+
+const struct arc_chain *
+msgstream_parked_arc(const struct msgstream_parked *p)
+{
+	if (!p->complete)
+		return NULL;
+	return p->arc_done ? arc_validator_chain(p->arc) : &no_arc;
+}
+
+const struct rfc5322_header *
+msgstream_parked_header(const struct msgstream_parked *p)
+{
+	return &p->hdr;
+}
+
+const char *
+msgstream_parked_key_name(const struct msgstream_parked *p, size_t i)
+{
+	size_t n = dkim_verifier_count(p->v);
+	for (size_t j = 0; j < n; j++) {
+		const char *name = dkim_verifier_key_name(p->v, j);
+		if (name && i-- == 0)
+			return name;
+	}
+	for (size_t k = 0; p->arc_on && k < arc_validator_key_slots(p->arc); k++) {
+		const char *name = arc_validator_key_name(p->arc, k);
+		if (name && i-- == 0)
+			return name;
+	}
+	return NULL;
+}
+
+void
+msgstream_parked_free(struct msgstream_parked *p)
+{
+	if (!p)
+		return;
+	dkim_verifier_free(p->v);
+	arc_validator_free(p->arc);
+	rfc5322_free(&p->hdr);
+	free(p);
 }

@@ -37,6 +37,8 @@
 
 typedef enum dkim_key_status (*msgstream_key_fn)(void *arg, const char *name,
 						 const struct dkim_key **key, const char **why);
+/* Asynchronous keys: whether key_lookup can answer name now (a cache hit). */
+typedef bool (*msgstream_ready_fn)(void *arg, const char *name);
 
 struct msgstream {
 	struct rfc5322_header hdr;
@@ -53,7 +55,37 @@ struct msgstream {
 	const char *reason;      /* why incomplete; NULL when complete */
 	uint64_t header_bytes, body_bytes;
 	uint64_t alloc_fail;     /* verifier could not be created */
+	msgstream_ready_fn key_ready; /* NULL: keys are looked up at the end, synchronously */
+	bool keys_pending;       /* the message ended with a key not ready: park it */
 };
+
+/*
+ * Parking (asynchronous keys, wireseal-dp): with msgstream_set_key_ready, a
+ * message whose end finds a key that key_ready says is not there yet is
+ * not decided: its body hashes are final (body_end ran) and only the keys
+ * are missing. msgstream_pending says so; msgstream_park then moves the
+ * message (header block, verifier, ARC validator) out into a parked object
+ * the caller owns, and the msgstream is ready for the next message (it
+ * makes a new verifier). msgstream_parked_finish later looks the keys up
+ * (through the lookup it is given) and decides; the results stay readable
+ * until msgstream_parked_free. A parked message is independent of its
+ * session (which may end meanwhile). Not thread-safe: the worker's.
+ */
+struct msgstream_parked;
+
+void msgstream_set_key_ready(struct msgstream *m, msgstream_ready_fn ready);
+bool msgstream_pending(const struct msgstream *m);
+/* NULL when memory ran out: then the message is decided now (keys not
+ * ready are whatever key_lookup says, normally temperror). */
+struct msgstream_parked *msgstream_park(struct msgstream *m);
+void msgstream_parked_finish(struct msgstream_parked *p, msgstream_key_fn lookup, void *arg);
+const struct dkim_verifier *msgstream_parked_verifier(const struct msgstream_parked *p);
+const struct arc_chain *msgstream_parked_arc(const struct msgstream_parked *p);
+const struct rfc5322_header *msgstream_parked_header(const struct msgstream_parked *p);
+/* The key names the parked message waits for, one at a time (i from 0;
+ * NULL past the last). Names already answered are listed too. */
+const char *msgstream_parked_key_name(const struct msgstream_parked *p, size_t i);
+void msgstream_parked_free(struct msgstream_parked *p); /* NULL-safe */
 
 /* verify false: headers are still kept, nothing is hashed or looked up. */
 void msgstream_init(struct msgstream *m, bool verify, int64_t now, msgstream_key_fn key_lookup,

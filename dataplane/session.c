@@ -130,6 +130,24 @@ env_rcpt(struct env *e, uint32_t seq, const char *arg, size_t len)
 
 /* ---- records --------------------------------------------------------- */
 
+/* A message waiting for its keys goes to on_parked with its parked state;
+ * false when it could not be parked (then it was decided now). */
+static bool
+emit_parked(struct dp_session *s, struct dp_message_record *rec)
+{
+	struct msgstream_parked *p = msgstream_park(&s->ms);
+	if (!p)
+		return false;
+	rec->dkim = NULL;
+	rec->arc = NULL;
+	rec->hdr = NULL;
+	if (s->cfg.on_parked)
+		s->cfg.on_parked(s->cfg.arg, rec, p);
+	else
+		msgstream_parked_free(p);
+	return true;
+}
+
 static void
 emit_message(struct dp_session *s)
 {
@@ -163,6 +181,8 @@ emit_message(struct dp_session *s)
 		.header_bytes = s->ms.header_bytes,
 		.body_bytes = s->ms.body_bytes,
 	};
+	if (msgstream_pending(&s->ms) && emit_parked(s, &rec))
+		return;
 	if (s->cfg.on_message)
 		s->cfg.on_message(s->cfg.arg, &rec);
 }
@@ -377,6 +397,8 @@ dp_session_new(const struct dp_session_config *cfg, const struct dp_session_info
 	smtpp_init(&s->sp, &session_ops, s, info->midstream);
 	msgstream_init(&s->ms, cfg->verify, cfg->now, cfg->key_lookup ? cfg->key_lookup : no_lookup,
 		       cfg->arg);
+	if (cfg->key_ready && cfg->on_parked)
+		msgstream_set_key_ready(&s->ms, cfg->key_ready);
 	s->msg_end_why = "session-end";
 	return s;
 }

@@ -47,6 +47,7 @@
 #include "dkim.h"
 
 struct arc_chain;
+struct msgstream_parked;
 
 enum dp_dir {
 	DP_DIR_C2S = 0, /* client -> server */
@@ -111,6 +112,16 @@ struct dp_session_config {
 	void (*on_message)(void *arg, const struct dp_message_record *rec);
 	void (*on_session)(void *arg, const struct dp_session_record *rec);
 	void *arg;
+	/* Asynchronous keys (wireseal-dp with the control plane; NULL for the
+	 * synchronous lookup above): key_ready says whether key_lookup can
+	 * answer name now, and may start fetching it. A message that ends with
+	 * a key not ready is parked (msgstream.h) and handed to on_parked
+	 * instead of on_message: rec has dkim, arc and hdr NULL, the callee
+	 * owns p, decides it later (msgstream_parked_finish) and makes the
+	 * message record itself. */
+	bool (*key_ready)(void *arg, const char *name);
+	void (*on_parked)(void *arg, const struct dp_message_record *rec,
+			  struct msgstream_parked *p);
 };
 
 struct dp_session;

@@ -25,7 +25,12 @@ no network): the dataplane's first connection to the control plane.
 - the daemon's DNS server gone (blackhole, short timeout): the replay ends
   in bounded time with temperror SPF/DMARC verdicts;
 - kill -9 of the replay mid-stream: every record the daemon acknowledged is
-  in its sink, and the daemon serves the next replay.
+  in its sink, and the daemon serves the next replay;
+- asynchronous keys (--async-keys, the wireseal-dp path): with the daemon's
+  zone the results are the replay's with --zone and messages were parked
+  and finished; with the keys' DNS a blackhole the parked messages end
+  temperror in bounded time, --park-timeout makes parked-timeout move,
+  --max-parked bounds the park (the rest: temperror "key-park-full").
 """
 import json
 import os
@@ -197,6 +202,46 @@ def nrecords(stderr):
     return -1
 
 
+def keys_line(stderr):
+    for l in stderr.splitlines():
+        if ": keys: " in l:
+            return {k: int(v) for k, v in (x.split("=") for x in l.split(": keys: ")[1].split())}
+    return {}
+
+
+def dkim_results(stdout):
+    return [(d.get("result"), d.get("reason", "")) for l in stdout.splitlines() if l.strip()
+            for d in json.loads(l).get("dkim", [])]
+
+
+def slow_keys(sock, nmsg):
+    """The key DNS is a blackhole behind a daemon with a short DNS timeout."""
+    t0 = time.time()
+    r = replay("--cp", sock, "--async-keys", "--cp-wait", "30000", zone=False)
+    took = time.time() - t0
+    k = keys_line(r.stderr)
+    res = dkim_results(r.stdout)
+    T.check(r.returncode == 0 and k.get("parked") == nmsg and k.get("finished") == nmsg and
+            k.get("parked-timeout") == 0, "slow keys: every message parked then finished: %r" % k)
+    T.check(res and all(x[0] == "temperror" for x in res),
+            "slow keys: the DKIM results are temperror: %r" % res[:4])
+    T.check(took < 20, "slow keys: no hang (%.1f s)" % took)
+    r = replay("--cp", sock, "--async-keys", "--park-timeout", "150", "--cp-wait", "30000", zone=False)
+    k = keys_line(r.stderr)
+    res = dkim_results(r.stdout)
+    T.check(r.returncode == 0 and k.get("parked-timeout") == nmsg and k.get("finished") == 0,
+            "--park-timeout 150: parked-timeout moves: %r" % k)
+    T.check(res and all(x[0] == "temperror" and "parked-timeout" in x[1] for x in res),
+            "--park-timeout: reason parked-timeout: %r" % res[:2])
+    r = replay("--cp", sock, "--async-keys", "--max-parked", "2", "--cp-wait", "30000", zone=False)
+    k = keys_line(r.stderr)
+    res = dkim_results(r.stdout)
+    T.check(r.returncode == 0 and k.get("parked-max") == 2 and k.get("parked") == 2 and
+            k.get("park-refused") == nmsg - 2, "--max-parked 2: the park is bounded: %r" % k)
+    T.check(len([x for x in res if "key-park-full" in x[1]]) >= nmsg - 2,
+            "--max-parked 2: the others temperror key-park-full: %r" % res[:3])
+
+
 def crash_and_dns_down(d, nmsg, nsess):
     """kill -9 of the control plane mid-replay, restart; DNS down."""
     dnsd, env = start_dnsd(d)
@@ -211,8 +256,9 @@ def crash_and_dns_down(d, nmsg, nsess):
         t0 = time.time()
         r = replay("--cp", sock, "--cp-wait", "30000")
         took = time.time() - t0
-        stop(cp)
         ev = [e for e in sink_events(sink) if e.get("event_type") == "message"]
+        slow_keys(sock, nmsg)
+        stop(cp)
         T.check(r.returncode == 0 and len(ev) == nmsg, "DNS down: replay exit %d, %d sink events (want %d)"
                 % (r.returncode, len(ev), nmsg))
         T.check(all(e["verdict"]["spf"]["result"] == "temperror" and e["verdict"]["dmarc"]["result"] == "temperror"
@@ -406,6 +452,15 @@ metrics:
                 sorted(r.stdout.splitlines()) == sorted(plain.stdout.splitlines()),
                 "--cp without --zone, --workers 2: exit %d, same results, %r" % (r.returncode, r.stderr[-300:]))
         T.check(key_requests_served(d) > served, "the second run asked for keys too")
+        # asynchronous keys (the wireseal-dp path): parked, then finished
+        for workers in ("1", "2"):
+            r = replay("--cp", sock, "--async-keys", "--workers", workers, zone=False)
+            k = keys_line(r.stderr)
+            T.check(r.returncode == 0 and sorted(r.stdout.splitlines()) == sorted(plain.stdout.splitlines()),
+                    "--async-keys --workers %s: the same results as with --zone: %r" % (workers, r.stderr[-300:]))
+            T.check(k.get("parked", 0) >= 1 and k.get("finished") == k.get("parked") and
+                    k.get("parked-timeout") == 0 and k.get("park-refused") == 0 and want in r.stderr,
+                    "--async-keys --workers %s: messages parked and finished: %r" % (workers, k))
     finally:
         cp.terminate()
         try:
