@@ -30,7 +30,10 @@ no network): the dataplane's first connection to the control plane.
   zone the results are the replay's with --zone and messages were parked
   and finished; with the keys' DNS a blackhole the parked messages end
   temperror in bounded time, --park-timeout makes parked-timeout move,
-  --max-parked bounds the park (the rest: temperror "key-park-full").
+  --max-parked bounds the park (the rest: temperror "key-park-full");
+- --spawn-cp SINK: the replay runs a wireseal-cp child on its --zone (temp
+  config and socket, removed at the end): every message and session is in
+  SINK with a DMARC verdict, stdout is the same as without it.
 """
 import json
 import os
@@ -470,6 +473,20 @@ metrics:
         log.close()
 
     crash_and_dns_down(d, nmsg, nsess)
+
+    # --spawn-cp: a control plane of the replay's own
+    sink = os.path.join(d, "spawned.json")
+    r = replay("--spawn-cp", sink)
+    T.check(r.returncode == 0, "--spawn-cp exits 0: %r" % r.stderr[-400:])
+    ev = sink_events(sink)
+    msgs = [e for e in ev if e.get("event_type") == "message"]
+    T.check(len(msgs) == nmsg and len([e for e in ev if e.get("event_type") == "session"]) == nsess and
+            all(e["verdict"]["dmarc"].get("result") for e in msgs),
+            "--spawn-cp: %d messages with DMARC verdicts and the sessions in the sink" % len(msgs))
+    m = re.search(r"control plane (\S+)/cpm.sock:", r.stderr)
+    T.check(m and m.group(1).startswith("/tmp/wireseal-cp-") and not os.path.exists(m.group(1)),
+            "--spawn-cp: the child's temporary folder is gone: %r" % (m.group(1) if m else r.stderr[-200:]))
+    T.check(r.stdout == replay().stdout, "--spawn-cp: stdout as without it")
 
     # nothing listens there
     r = replay("--cp", os.path.join(d, "nobody.sock"))
