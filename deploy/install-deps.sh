@@ -21,6 +21,8 @@ packages=(
     nginx-light
     # e2e real-MTA capture (tests/e2e/postfix_capture.py runs its own instance)
     postfix swaks
+    # monitor mode on a veth (tests/e2e/monitor_live.py turns offloads off)
+    ethtool iproute2
     # benchmarks
     gnuplot-nox rspamd python3-nacl util-linux
 )
