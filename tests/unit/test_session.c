@@ -7,6 +7,9 @@
  * (the way `wireseal verify` drives it); a lost segment gives temperror /
  * capture-gap, never fail; RST inside DATA and a mid-stream start are
  * covered; a 50 MB body keeps memory flat; an idle session's size is measured.
+ * Parking (asynchronous keys): with key_ready saying "not yet", both messages
+ * are parked instead of decided; finished after the session is gone, they
+ * give the verifier's results and their own header blocks.
  */
 #include <malloc.h>
 #include <setjmp.h>
@@ -610,6 +613,90 @@ test_conversation(void **state)
 	fixture_free(&f);
 }
 
+/* ---- parking ---------------------------------------------------------- */
+
+struct parked_seen {
+	struct msgstream_parked *p[4];
+	char mail_from[4][64];
+	size_t n, ready_calls;
+	bool rec_had_dkim;
+};
+
+static bool
+not_ready(void *arg, const char *name)
+{
+	struct parked_seen *ps = arg;
+	(void)name;
+	ps->ready_calls++;
+	return false;
+}
+
+static void
+on_parked(void *arg, const struct dp_message_record *rec, struct msgstream_parked *p)
+{
+	struct parked_seen *ps = arg;
+	assert_true(ps->n < 4);
+	ps->rec_had_dkim |= rec->dkim != NULL || rec->hdr != NULL;
+	snprintf(ps->mail_from[ps->n], sizeof(ps->mail_from[0]), "%s", rec->mail_from);
+	ps->p[ps->n++] = p;
+}
+
+static void
+no_message(void *arg, const struct dp_message_record *rec)
+{
+	(void)arg;
+	(void)rec;
+	fail_msg("a message was decided although its keys were not ready");
+}
+
+static void
+test_parked(void **state)
+{
+	(void)state;
+	struct fixture f;
+	fixture_build(&f);
+	struct parked_seen ps = {0};
+	struct dp_session_config cfg = {
+		.verify = true,
+		.now = 1700000100,
+		.key_lookup = lookup,
+		.on_message = no_message,
+		.arg = &ps,
+		.key_ready = not_ready,
+		.on_parked = on_parked,
+	};
+	struct dp_session_info info = {.flow_id = 7};
+	struct dp_session *s = dp_session_new(&cfg, &info);
+	assert_non_null(s);
+	struct feed_opts o = {.seed = 3, .shuffle = true, .lose_item = -1, .rst_item = -1};
+	feed(s, &f, &o);
+	dp_session_free(s); /* the parked messages outlive their session */
+	assert_int_equal(ps.n, 2);
+	assert_false(ps.rec_had_dkim);
+	assert_true(ps.ready_calls >= 2);
+	assert_string_equal(ps.mail_from[0], "alice@example.com");
+	const struct results *want[2] = {&f.r1, &f.r2};
+	for (size_t m = 0; m < 2; m++) {
+		const char *name = msgstream_parked_key_name(ps.p[m], 0);
+		assert_non_null(name);
+		msgstream_parked_finish(ps.p[m], lookup, NULL);
+		const struct dkim_verifier *v = msgstream_parked_verifier(ps.p[m]);
+		assert_int_equal(dkim_verifier_count(v), want[m]->n);
+		for (size_t i = 0; i < want[m]->n; i++) {
+			const struct dkim_sig_result *r = dkim_verifier_result(v, i);
+			if (r->result != want[m]->r[i] || strcmp(r->reason, want[m]->why[i]) != 0)
+				fail_msg("parked message %zu signature %zu: %s (%s), verifier says %s (%s)", m,
+					 i, dkim_result_name(r->result), r->reason,
+					 dkim_result_name(want[m]->r[i]), want[m]->why[i]);
+		}
+		assert_true(msgstream_parked_header(ps.p[m])->nfields > 0);
+		assert_non_null(msgstream_parked_arc(ps.p[m])); /* "none": no ARC fields */
+		msgstream_parked_free(ps.p[m]);
+	}
+	msgstream_parked_free(NULL);
+	fixture_free(&f);
+}
+
 /* A tampered body is fail through the session exactly as through the
  * verifier: the session does not turn real failures into something else. */
 static void
@@ -1045,6 +1132,7 @@ main(void)
 		cmocka_unit_test(test_conversation), cmocka_unit_test(test_tampered),
 		cmocka_unit_test(test_lost_segment), cmocka_unit_test(test_rst_in_data),
 		cmocka_unit_test(test_midstream),    cmocka_unit_test(test_big_body),
+		cmocka_unit_test(test_parked),
 		cmocka_unit_test(test_idle_size),    cmocka_unit_test(test_header_limits),
 		cmocka_unit_test(test_bdat_pipelined),  cmocka_unit_test(test_path_limit),
 		cmocka_unit_test(test_no_alloc_per_segment),
