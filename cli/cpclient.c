@@ -65,6 +65,8 @@ struct cpc {
 	bool up;                           /* connected */
 	char why[256];                     /* the last connection problem */
 	struct cpm_msg m;                  /* the record being encoded (5 KB) */
+	uint8_t stats[CPC_STATS_BYTES];    /* a STATS waiting for the next datagram */
+	size_t stats_len;
 	uint8_t enc[CPM_MAX_DATAGRAM];
 	/* I/O thread only: */
 	uint8_t out[CPM_MAX_DATAGRAM];
@@ -313,6 +315,11 @@ pack(struct cpc *c, struct rec **last)
 	struct cpm_writer w;
 	cpm_writer_init(&w, c->out, sizeof(c->out));
 	*last = NULL;
+	if (c->stats_len && w.len + c->stats_len <= w.cap) {
+		memcpy(w.buf + w.len, c->stats, c->stats_len);
+		w.len += c->stats_len;
+		c->stats_len = 0;
+	}
 	for (struct keyreq *k = c->keys; k; k = k->next) {
 		if (k->sent)
 			continue;
@@ -705,6 +712,28 @@ cpc_session(struct cpc *c, const struct dp_session_record *rec)
 }
 
 int
+cpc_stats(struct cpc *c, const char *const *names, const uint64_t *values, size_t n)
+{
+	if (n > CPM_MAX_STATS)
+		return -1;
+	pthread_mutex_lock(&c->lock);
+	c->m = (struct cpm_msg){.type = CPM_STATS};
+	for (size_t i = 0; i < n; i++) {
+		c->m.u.stats.s[i].name = cpm_s(names[i]);
+		c->m.u.stats.s[i].value = values[i];
+	}
+	c->m.u.stats.n = (uint32_t)n;
+	struct cpm_writer w;
+	cpm_writer_init(&w, c->stats, sizeof(c->stats));
+	int rc = cpm_encode(&w, &c->m);
+	c->stats_len = rc == 0 ? w.len : 0;
+	pthread_mutex_unlock(&c->lock);
+	if (rc == 0)
+		wake(c);
+	return rc;
+}
+
+int
 cpc_finish(struct cpc *c, unsigned timeout_ms, char *why, size_t whylen)
 {
 	uint64_t t0 = mono_ms();
@@ -712,7 +741,8 @@ cpc_finish(struct cpc *c, unsigned timeout_ms, char *why, size_t whylen)
 	wake(c);
 	pthread_mutex_lock(&c->lock);
 	uint64_t last = c->next_id - 1;
-	while (c->acked < last && mono_ms() - t0 < timeout_ms) {
+	/* a STATS still queued goes out too (while connected) */
+	while ((c->acked < last || (c->stats_len && c->up)) && mono_ms() - t0 < timeout_ms) {
 		struct timespec dl = abs_after(CPC_POLL_MS);
 		pthread_cond_timedwait(&c->cond, &c->lock, &dl);
 	}

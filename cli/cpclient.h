@@ -54,6 +54,7 @@
 #define CPC_MAX_QUEUE_BYTES (64u << 20) /* their encoded bytes */
 #define CPC_MAX_SLOTS 64u            /* key-answer mailboxes (one per worker) */
 #define CPC_MAX_KEYS_PENDING 4096u   /* key requests waiting for an answer */
+#define CPC_STATS_BYTES 8192u        /* one encoded STATS */
 
 struct cpc;
 
@@ -76,6 +77,11 @@ struct cpc *cpc_connect(const char *path, bool lossless, char *why, size_t whyle
  * dropped (queue full on a live client, or too large for one datagram). */
 int cpc_message(struct cpc *c, const struct dp_message_record *rec);
 int cpc_session(struct cpc *c, const struct dp_session_record *rec);
+/* Queues a STATS (name, value pairs; names are Prometheus metric-name
+ * characters) for the next datagram. Not a record: not acknowledged, not
+ * re-sent, replaced by the next call if not sent yet. 0, or -1 when the pairs
+ * do not fit in CPC_STATS_BYTES. */
+int cpc_stats(struct cpc *c, const char *const *names, const uint64_t *values, size_t n);
 /* Waits up to timeout_ms until an ACK covers every record taken (through
  * reconnects). 0, or -1 with a reason. */
 int cpc_finish(struct cpc *c, unsigned timeout_ms, char *why, size_t whylen);

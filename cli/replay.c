@@ -76,6 +76,7 @@ struct app {
 	pid_t cp_pid;
 	char cp_dir[64], cp_sock[128];
 	unsigned max_parked, park_timeout_ms;
+	unsigned progress_ticks;
 	bool live, async_keys;
 	bool json, verify, tty;
 	int64_t now;
@@ -267,10 +268,46 @@ app_free(struct app *a)
 	}
 }
 
+/* The dataplane's counters to the control plane's metrics (STATS, shown as
+ * wireseal_dataplane_stat{name=...}). Read from the main lcore while the
+ * workers write them: each is one aligned 64-bit word, a snapshot. */
+static void
+relay_stats(struct app *a, const struct dpe_stats *st)
+{
+	struct dpk_stats k = {0};
+	uint64_t pk = 0, msgs = 0, sess = 0, gaps = 0;
+	for (unsigned p = 0; p < st->nports; p++)
+		pk += st->port[p].packets;
+	for (unsigned i = 0; i < st->nworkers; i++) {
+		msgs += st->worker[i].messages;
+		sess += st->worker[i].sessions;
+		gaps += st->worker[i].gaps;
+		if (!a->w[i].dpk)
+			continue;
+		const struct dpk_stats *ks = dpk_stats(a->w[i].dpk);
+		k.requests += ks->requests, k.parked += ks->parked, k.parked_now += ks->parked_now;
+		k.finished += ks->finished, k.parked_timeout += ks->parked_timeout;
+		k.park_refused += ks->park_refused, k.hits += ks->hits, k.misses += ks->misses;
+	}
+	static const char *const names[] = {
+	        "packets",        "messages",           "sessions",
+	        "gaps",           "key_requests",       "key_cache_hits",
+	        "key_cache_misses", "parked_total",     "parked_now",
+	        "parked_finished", "parked_timeout_total", "park_refused_total",
+	        "records_unsent", "cp_reconnects",
+	};
+	uint64_t v[] = {pk, msgs, sess, gaps, k.requests, k.hits, k.misses, k.parked, k.parked_now,
+	                k.finished, k.parked_timeout, k.park_refused, cpc_unsent(a->cp),
+	                cpc_reconnects(a->cp)};
+	cpc_stats(a->cp, names, v, sizeof(v) / sizeof(v[0]));
+}
+
 static void
 progress(void *app, const struct dpe_stats *st)
 {
 	struct app *a = app;
+	if (a->cp && ++a->progress_ticks % 4 == 0)
+		relay_stats(a, st); /* about once a second */
 	if (!a->tty)
 		return;
 	uint64_t pk = 0, msgs = 0;
@@ -690,6 +727,8 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 		return 1;
 	}
 	summary(a, &st);
+	if (a->cp)
+		relay_stats(a, &st); /* the final figures (sent before the last ACK wait) */
 	app_free(a);
 	if (a->cp) {
 		int crc = cpc_finish(a->cp, a->cp_wait_ms, why, sizeof(why));

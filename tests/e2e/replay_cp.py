@@ -217,7 +217,11 @@ def dkim_results(stdout):
             for d in json.loads(l).get("dkim", [])]
 
 
-def slow_keys(sock, nmsg):
+def dp_stat(d, name):
+    return ctl_stat(d, 'wireseal_dataplane_stat{name="%s"}' % name)
+
+
+def slow_keys(d, sock, nmsg):
     """The key DNS is a blackhole behind a daemon with a short DNS timeout."""
     t0 = time.time()
     r = replay("--cp", sock, "--async-keys", "--cp-wait", "30000", zone=False)
@@ -236,6 +240,9 @@ def slow_keys(sock, nmsg):
             "--park-timeout 150: parked-timeout moves: %r" % k)
     T.check(res and all(x[0] == "temperror" and "parked-timeout" in x[1] for x in res),
             "--park-timeout: reason parked-timeout: %r" % res[:2])
+    T.check(dp_stat(d, "parked_timeout_total") == nmsg and dp_stat(d, "parked_total") == nmsg,
+            "the daemon's metrics show the dataplane's parked-timeout counter (STATS): %r" %
+            dp_stat(d, "parked_timeout_total"))
     r = replay("--cp", sock, "--async-keys", "--max-parked", "2", "--cp-wait", "30000", zone=False)
     k = keys_line(r.stderr)
     res = dkim_results(r.stdout)
@@ -243,6 +250,9 @@ def slow_keys(sock, nmsg):
             k.get("park-refused") == nmsg - 2, "--max-parked 2: the park is bounded: %r" % k)
     T.check(len([x for x in res if "key-park-full" in x[1]]) >= nmsg - 2,
             "--max-parked 2: the others temperror key-park-full: %r" % res[:3])
+    T.check(dp_stat(d, "park_refused_total") == nmsg - 2 and dp_stat(d, "parked_now") == 0,
+            "metrics: park_refused_total %r, parked_now %r" % (dp_stat(d, "park_refused_total"),
+                                                               dp_stat(d, "parked_now")))
 
 
 def crash_and_dns_down(d, nmsg, nsess):
@@ -260,7 +270,7 @@ def crash_and_dns_down(d, nmsg, nsess):
         r = replay("--cp", sock, "--cp-wait", "30000")
         took = time.time() - t0
         ev = [e for e in sink_events(sink) if e.get("event_type") == "message"]
-        slow_keys(sock, nmsg)
+        slow_keys(d, sock, nmsg)
         stop(cp)
         T.check(r.returncode == 0 and len(ev) == nmsg, "DNS down: replay exit %d, %d sink events (want %d)"
                 % (r.returncode, len(ev), nmsg))
