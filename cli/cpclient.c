@@ -642,10 +642,15 @@ build_session(struct cpm_msg *m, const struct dp_session_record *rec,
 static int
 enqueue(struct cpc *c, uint64_t *idp)
 {
+	uint64_t t0 = 0;
 	for (;;) {
 		if (c->qn < CPC_MAX_QUEUE && c->qbytes < CPC_MAX_QUEUE_BYTES)
 			break;
-		if (!c->lossless || c->stop) {
+		if (!t0)
+			t0 = mono_ms();
+		/* lossless waits for ACKs, but not for ever on a control plane
+		 * that does not come back */
+		if (!c->lossless || c->stop || (!c->up && mono_ms() - t0 > CPC_LOSSLESS_WAIT_MS)) {
 			c->unsent++;
 			return -1;
 		}

@@ -19,8 +19,10 @@
  *
  * Limits: at most CPC_MAX_QUEUE records and CPC_MAX_QUEUE_BYTES encoded
  * bytes wait for their ACK. Past either, a lossless client (replay) makes
- * the worker wait for room; a live one (wireseal-dp) drops the record and
- * counts it (cpc_dropped): a worker never blocks on the control plane.
+ * the worker wait for room (up to CPC_LOSSLESS_WAIT_MS while disconnected);
+ * a live one (wireseal-dp) drops the record and counts it (cpc_unsent): a
+ * worker never blocks on the control plane. A key request holds an answer
+ * buffer (~8 KB) until taken: CPC_MAX_KEYS_PENDING bounds that memory.
  * Lists past their cpm limits are cut to the limit and strings to
  * CPM_MAX_STR (cpc_truncated).
  *
@@ -55,6 +57,8 @@
 #define CPC_MAX_SLOTS 64u            /* key-answer mailboxes (one per worker) */
 #define CPC_MAX_KEYS_PENDING 4096u   /* key requests waiting for an answer */
 #define CPC_STATS_BYTES 8192u        /* one encoded STATS */
+#define CPC_LOSSLESS_WAIT_MS 30000u  /* a lossless client waits this long for a
+                                      * control plane that is down, then drops */
 
 struct cpc;
 
