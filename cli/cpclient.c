@@ -370,6 +370,59 @@ expire_keys(struct cpc *c, uint64_t now)
 	}
 }
 
+/* Reads every datagram waiting. -1 when the connection went (disconnected). */
+static int
+read_in(struct cpc *c)
+{
+	for (;;) {
+		ssize_t n = recv(c->fd, c->rbuf, sizeof(c->rbuf), MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+		if (n <= 0) {
+			disconnect(c, "control plane closed the connection",
+			           n < 0 ? strerror(errno) : NULL);
+			return -1;
+		}
+		if (handle(c, c->rbuf, (size_t)n) < 0)
+			return -1;
+	}
+}
+
+/* Sends the datagram in c->out without blocking the thread for good: while
+ * the socket is full it keeps reading ACKs and looks at the stop flag.
+ * 0 sent, -1 the connection failed (disconnected), 1 stop asked. */
+static int
+send_out(struct cpc *c, size_t len)
+{
+	for (;;) {
+		ssize_t n = send(c->fd, c->out, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n >= 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			disconnect(c, "sending to the control plane", strerror(errno));
+			return -1;
+		}
+		pthread_mutex_lock(&c->lock);
+		bool stop = c->stop;
+		pthread_mutex_unlock(&c->lock);
+		if (stop)
+			return 1;
+		struct pollfd p[2] = {{.fd = c->fd, .events = POLLOUT | POLLIN},
+		                      {.fd = c->wake[0], .events = POLLIN}};
+		if (poll(p, 2, CPC_POLL_MS) <= 0)
+			continue;
+		if (p[1].revents & POLLIN) {
+			char b[64];
+			while (read(c->wake[0], b, sizeof(b)) > 0)
+				;
+		}
+		if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && read_in(c) < 0)
+			return -1;
+	}
+}
+
 static void *
 io_main(void *arg)
 {
@@ -409,14 +462,12 @@ io_main(void *arg)
 			pthread_mutex_unlock(&c->lock);
 		}
 		if (len > 0) {
-			ssize_t n;
-			do
-				n = send(c->fd, c->out, len, MSG_NOSIGNAL);
-			while (n < 0 && errno == EINTR);
-			if (n < 0) {
-				/* the records go again on the next connection (cursor
-				 * reset there); key requests too */
-				disconnect(c, "sending to the control plane", strerror(errno));
+			int sr = send_out(c, len);
+			if (sr != 0) {
+				/* failed: the records go again on the next connection
+				 * (cursor reset there), key requests too; or stop */
+				if (sr < 0)
+					next_try = mono_ms() + backoff;
 				continue;
 			}
 			pthread_mutex_lock(&c->lock);
@@ -447,23 +498,8 @@ io_main(void *arg)
 			while (read(c->wake[0], b, sizeof(b)) > 0)
 				;
 		}
-		if (c->fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
-			for (;;) {
-				ssize_t n = recv(c->fd, c->rbuf, sizeof(c->rbuf), MSG_DONTWAIT);
-				if (n < 0 && (errno == EAGAIN || errno == EINTR))
-					break;
-				if (n <= 0) {
-					disconnect(c, "control plane closed the connection",
-					           n < 0 ? strerror(errno) : NULL);
-					next_try = mono_ms() + backoff;
-					break;
-				}
-				if (handle(c, c->rbuf, (size_t)n) < 0) {
-					next_try = mono_ms() + backoff;
-					break;
-				}
-			}
-		}
+		if (c->fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) && read_in(c) < 0)
+			next_try = mono_ms() + backoff;
 	}
 	return NULL;
 }

@@ -10,7 +10,8 @@
  *  - key requests: the answer lands in the asking slot's mailbox with its
  *    tag; CPC_MAX_KEYS_PENDING requests at once, the next is refused; an
  *    unanswered request becomes TEMPFAIL after CPC_KEY_TIMEOUT_MS;
- *  - a SESSION_RECORD carries the session's fields and its flow id.
+ *  - a SESSION_RECORD carries the session's fields and its flow id;
+ *  - a control plane that stops reading does not make cpc_free hang.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -369,6 +370,28 @@ test_keys_pending_limit(void **state)
 	F.fd = -1;
 }
 
+/* A control plane that stops reading: the socket fills, the client's
+ * I/O thread must still stop when asked (cpc_free does not hang). */
+static void
+test_free_while_blocked(void **state)
+{
+	(void)state;
+	struct cpc *c = connect_client(false);
+	struct dp_message_record r = message();
+	for (unsigned i = 0; i < 20000; i++) /* some MB: far past the socket buffer */
+		assert_int_equal(cpc_message(c, &r), 0);
+	usleep(300000);
+	assert_true(cpc_sent(c) < 20000); /* the socket is full */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cpc_free(c);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms < 2000);
+	close(F.fd);
+	F.fd = -1;
+}
+
 int
 main(void)
 {
@@ -377,6 +400,7 @@ main(void)
 	        cmocka_unit_test(test_queue_limit_lossless),
 	        cmocka_unit_test(test_reconnect_resend),
 	        cmocka_unit_test(test_keys_pending_limit),
+	        cmocka_unit_test(test_free_while_blocked),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
