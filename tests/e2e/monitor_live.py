@@ -7,7 +7,9 @@ PIPELINING) over the veth pair. Then the control plane's JSON sink must hold
 one "message" event per message with the DKIM results `wireseal verify`
 gives for that file and a DMARC verdict, and a "session" event per SMTP
 session; keys came from the control plane (the dataplane has no zone), the
-daemon ran as nobody. SIGTERM to monitor.sh stops both halves.
+daemon ran as nobody. Then the control plane is killed (kill -9) and
+started again by hand: wireseal-dp reconnects by itself, and a second round
+of mail is in the sink too. SIGTERM to monitor.sh stops both halves.
 
 Needs root and swaks: exits 77 (skip) with the reason otherwise, or when a
 network namespace cannot be created.
@@ -19,6 +21,7 @@ import glob
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -154,22 +157,51 @@ metrics:
             print("FAIL: wireseal-cp does not run as nobody: %s" % st)
             bad += 1
         emls = sorted(glob.glob(os.path.join(root, "tests", "data", "sample", "0*.eml")))
-        for i, eml in enumerate(emls):
-            args = ["ip", "netns", "exec", ns_c, "swaks", "--server", SRV, "--helo", "client.example",
-                    "--from", "sender%d@sample.example" % i, "--to", "reader@mx.example",
-                    "--data", eml, "--silent", "2"]
-            if i % 2:
-                args.append("--pipeline")
-            r = sh(*args)
-            if r.returncode != 0:
-                print("FAIL: swaks %s: %s %s" % (eml, r.stdout, r.stderr))
+
+        def send_round(tag):
+            for i, eml in enumerate(emls):
+                args = ["ip", "netns", "exec", ns_c, "swaks", "--server", SRV, "--helo", "client.example",
+                        "--from", "%s%d@sample.example" % (tag, i), "--to", "reader@mx.example",
+                        "--data", eml, "--silent", "2"]
+                if i % 2:
+                    args.append("--pipeline")
+                r = sh(*args)
+                if r.returncode != 0:
+                    print("FAIL: swaks %s: %s %s" % (eml, r.stdout, r.stderr))
+                    return False
+            return True
+
+        def wait_events(n):
+            for _ in range(300):
+                ev = events(sink)
+                if (len([e for e in ev if e.get("event_type") == "message"]) >= n and
+                        len([e for e in ev if e.get("event_type") == "session"]) >= n):
+                    return
+                time.sleep(0.05)
+
+        if not send_round("sender"):
+            return 1
+        wait_events(len(emls))
+        # kill -9 the control plane, start it again by hand: the dataplane
+        # reconnects and the next round lands in the sink too
+        cp_pid = int([l.split()[1] for l in st.splitlines() if l.startswith("pid ")][0])
+        os.kill(cp_pid, signal.SIGKILL)
+        time.sleep(0.3)
+        log = open(os.path.join(d, "cp2.log"), "w")
+        cp2 = subprocess.Popen([os.path.join(build, "wireseal-cp"), "-c", conf], stdout=log, stderr=log)
+        try:
+            for _ in range(200):
+                if "dataplane_connections 1" in sh(os.path.join(build, "wiresealctl"), "-s", ctl,
+                                                   "status").stdout:
+                    break
+                time.sleep(0.05)
+            if not send_round("again"):
                 return 1
-        for _ in range(300):
-            ev = events(sink)
-            if (len([e for e in ev if e.get("event_type") == "message"]) >= len(emls) and
-                    len([e for e in ev if e.get("event_type") == "session"]) >= len(emls)):
-                break
-            time.sleep(0.05)
+            wait_events(2 * len(emls))
+        finally:
+            cp2.terminate()
+            cp2.wait(timeout=20)
+            log.close()
         os.killpg(mon.pid, signal.SIGTERM)
         out, err = mon.communicate(timeout=60)
         mon = None
@@ -180,10 +212,12 @@ metrics:
         ev = events(sink)
         msgs = {e["smtp"]["mail_from"]: e for e in ev if e.get("event_type") == "message"}
         sess = [e for e in ev if e.get("event_type") == "session"]
-        for i, eml in enumerate(emls):
-            e = msgs.pop("sender%d@sample.example" % i, None)
+        for i, eml in [(i, e) for i, e in enumerate(emls)] + [(-1 - i, e) for i, e in enumerate(emls)]:
+            who = "sender%d@sample.example" % i if i >= 0 else "again%d@sample.example" % (-1 - i)
+            i = i if i >= 0 else -1 - i
+            e = msgs.pop(who, None)
             if e is None:
-                print("FAIL: %s: no message event in the sink" % eml)
+                print("FAIL: %s (%s): no message event in the sink" % (eml, who))
                 bad += 1
                 continue
             got = sorted((x["d"], x["s"], x["result"]) for x in e["verdict"]["dkim"])
@@ -191,12 +225,15 @@ metrics:
                 print("FAIL: %s: sink DKIM %s, verify %s; DMARC %r flow %r" %
                       (eml, got, want[i], e["verdict"].get("dmarc"), e.get("flow_id")))
                 bad += 1
-        if len(sess) != len(emls) or any(s["smtp"]["helo"] != "client.example" for s in sess):
-            print("FAIL: %d session events for %d swaks sessions: %r" % (len(sess), len(emls), sess[:1]))
+        if len(sess) != 2 * len(emls) or any(s["smtp"]["helo"] != "client.example" for s in sess):
+            print("FAIL: %d session events for %d swaks sessions: %r" % (len(sess), 2 * len(emls), sess[:1]))
             bad += 1
         lines = out.splitlines()
-        if len(lines) < len(emls):
+        if len(lines) < 2 * len(emls):
             print("FAIL: wireseal-dp printed %d messages" % len(lines))
+            bad += 1
+        if not re.search(r"[1-9]\d* reconnects", err):
+            print("FAIL: wireseal-dp did not reconnect: %r" % err[-400:])
             bad += 1
         print("monitor mode: %d messages sent by swaks, %d sink events, %d failures" %
               (len(emls), len(ev), bad))
