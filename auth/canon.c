@@ -361,6 +361,7 @@ void
 canon_set_reset(struct canon_body_set *s)
 {
 	s->n = 0;
+	s->closed = false;
 }
 
 int
@@ -376,7 +377,7 @@ canon_set_get(struct canon_body_set *s, enum canon_alg alg, enum ws_hash_alg hal
 		return -1;
 	size_t i = s->n;
 	if (!s->pool[i])
-		s->pool[i] = ws_hash_new(halg);
+		s->pool[i] = s->lanes ? ws_hash_new_lane(s->lanes, halg) : ws_hash_new(halg);
 	if (!s->pool[i] || ws_hash_reset(s->pool[i], halg) != 0)
 		return -1;
 	struct canon_body_hash *b = &s->bh[i];
@@ -397,12 +398,21 @@ canon_set_update(struct canon_body_set *s, const uint8_t *data, size_t len)
 }
 
 void
+canon_set_close(struct canon_body_set *s)
+{
+	if (s->closed)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		canon_body_final(&s->bh[i].cb);
+	s->closed = true;
+}
+
+void
 canon_set_final(struct canon_body_set *s)
 {
-	for (size_t i = 0; i < s->n; i++) {
-		canon_body_final(&s->bh[i].cb);
+	canon_set_close(s);
+	for (size_t i = 0; i < s->n; i++)
 		ws_hash_final(s->bh[i].hash, s->bh[i].digest);
-	}
 }
 
 void

@@ -90,6 +90,8 @@ struct canon_body_set {
 	struct canon_body_hash bh[CANON_SET_MAX];
 	struct ws_hash *pool[CANON_SET_MAX];
 	size_t n;
+	bool closed;                 /* canon_set_close ran for this message */
+	struct ws_hash_lanes *lanes; /* set before first use: hashes made in this lane group */
 };
 
 /* Start a message (keeps the hash objects). */
@@ -99,7 +101,10 @@ void canon_set_reset(struct canon_body_set *s);
 int canon_set_get(struct canon_body_set *s, enum canon_alg alg, enum ws_hash_alg halg,
 		  uint64_t limit, size_t max);
 void canon_set_update(struct canon_body_set *s, const uint8_t *data, size_t len);
-/* The body ended: every digest is computed. */
+/* The body ended: the canonicalisers emit their last bytes into the hashes
+ * (which are not finalised: a lane group can run before canon_set_final). */
+void canon_set_close(struct canon_body_set *s);
+/* The body ended: every digest is computed (closing first if needed). */
 void canon_set_final(struct canon_body_set *s);
 /* Free the hash objects (the struct itself is the caller's). */
 void canon_set_free(struct canon_body_set *s);

@@ -87,10 +87,15 @@ struct ws_hash {
 	uint32_t st[8];
 };
 
+/* A vector pass with fewer busy lanes is slower than SHA-NI pairs (measured
+ * here: 16 lanes 2.6 GB/s, SHA-NI two streams 2.2 GB/s). */
+#define WS_HASH_LANES_MIN_BUSY 14u
+
 struct ws_hash_lanes {
 	struct ws_hash *member[WS_HASH_LANES_MAX_MEMBERS];
 	uint32_t cap;    /* slots with arena space */
 	uint8_t *arena;  /* cap stages, 64-byte aligned */
+	bool ni;         /* SHA-NI for what the vector lanes leave */
 };
 
 static inline uint8_t *
@@ -106,7 +111,10 @@ ws_hash_lanes_new(void)
 {
 	if (!ws_sha256x16_available())
 		return NULL;
-	return calloc(1, sizeof(struct ws_hash_lanes));
+	struct ws_hash_lanes *g = calloc(1, sizeof(*g));
+	if (g)
+		g->ni = ws_sha256ni_available();
+	return g;
 }
 
 void
@@ -173,6 +181,16 @@ ws_hash_new_lane(struct ws_hash_lanes *g, enum ws_hash_alg alg)
 	return h;
 }
 
+/* One member's blocks on their own: SHA-NI when there is, else portable. */
+static void
+blocks_alone(const struct ws_hash_lanes *g, uint32_t st[8], const uint8_t *p, size_t n)
+{
+	if (g->ni)
+		ws_sha256ni_blocks(st, p, n);
+	else
+		ws_sha256_blocks(st, p, n);
+}
+
 /* Keep the partial block at the front of the stage. */
 static void
 stage_consumed(struct ws_hash *h, uint32_t used)
@@ -183,35 +201,80 @@ stage_consumed(struct ws_hash *h, uint32_t used)
 		memmove(sp, sp + used, h->staged);
 }
 
+/*
+ * Every member's staged whole blocks, lanes kept full: 16 members go through
+ * the vector lanes for as many blocks as the shortest has, then each lane
+ * that ran dry takes the next member with blocks. When fewer than 16 are
+ * left, they finish in pairs on SHA-NI (or one by one, portable code without
+ * it): a lane pass with idle lanes costs as much as a full one.
+ */
 void
 ws_hash_lanes_run(struct ws_hash_lanes *g)
 {
 	uint32_t *st[WS_SHA256X16_LANES];
 	int32_t off[WS_SHA256X16_LANES];
 	uint32_t nblk[WS_SHA256X16_LANES];
-	struct ws_hash *in[WS_SHA256X16_LANES];
-	unsigned n = 0;
-	for (uint32_t i = 0; i <= g->cap; i++) {
-		struct ws_hash *h = i < g->cap ? g->member[i] : NULL;
-		if (h && h->lane && h->ok && h->staged >= WS_SHA256_BLOCK) {
-			in[n] = h;
-			st[n] = h->st;
-			off[n] = (int32_t)((size_t)h->slot * WS_HASH_LANE_STAGE);
-			nblk[n] = h->staged / WS_SHA256_BLOCK;
-			n++;
+	struct ws_hash *lane[WS_SHA256X16_LANES];
+	uint32_t left[WS_SHA256X16_LANES];
+	uint32_t next = 0, nl = 0;
+	/* fill the lanes with members that have a whole block staged */
+	for (;;) {
+		while (nl < WS_SHA256X16_LANES && next < g->cap) {
+			struct ws_hash *h = g->member[next++];
+			if (h && h->lane && h->ok && h->staged >= WS_SHA256_BLOCK) {
+				lane[nl] = h;
+				st[nl] = h->st;
+				off[nl] = (int32_t)((size_t)h->slot * WS_HASH_LANE_STAGE);
+				left[nl] = h->staged / WS_SHA256_BLOCK;
+				nl++;
+			}
 		}
-		if (n == WS_SHA256X16_LANES || (i == g->cap && n > 0)) {
-			for (unsigned l = n; l < WS_SHA256X16_LANES; l++)
-				nblk[l] = 0;
-			/* one lane alone is faster on the scalar code than 1/16 of the vector */
-			if (n == 1)
-				ws_sha256_blocks(st[0], g->arena + off[0], nblk[0]);
-			else
-				ws_sha256x16_blocks(st, g->arena, off, nblk);
-			for (unsigned l = 0; l < n; l++)
-				stage_consumed(in[l], nblk[l] * WS_SHA256_BLOCK);
-			n = 0;
+		if (nl < WS_HASH_LANES_MIN_BUSY)
+			break;
+		uint32_t k = left[0];
+		for (unsigned l = 1; l < nl; l++)
+			if (left[l] < k)
+				k = left[l];
+		for (unsigned l = 0; l < WS_SHA256X16_LANES; l++)
+			nblk[l] = l < nl ? k : 0;
+		ws_sha256x16_blocks(st, g->arena, off, nblk);
+		/* drop the lanes that ran dry (keep the order of the rest) */
+		unsigned w = 0;
+		for (unsigned l = 0; l < nl; l++) {
+			off[l] += (int32_t)(k * WS_SHA256_BLOCK);
+			left[l] -= k;
+			if (left[l] == 0) {
+				stage_consumed(lane[l], lane[l]->staged / WS_SHA256_BLOCK * WS_SHA256_BLOCK);
+				continue;
+			}
+			lane[w] = lane[l];
+			st[w] = st[l];
+			off[w] = off[l];
+			left[w] = left[l];
+			w++;
 		}
+		nl = w;
+	}
+	/* the rest, fewer than 16 */
+	bool ni = g->ni;
+	while (nl >= 2 && ni) {
+		uint32_t k = left[0] < left[1] ? left[0] : left[1];
+		ws_sha256ni_x2_blocks(st[0], g->arena + off[0], st[1], g->arena + off[1], k);
+		for (unsigned l = 0; l < 2; l++) {
+			off[l] += (int32_t)(k * WS_SHA256_BLOCK);
+			left[l] -= k;
+		}
+		unsigned dry = left[0] == 0 ? 0 : 1;
+		stage_consumed(lane[dry], lane[dry]->staged / WS_SHA256_BLOCK * WS_SHA256_BLOCK);
+		lane[dry] = lane[nl - 1];
+		st[dry] = st[nl - 1];
+		off[dry] = off[nl - 1];
+		left[dry] = left[nl - 1];
+		nl--;
+	}
+	for (unsigned l = 0; l < nl; l++) {
+		blocks_alone(g, st[l], g->arena + off[l], left[l]);
+		stage_consumed(lane[l], lane[l]->staged / WS_SHA256_BLOCK * WS_SHA256_BLOCK);
 	}
 }
 
@@ -232,11 +295,11 @@ lane_update(struct ws_hash *h, const void *data, size_t len)
 			p += fill;
 			len -= fill;
 			if (h->staged) {
-				ws_sha256_blocks(h->st, stage_of(h), h->staged / WS_SHA256_BLOCK);
+				blocks_alone(h->g, h->st, stage_of(h), h->staged / WS_SHA256_BLOCK);
 				h->staged = 0;
 			}
 			size_t whole = len / WS_SHA256_BLOCK;
-			ws_sha256_blocks(h->st, p, whole);
+			blocks_alone(h->g, h->st, p, whole);
 			p += whole * WS_SHA256_BLOCK;
 			len -= whole * WS_SHA256_BLOCK;
 		}
@@ -250,7 +313,7 @@ lane_final(struct ws_hash *h, uint8_t out[WS_HASH_MAX_LEN])
 {
 	uint8_t *sp = stage_of(h);
 	uint32_t whole = h->staged / WS_SHA256_BLOCK;
-	ws_sha256_blocks(h->st, sp, whole);
+	blocks_alone(h->g, h->st, sp, whole);
 	stage_consumed(h, whole * WS_SHA256_BLOCK);
 	/* FIPS 180-4 5.1.1: 0x80, zeros to 56 mod 64, the bit length */
 	uint8_t pad[2 * WS_SHA256_BLOCK] = {0};

@@ -138,6 +138,7 @@ ws_sha256x16_blocks(uint32_t *const st[WS_SHA256X16_LANES], const uint8_t *base,
 		__mmask16 live = _mm512_cmpgt_epu32_mask(left, zero);
 		__m512i w[16];
 		__m512i at = pos;
+#pragma GCC unroll 16
 		for (unsigned t = 0; t < 16; t++) {
 			__m512i x = _mm512_mask_i32gather_epi32(zero, live, at, base, 1);
 			w[t] = _mm512_shuffle_epi8(x, bswap);
@@ -145,6 +146,7 @@ ws_sha256x16_blocks(uint32_t *const st[WS_SHA256X16_LANES], const uint8_t *base,
 		}
 		__m512i a = s[0], bb = s[1], c = s[2], d = s[3];
 		__m512i e = s[4], f = s[5], g = s[6], h = s[7];
+#pragma GCC unroll 64
 		for (unsigned t = 0; t < 64; t++) {
 			__m512i wt;
 			if (t < 16) {
@@ -189,7 +191,129 @@ ws_sha256x16_blocks(uint32_t *const st[WS_SHA256X16_LANES], const uint8_t *base,
 				st[l][i] = rows[i][l];
 }
 
+/* ---- SHA-NI, two streams interleaved ---- */
+
+bool
+ws_sha256ni_available(void)
+{
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+}
+
+#define NI_TARGET __attribute__((target("sha,sse4.1,ssse3")))
+
+/* The state in SHA-NI order: ABEF and CDGH (Intel's SHA extensions
+ * reference, "Intel SHA Extensions", 2013). */
+NI_TARGET static inline void
+ni_load(const uint32_t st[8], __m128i *abef, __m128i *cdgh)
+{
+	__m128i t = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)(const void *)st), 0xB1);
+	__m128i u = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)(const void *)(st + 4)), 0x1B);
+	*abef = _mm_alignr_epi8(t, u, 8);
+	*cdgh = _mm_blend_epi16(u, t, 0xF0);
+}
+
+NI_TARGET static inline void
+ni_store(uint32_t st[8], __m128i abef, __m128i cdgh)
+{
+	__m128i t = _mm_shuffle_epi32(abef, 0x1B);
+	__m128i u = _mm_shuffle_epi32(cdgh, 0xB1);
+	_mm_storeu_si128((__m128i *)(void *)st, _mm_blend_epi16(t, u, 0xF0));
+	_mm_storeu_si128((__m128i *)(void *)(st + 4), _mm_alignr_epi8(u, t, 8));
+}
+
+/* Four rounds of one stream; from group 4 on the group's words are made
+ * from the four before (FIPS 180-4 6.2.2 step 1, four words at a time). */
+#define NI_GROUP(m, j, s0, s1)                                                                 \
+	do {                                                                                   \
+		if ((j) >= 4)                                                                  \
+			m[(j) & 3] = _mm_sha256msg2_epu32(                                     \
+				_mm_add_epi32(_mm_sha256msg1_epu32(m[(j) & 3], m[((j) + 1) & 3]), \
+					      _mm_alignr_epi8(m[((j) + 3) & 3], m[((j) + 2) & 3], 4)), \
+				m[((j) + 3) & 3]);                                             \
+		__m128i k_ = _mm_add_epi32(m[(j) & 3],                                         \
+					   _mm_loadu_si128((const __m128i *)(const void *)(K + 4 * (j)))); \
+		s1 = _mm_sha256rnds2_epu32(s1, s0, k_);                                        \
+		s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(k_, 0x0E));               \
+	} while (0)
+
+NI_TARGET void
+ws_sha256ni_blocks(uint32_t st[8], const uint8_t *p, size_t nblocks)
+{
+	const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bll, 0x0405060700010203ll);
+	__m128i s0, s1;
+	ni_load(st, &s0, &s1);
+	for (; nblocks > 0; nblocks--, p += WS_SHA256_BLOCK) {
+		__m128i a0 = s0, a1 = s1, m[4];
+		for (unsigned i = 0; i < 4; i++)
+			m[i] = _mm_shuffle_epi8(
+				_mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i)), bswap);
+#pragma GCC unroll 16
+		for (unsigned j = 0; j < 16; j++)
+			NI_GROUP(m, j, s0, s1);
+		s0 = _mm_add_epi32(s0, a0);
+		s1 = _mm_add_epi32(s1, a1);
+	}
+	ni_store(st, s0, s1);
+}
+
+/* Two independent streams in one loop: SHA-NI's round instruction has a
+ * latency of several cycles, one stream leaves the unit idle between them. */
+NI_TARGET void
+ws_sha256ni_x2_blocks(uint32_t sta[8], const uint8_t *pa, uint32_t stb[8], const uint8_t *pb,
+		      size_t nblocks)
+{
+	const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bll, 0x0405060700010203ll);
+	__m128i x0, x1, y0, y1;
+	ni_load(sta, &x0, &x1);
+	ni_load(stb, &y0, &y1);
+	for (; nblocks > 0; nblocks--, pa += WS_SHA256_BLOCK, pb += WS_SHA256_BLOCK) {
+		__m128i ax0 = x0, ax1 = x1, ay0 = y0, ay1 = y1, m[4], n[4];
+		for (unsigned i = 0; i < 4; i++) {
+			m[i] = _mm_shuffle_epi8(
+				_mm_loadu_si128((const __m128i *)(const void *)(pa + 16 * i)), bswap);
+			n[i] = _mm_shuffle_epi8(
+				_mm_loadu_si128((const __m128i *)(const void *)(pb + 16 * i)), bswap);
+		}
+#pragma GCC unroll 16
+		for (unsigned j = 0; j < 16; j++) {
+			NI_GROUP(m, j, x0, x1);
+			NI_GROUP(n, j, y0, y1);
+		}
+		x0 = _mm_add_epi32(x0, ax0);
+		x1 = _mm_add_epi32(x1, ax1);
+		y0 = _mm_add_epi32(y0, ay0);
+		y1 = _mm_add_epi32(y1, ay1);
+	}
+	ni_store(sta, x0, x1);
+	ni_store(stb, y0, y1);
+}
+
 #else
+
+bool
+ws_sha256ni_available(void)
+{
+	return false;
+}
+
+void
+ws_sha256ni_blocks(uint32_t st[8], const uint8_t *p, size_t nblocks)
+{
+	ws_sha256_blocks(st, p, nblocks);
+}
+
+void
+ws_sha256ni_x2_blocks(uint32_t sta[8], const uint8_t *pa, uint32_t stb[8], const uint8_t *pb,
+		      size_t nblocks)
+{
+	ws_sha256_blocks(sta, pa, nblocks);
+	ws_sha256_blocks(stb, pb, nblocks);
+}
+
+#endif
+
+#if !WS_X16_BUILT
 
 bool
 ws_sha256x16_available(void)

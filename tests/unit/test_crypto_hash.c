@@ -376,6 +376,31 @@ test_backend_refused(void **state)
 	ws_hash_batch_free(b);
 }
 
+/* SHA-NI, one stream and two interleaved, against the portable code. */
+static void
+test_sha256ni(void **state)
+{
+	(void)state;
+	if (!ws_sha256ni_available()) {
+		print_message("no SHA-NI here: not tested\n");
+		skip();
+	}
+	for (unsigned round = 0; round < 300; round++) {
+		uint32_t a[8], b[8], c[8], d[8], e[8];
+		for (unsigned i = 0; i < 8; i++)
+			a[i] = b[i] = c[i] = d[i] = e[i] = (uint32_t)rng();
+		size_t n = rng() % 12, oa = rng() % (BIG_LEN - 12 * 64), ob = rng() % (BIG_LEN - 12 * 64);
+		ws_sha256ni_blocks(a, pool + oa, n);
+		ws_sha256_blocks(b, pool + oa, n);
+		if (memcmp(a, b, sizeof(a)) != 0)
+			fail_msg("sha-ni one stream differs (%zu blocks)", n);
+		ws_sha256ni_x2_blocks(c, pool + oa, d, pool + ob, n);
+		ws_sha256_blocks(e, pool + ob, n);
+		if (memcmp(c, b, sizeof(c)) != 0 || memcmp(d, e, sizeof(d)) != 0)
+			fail_msg("sha-ni two streams differ (%zu blocks)", n);
+	}
+}
+
 /* ---- lane groups and the 16-lane compression ---- */
 
 /* The portable one-stream compression with FIPS padding done here: every
@@ -537,6 +562,7 @@ main(void)
 	        cmocka_unit_test(test_backend_refused),
 	        cmocka_unit_test(test_sha256_portable),
 	        cmocka_unit_test(test_sha256x16_lanes),
+	        cmocka_unit_test(test_sha256ni),
 	        cmocka_unit_test(test_lanes_random),
 	        cmocka_unit_test(test_lanes_member_limit),
 	};
