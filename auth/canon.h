@@ -56,6 +56,7 @@ struct canon_body {
 	bool wsp_pending;      /* relaxed: a WSP run seen, not yet emitted */
 	bool cr_held;          /* a CR ended the last chunk */
 	bool scalar;           /* use the scalar scanner (tests compare both) */
+	bool wide;             /* 64-byte AVX-512 scanner (else 16-byte SSE2) */
 	size_t staged;
 	uint8_t stage[CANON_STAGE];
 };
@@ -65,6 +66,8 @@ void canon_body_init(struct canon_body *cb, enum canon_alg alg, uint64_t limit,
 void canon_body_update(struct canon_body *cb, const uint8_t *data, size_t len);
 /* Use the scalar reference scanner instead of the SIMD one (tests). */
 void canon_body_force_scalar(struct canon_body *cb);
+/* Use the 16-byte SSE2 scanner even where AVX-512 is there (tests). */
+void canon_body_force_sse2(struct canon_body *cb);
 /* The body ended: emit what the rules add (simple: the final CRLF) and flush
  * the staging buffer into the hash. The hash is not finalised. */
 void canon_body_final(struct canon_body *cb);
