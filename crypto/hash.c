@@ -235,8 +235,11 @@ ws_hash_lanes_run(struct ws_hash_lanes *g)
 		for (unsigned l = 1; l < nl; l++)
 			if (left[l] < k)
 				k = left[l];
-		for (unsigned l = 0; l < WS_SHA256X16_LANES; l++)
+		for (unsigned l = 0; l < WS_SHA256X16_LANES; l++) {
 			nblk[l] = l < nl ? k : 0;
+			if (l >= nl) /* idle: loaded into the vector, never used */
+				off[l] = 0;
+		}
 		ws_sha256x16_blocks(st, g->arena, off, nblk);
 		/* drop the lanes that ran dry (keep the order of the rest) */
 		unsigned w = 0;
