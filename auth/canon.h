@@ -56,6 +56,7 @@ struct canon_body {
 	bool wsp_pending;      /* relaxed: a WSP run seen, not yet emitted */
 	bool cr_held;          /* a CR ended the last chunk */
 	bool scalar;           /* use the scalar scanner (tests compare both) */
+	bool wide;             /* 64-byte AVX-512 scanner (else 16-byte SSE2) */
 	size_t staged;
 	uint8_t stage[CANON_STAGE];
 };
@@ -65,6 +66,8 @@ void canon_body_init(struct canon_body *cb, enum canon_alg alg, uint64_t limit,
 void canon_body_update(struct canon_body *cb, const uint8_t *data, size_t len);
 /* Use the scalar reference scanner instead of the SIMD one (tests). */
 void canon_body_force_scalar(struct canon_body *cb);
+/* Use the 16-byte SSE2 scanner even where AVX-512 is there (tests). */
+void canon_body_force_sse2(struct canon_body *cb);
 /* The body ended: emit what the rules add (simple: the final CRLF) and flush
  * the staging buffer into the hash. The hash is not finalised. */
 void canon_body_final(struct canon_body *cb);
@@ -90,6 +93,8 @@ struct canon_body_set {
 	struct canon_body_hash bh[CANON_SET_MAX];
 	struct ws_hash *pool[CANON_SET_MAX];
 	size_t n;
+	bool closed;                 /* canon_set_close ran for this message */
+	struct ws_hash_lanes *lanes; /* set before first use: hashes made in this lane group */
 };
 
 /* Start a message (keeps the hash objects). */
@@ -99,7 +104,10 @@ void canon_set_reset(struct canon_body_set *s);
 int canon_set_get(struct canon_body_set *s, enum canon_alg alg, enum ws_hash_alg halg,
 		  uint64_t limit, size_t max);
 void canon_set_update(struct canon_body_set *s, const uint8_t *data, size_t len);
-/* The body ended: every digest is computed. */
+/* The body ended: the canonicalisers emit their last bytes into the hashes
+ * (which are not finalised: a lane group can run before canon_set_final). */
+void canon_set_close(struct canon_body_set *s);
+/* The body ended: every digest is computed (closing first if needed). */
 void canon_set_final(struct canon_body_set *s);
 /* Free the hash objects (the struct itself is the caller's). */
 void canon_set_free(struct canon_body_set *s);

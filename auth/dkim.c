@@ -611,6 +611,7 @@ dkim_verifier_new(const struct dkim_verify_config *cfg)
 		v->cfg.max_sigs = DKIM_MAX_SIGS;
 	if (v->cfg.min_rsa_bits == 0)
 		v->cfg.min_rsa_bits = DKIM_MIN_RSA_BITS;
+	v->bodies.lanes = v->cfg.lanes;
 	return v;
 }
 
@@ -704,6 +705,12 @@ void
 dkim_verifier_body(struct dkim_verifier *v, const uint8_t *data, size_t len)
 {
 	canon_set_update(&v->bodies, data, len);
+}
+
+void
+dkim_verifier_body_close(struct dkim_verifier *v)
+{
+	canon_set_close(&v->bodies);
 }
 
 void

@@ -146,6 +146,10 @@ struct dkim_verify_config {
 	int64_t now;          /* seconds since the epoch, for x= */
 	unsigned max_sigs;    /* 0 = DKIM_MAX_SIGS */
 	unsigned min_rsa_bits;/* 0 = DKIM_MIN_RSA_BITS */
+	/* NULL: body hashes on OpenSSL. Else SHA-256 body hashes are members of
+	 * this lane group (crypto/hash.h), which must outlive the verifier; the
+	 * caller runs the group between dkim_verifier_body_close and _body_end. */
+	struct ws_hash_lanes *lanes;
 };
 
 enum dkim_key_status {
@@ -185,6 +189,10 @@ void dkim_verifier_body_end(struct dkim_verifier *v);
 /* The borrowed header block was moved (copied by value, its buffers kept):
  * borrow it at its new place. For a message parked until its keys come. */
 void dkim_verifier_rehome(struct dkim_verifier *v, const struct rfc5322_header *hdr);
+/* Optional, before body_end: the canonicalisers emit their last bytes into
+ * the body hashes, which body_end then finalises (a lane group's owner runs
+ * the group in between, so those bytes go through the lanes too). */
+void dkim_verifier_body_close(struct dkim_verifier *v);
 
 size_t dkim_verifier_count(const struct dkim_verifier *v);
 /* The key this signature waits for, or NULL (already decided / no key). */

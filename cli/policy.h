@@ -28,6 +28,7 @@
 #define POLICY_MAX_QUERIES 1000
 #define POLICY_MAX_FROM 8        /* From fields handed to DMARC (two already mean permerror) */
 #define POLICY_CACHE_ENTRIES 4096
+#define POLICY_RANDOM_POOL 64    /* pct draws per getrandom call */
 #define POLICY_PSL_FILE "/usr/share/publicsuffix/public_suffix_list.dat"
 
 struct ws_dns;
@@ -120,6 +121,8 @@ struct policy_cli {
 	char *trusted_buf;            /* --trusted-sealers, split in place */
 	const char *trusted[DMARC_MAX_TRUSTED_SEALERS];
 	struct policy *pol;
+	uint32_t rnd[POLICY_RANDOM_POOL]; /* draws for pct sampling, used from the top */
+	size_t rnd_next;                  /* draws left in rnd */
 	/* the last message's results */
 	struct policy_spf_out spf;
 	struct policy_dmarc_out dm;

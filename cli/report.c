@@ -189,7 +189,10 @@ report_message(FILE *out, const struct report_parts *p)
 		return;
 	}
 	struct json j;
-	json_begin(&j, out);
+	if (p->buffered)
+		json_begin_buffered(&j, out);
+	else
+		json_begin(&j, out);
 	if (p->file) {
 		json_key(&j, "file");
 		json_str(&j, p->file);

@@ -31,6 +31,8 @@ struct report_parts {
 	void (*json_more)(struct json *j, void *arg);
 	void (*json_tail)(struct json *j, void *arg);
 	void *arg;
+	/* JSON lines left in out's buffer (json_begin_buffered) */
+	bool buffered;
 };
 
 void report_message(FILE *out, const struct report_parts *p);

@@ -13,7 +13,7 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
 	{"verify", cmd_verify,
 	 "verify [--zone FILE] [--json] [--authserv-id ID] [--now EPOCH] [--dns-server IP[@PORT]] "
-	 "FILE..."},
+	 "[--streams N] FILE..."},
 	{"sign", cmd_sign,
 	 "sign --key PEM --domain D --selector S [--algorithm A] [--canon H/B] [--headers h1:h2] "
 	 "[--length] [--timestamp T] [--expire S] FILE"},

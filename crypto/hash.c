@@ -2,11 +2,13 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <openssl/evp.h>
 
 #include "hash.h"
 #include "hash_evp.h"
+#include "sha256x16.h"
 
 /* Explicit fetch once per process: EVP_DigestInit_ex with a legacy EVP_MD
  * (EVP_sha256()) fetches implicitly on every init, ~0.5 us each time. */
@@ -75,7 +77,261 @@ struct ws_hash {
 	/* false after a failed init/update: final then reports failure instead
 	 * of a digest of part of the input. */
 	bool ok;
+	/* lane members only (g != NULL); lane is false while the algorithm
+	 * is one the lanes do not run (SHA-1: OpenSSL through ctx) */
+	struct ws_hash_lanes *g;
+	bool lane;
+	uint32_t slot;   /* the member's stage is g->arena + slot * WS_HASH_LANE_STAGE */
+	uint32_t staged; /* bytes in the stage */
+	uint64_t len;    /* message bytes so far, for the padding */
+	uint32_t st[8];
 };
+
+/* A vector pass with fewer busy lanes is slower than SHA-NI pairs (measured
+ * here: 16 lanes 2.6 GB/s, SHA-NI two streams 2.2 GB/s). */
+#define WS_HASH_LANES_MIN_BUSY 14u
+
+struct ws_hash_lanes {
+	struct ws_hash *member[WS_HASH_LANES_MAX_MEMBERS];
+	uint32_t cap;    /* slots with arena space */
+	uint8_t *arena;  /* cap stages, 64-byte aligned */
+	bool ni;         /* SHA-NI for what the vector lanes leave */
+};
+
+static inline uint8_t *
+stage_of(const struct ws_hash *h)
+{
+	return h->g->arena + (size_t)h->slot * WS_HASH_LANE_STAGE;
+}
+
+/* ---- lane groups ---------------------------------------------------- */
+
+struct ws_hash_lanes *
+ws_hash_lanes_new(void)
+{
+	if (!ws_sha256x16_available())
+		return NULL;
+	struct ws_hash_lanes *g = calloc(1, sizeof(*g));
+	if (g)
+		g->ni = ws_sha256ni_available();
+	return g;
+}
+
+void
+ws_hash_lanes_free(struct ws_hash_lanes *g)
+{
+	if (!g)
+		return;
+	free(g->arena);
+	free(g);
+}
+
+/* Room for one more member: a free slot, growing the arena when needed
+ * (members keep slot numbers, so moving the arena is harmless). */
+static int
+lanes_slot(struct ws_hash_lanes *g, uint32_t *slot)
+{
+	for (uint32_t i = 0; i < g->cap; i++) {
+		if (!g->member[i]) {
+			*slot = i;
+			return 0;
+		}
+	}
+	if (g->cap >= WS_HASH_LANES_MAX_MEMBERS)
+		return -1;
+	uint32_t ncap = g->cap ? 2 * g->cap : 16;
+	if (ncap > WS_HASH_LANES_MAX_MEMBERS)
+		ncap = WS_HASH_LANES_MAX_MEMBERS;
+	/* 32-bit gather offsets: the arena stays under 2 GiB */
+	_Static_assert((uint64_t)WS_HASH_LANES_MAX_MEMBERS * WS_HASH_LANE_STAGE < (1ull << 31),
+		       "lane arena too large for 32-bit offsets");
+	uint8_t *na = aligned_alloc(64, (size_t)ncap * WS_HASH_LANE_STAGE);
+	if (!na)
+		return -1;
+	if (g->arena)
+		memcpy(na, g->arena, (size_t)g->cap * WS_HASH_LANE_STAGE);
+	free(g->arena);
+	g->arena = na;
+	*slot = g->cap;
+	g->cap = ncap;
+	return 0;
+}
+
+struct ws_hash *
+ws_hash_new_lane(struct ws_hash_lanes *g, enum ws_hash_alg alg)
+{
+	uint32_t slot;
+	if (!g || lanes_slot(g, &slot) != 0)
+		return NULL;
+	struct ws_hash *h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->ctx = EVP_MD_CTX_new(); /* for SHA-1, which the lanes do not run */
+	if (!h->ctx) {
+		free(h);
+		return NULL;
+	}
+	h->g = g;
+	h->slot = slot;
+	g->member[slot] = h;
+	if (ws_hash_reset(h, alg) != 0) {
+		ws_hash_free(h);
+		return NULL;
+	}
+	return h;
+}
+
+/* One member's blocks on their own: SHA-NI when there is, else portable. */
+static void
+blocks_alone(const struct ws_hash_lanes *g, uint32_t st[8], const uint8_t *p, size_t n)
+{
+	if (g->ni)
+		ws_sha256ni_blocks(st, p, n);
+	else
+		ws_sha256_blocks(st, p, n);
+}
+
+/* Keep the partial block at the front of the stage. */
+static void
+stage_consumed(struct ws_hash *h, uint32_t used)
+{
+	uint8_t *sp = stage_of(h);
+	h->staged -= used;
+	if (h->staged)
+		memmove(sp, sp + used, h->staged);
+}
+
+/*
+ * Every member's staged whole blocks, lanes kept full: 16 members go through
+ * the vector lanes for as many blocks as the shortest has, then each lane
+ * that ran dry takes the next member with blocks. When fewer than 16 are
+ * left, they finish in pairs on SHA-NI (or one by one, portable code without
+ * it): a lane pass with idle lanes costs as much as a full one.
+ */
+void
+ws_hash_lanes_run(struct ws_hash_lanes *g)
+{
+	uint32_t *st[WS_SHA256X16_LANES];
+	int32_t off[WS_SHA256X16_LANES];
+	uint32_t nblk[WS_SHA256X16_LANES];
+	struct ws_hash *lane[WS_SHA256X16_LANES];
+	uint32_t left[WS_SHA256X16_LANES];
+	uint32_t next = 0, nl = 0;
+	/* fill the lanes with members that have a whole block staged */
+	for (;;) {
+		while (nl < WS_SHA256X16_LANES && next < g->cap) {
+			struct ws_hash *h = g->member[next++];
+			if (h && h->lane && h->ok && h->staged >= WS_SHA256_BLOCK) {
+				lane[nl] = h;
+				st[nl] = h->st;
+				off[nl] = (int32_t)((size_t)h->slot * WS_HASH_LANE_STAGE);
+				left[nl] = h->staged / WS_SHA256_BLOCK;
+				nl++;
+			}
+		}
+		if (nl < WS_HASH_LANES_MIN_BUSY)
+			break;
+		uint32_t k = left[0];
+		for (unsigned l = 1; l < nl; l++)
+			if (left[l] < k)
+				k = left[l];
+		for (unsigned l = 0; l < WS_SHA256X16_LANES; l++) {
+			nblk[l] = l < nl ? k : 0;
+			if (l >= nl) /* idle: loaded into the vector, never used */
+				off[l] = 0;
+		}
+		ws_sha256x16_blocks(st, g->arena, off, nblk);
+		/* drop the lanes that ran dry (keep the order of the rest) */
+		unsigned w = 0;
+		for (unsigned l = 0; l < nl; l++) {
+			off[l] += (int32_t)(k * WS_SHA256_BLOCK);
+			left[l] -= k;
+			if (left[l] == 0) {
+				stage_consumed(lane[l], lane[l]->staged / WS_SHA256_BLOCK * WS_SHA256_BLOCK);
+				continue;
+			}
+			lane[w] = lane[l];
+			st[w] = st[l];
+			off[w] = off[l];
+			left[w] = left[l];
+			w++;
+		}
+		nl = w;
+	}
+	/* the rest, fewer than 16 */
+	bool ni = g->ni;
+	while (nl >= 2 && ni) {
+		uint32_t k = left[0] < left[1] ? left[0] : left[1];
+		ws_sha256ni_x2_blocks(st[0], g->arena + off[0], st[1], g->arena + off[1], k);
+		for (unsigned l = 0; l < 2; l++) {
+			off[l] += (int32_t)(k * WS_SHA256_BLOCK);
+			left[l] -= k;
+		}
+		unsigned dry = left[0] == 0 ? 0 : 1;
+		stage_consumed(lane[dry], lane[dry]->staged / WS_SHA256_BLOCK * WS_SHA256_BLOCK);
+		lane[dry] = lane[nl - 1];
+		st[dry] = st[nl - 1];
+		off[dry] = off[nl - 1];
+		left[dry] = left[nl - 1];
+		nl--;
+	}
+	for (unsigned l = 0; l < nl; l++) {
+		blocks_alone(g, st[l], g->arena + off[l], left[l]);
+		stage_consumed(lane[l], lane[l]->staged / WS_SHA256_BLOCK * WS_SHA256_BLOCK);
+	}
+}
+
+static void
+lane_update(struct ws_hash *h, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	h->len += len;
+	if (len > WS_HASH_LANE_STAGE - h->staged) {
+		/* stage full: give every member its pass now */
+		ws_hash_lanes_run(h->g);
+		if (len > WS_HASH_LANE_STAGE - h->staged) {
+			/* still too long: complete the partial block, then the
+			 * input's whole blocks from where they are, alone */
+			uint32_t fill = (WS_SHA256_BLOCK - h->staged % WS_SHA256_BLOCK) % WS_SHA256_BLOCK;
+			memcpy(stage_of(h) + h->staged, p, fill);
+			h->staged += fill;
+			p += fill;
+			len -= fill;
+			if (h->staged) {
+				blocks_alone(h->g, h->st, stage_of(h), h->staged / WS_SHA256_BLOCK);
+				h->staged = 0;
+			}
+			size_t whole = len / WS_SHA256_BLOCK;
+			blocks_alone(h->g, h->st, p, whole);
+			p += whole * WS_SHA256_BLOCK;
+			len -= whole * WS_SHA256_BLOCK;
+		}
+	}
+	memcpy(stage_of(h) + h->staged, p, len);
+	h->staged += (uint32_t)len;
+}
+
+static size_t
+lane_final(struct ws_hash *h, uint8_t out[WS_HASH_MAX_LEN])
+{
+	uint8_t *sp = stage_of(h);
+	uint32_t whole = h->staged / WS_SHA256_BLOCK;
+	blocks_alone(h->g, h->st, sp, whole);
+	stage_consumed(h, whole * WS_SHA256_BLOCK);
+	/* FIPS 180-4 5.1.1: 0x80, zeros to 56 mod 64, the bit length */
+	uint8_t pad[2 * WS_SHA256_BLOCK] = {0};
+	uint32_t r = h->staged;
+	memcpy(pad, sp, r);
+	pad[r] = 0x80;
+	size_t blocks = r + 1 + 8 <= WS_SHA256_BLOCK ? 1 : 2;
+	uint64_t bits = h->len * 8;
+	for (unsigned i = 0; i < 8; i++)
+		pad[blocks * WS_SHA256_BLOCK - 1 - i] = (uint8_t)(bits >> (8 * i));
+	ws_sha256_blocks(h->st, pad, blocks);
+	ws_sha256_state_bytes(h->st, out);
+	h->staged = 0;
+	return 32;
+}
 
 struct ws_hash *
 ws_hash_new(enum ws_hash_alg alg)
@@ -99,6 +355,14 @@ ws_hash_reset(struct ws_hash *h, enum ws_hash_alg alg)
 {
 	const EVP_MD *md = ws_hash_evp_md(alg);
 	h->alg = alg;
+	h->lane = h->g != NULL && alg == WS_HASH_SHA256;
+	if (h->lane) {
+		ws_sha256_init_state(h->st);
+		h->staged = 0;
+		h->len = 0;
+		h->ok = true;
+		return 0;
+	}
 	h->ok = md != NULL && EVP_DigestInit_ex2(h->ctx, md, NULL) == 1;
 	return h->ok ? 0 : -1;
 }
@@ -108,6 +372,10 @@ ws_hash_update(struct ws_hash *h, const void *data, size_t len)
 {
 	if (!h->ok || len == 0)
 		return;
+	if (h->lane) {
+		lane_update(h, data, len);
+		return;
+	}
 	if (!EVP_DigestUpdate(h->ctx, data, len))
 		h->ok = false;
 }
@@ -120,6 +388,8 @@ ws_hash_final(struct ws_hash *h, uint8_t out[WS_HASH_MAX_LEN])
 		return 0;
 	/* Whatever happens, the object needs a reset before further use. */
 	h->ok = false;
+	if (h->lane)
+		return lane_final(h, out);
 	if (!EVP_DigestFinal_ex(h->ctx, out, &olen))
 		return 0;
 	return olen;
@@ -130,6 +400,8 @@ ws_hash_free(struct ws_hash *h)
 {
 	if (!h)
 		return;
+	if (h->g)
+		h->g->member[h->slot] = NULL;
 	EVP_MD_CTX_free(h->ctx);
 	free(h);
 }

@@ -53,6 +53,33 @@ void ws_hash_free(struct ws_hash *h); /* NULL-safe */
 size_t ws_hash_oneshot(enum ws_hash_alg alg, const void *data, size_t len,
 		       uint8_t out[WS_HASH_MAX_LEN]);
 
+/* ---- lane groups: many streamed SHA-256 hashes, 16 at a time -------- */
+
+/*
+ * A lane group lets a caller that streams many messages at once (the CLI
+ * verifying several files) hash their bodies on the 16-lane AVX-512
+ * compression (sha256x16.h) instead of one OpenSSL stream each. A hash made
+ * with ws_hash_new_lane stages its SHA-256 input (up to WS_HASH_LANE_STAGE
+ * bytes) in the group's arena; ws_hash_lanes_run compresses every member's
+ * staged whole blocks, 16 members per pass. A member whose stage fills runs
+ * the group itself; ws_hash_final compresses what is left alone. Digests are
+ * those of ws_hash_new (SHA-1 members use OpenSSL as usual). The group and
+ * its members are used by one thread; members must be freed before it.
+ */
+#define WS_HASH_LANE_STAGE (128u * 1024)
+#define WS_HASH_LANES_MAX_MEMBERS 1024u
+
+struct ws_hash_lanes;
+
+/* NULL when the CPU has no AVX-512 or allocation fails. */
+struct ws_hash_lanes *ws_hash_lanes_new(void);
+void ws_hash_lanes_free(struct ws_hash_lanes *g); /* NULL-safe */
+/* A hash in group g (NULL on allocation failure or WS_HASH_LANES_MAX_MEMBERS
+ * members); same use as ws_hash_new's. */
+struct ws_hash *ws_hash_new_lane(struct ws_hash_lanes *g, enum ws_hash_alg alg);
+/* Compress the staged whole blocks of every member. */
+void ws_hash_lanes_run(struct ws_hash_lanes *g);
+
 /* ---- batch ---------------------------------------------------------- */
 
 enum ws_hash_backend {

@@ -30,10 +30,18 @@ json_begin(struct json *j, FILE *f)
 }
 
 void
+json_begin_buffered(struct json *j, FILE *f)
+{
+	json_begin(j, f);
+	j->buffered = true;
+}
+
+void
 json_end(struct json *j)
 {
 	fputs("}\n", j->f);
-	fflush(j->f);
+	if (!j->buffered)
+		fflush(j->f);
 }
 
 void

@@ -14,9 +14,15 @@ struct json {
 	bool need_comma[16];
 	bool in_array[16];
 	unsigned depth;
+	/* false (json_begin's default): every line is flushed as it ends, for
+	 * readers that follow the output live. true: lines stay in the stream's
+	 * buffer (one write per buffer, not per message); the caller flushes
+	 * before anything else reaches the terminal. */
+	bool buffered;
 };
 
 void json_begin(struct json *j, FILE *f);            /* "{" */
+void json_begin_buffered(struct json *j, FILE *f);   /* "{", lines not flushed */
 void json_end(struct json *j);                       /* "}\n" */
 void json_key(struct json *j, const char *key);      /* "key": */
 void json_str(struct json *j, const char *s);        /* "value" or null for NULL */

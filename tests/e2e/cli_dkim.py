@@ -83,6 +83,45 @@ def outer():
             "05-wireseal-ed25519.eml": ["pass"], "06-arc-mailing-list.eml": ["fail"]}
     T.check(got == want, "sample verdicts: %r" % got)
 
+    # --streams N (several files at once, bodies hashed on SHA-256 lanes):
+    # the same bytes on stdout and stderr, in argument order, for any N; the
+    # list is longer than the output window (VERIFY_WINDOW = 256 files) so
+    # the ring wraps; 1 and VERIFY_STREAMS_MAX (64) accepted, 0 and 65 not
+    # a 300 KB signed message (ten read steps) first in each group, so the
+    # small files after it finish first and the ring must hold them back
+    big_src = os.path.join(d, "big-src.eml")
+    with open(big_src, "w") as f:
+        f.write("From: a@sample.example\r\nTo: b@example.org\r\nSubject: big\r\n\r\n")
+        f.write("".join("line %06d of a long body, with  some   spaces \r\n" % i for i in range(6000)))
+    p = run(["sign", "--key", os.path.join(SAMPLE, "rsa2048.pem"), "--domain", "sample.example",
+             "--selector", "mail2026", big_src])
+    big = os.path.join(d, "big.eml")
+    with open(big, "w") as f:
+        f.write(p.stdout)
+    many = ([big] + [os.path.join(SAMPLE, f) for f in files] + [missing, bad, empty]) * 35
+    for fmt in (["--json"], []):
+        base = run(["verify", "--zone", ZONE, "--now", "1800000000", "--authserv-id", "x"] + fmt + many)
+        T.check(base.returncode == 1 and len(base.stderr.splitlines()) == 3 * 35,
+                "--streams 1 reference run (%s): exit %d" % (fmt, base.returncode))
+        if fmt:
+            T.check(json.loads(base.stdout.splitlines()[0])["dkim"][0]["result"] == "pass",
+                    "the 300 KB message verifies")
+        for n in ("2", "7", "64"):
+            p = run(["verify", "--streams", n, "--zone", ZONE, "--now", "1800000000",
+                     "--authserv-id", "x"] + fmt + many)
+            T.check(p.returncode == base.returncode and p.stdout == base.stdout and p.stderr == base.stderr,
+                    "--streams %s %s: output identical to one stream" % (n, fmt))
+    p = run(["verify", "--json", "--streams", "3", "--zone", ZONE] + [good, missing, good])
+    merged = subprocess.run([wstest.WIRESEAL, "verify", "--json", "--streams", "3", "--zone", ZONE,
+                             good, missing, good], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    order = [("error" if l.startswith("wireseal verify:") else json.loads(l).get("error", "ok"))
+             for l in merged.stdout.splitlines()]
+    T.check(order[0] == "ok" and order[1] == "error" and order[3] == "ok",
+            "2>&1: the error line comes after the file before it: %r" % order)
+    for n in ("0", "65", "x", ""):
+        p = run(["verify", "--streams", n, "--zone", ZONE, good])
+        T.check(p.returncode == 2 and "--streams" in p.stderr, "--streams %r refused: %r" % (n, p.stderr))
+
     # real DNS: keys from nsd; one name goes to a server that never answers
     zone = os.path.join(d, "sample.zone")
     with open(ZONE) as src, open(zone, "w") as dst:

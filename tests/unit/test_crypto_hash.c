@@ -16,6 +16,7 @@
 
 #include "cpu.h"
 #include "hash.h"
+#include "sha256x16.h"
 
 #define MAX_DENSE 4096
 #define BIG_LEN (1u << 20)
@@ -375,6 +376,179 @@ test_backend_refused(void **state)
 	ws_hash_batch_free(b);
 }
 
+/* SHA-NI, one stream and two interleaved, against the portable code. */
+static void
+test_sha256ni(void **state)
+{
+	(void)state;
+	if (!ws_sha256ni_available()) {
+		print_message("no SHA-NI here: not tested\n");
+		skip();
+	}
+	for (unsigned round = 0; round < 300; round++) {
+		uint32_t a[8], b[8], c[8], d[8], e[8];
+		for (unsigned i = 0; i < 8; i++)
+			a[i] = b[i] = c[i] = d[i] = e[i] = (uint32_t)rng();
+		size_t n = rng() % 12, oa = rng() % (BIG_LEN - 12 * 64), ob = rng() % (BIG_LEN - 12 * 64);
+		ws_sha256ni_blocks(a, pool + oa, n);
+		ws_sha256_blocks(b, pool + oa, n);
+		if (memcmp(a, b, sizeof(a)) != 0)
+			fail_msg("sha-ni one stream differs (%zu blocks)", n);
+		ws_sha256ni_x2_blocks(c, pool + oa, d, pool + ob, n);
+		ws_sha256_blocks(e, pool + ob, n);
+		if (memcmp(c, b, sizeof(c)) != 0 || memcmp(d, e, sizeof(d)) != 0)
+			fail_msg("sha-ni two streams differ (%zu blocks)", n);
+	}
+}
+
+/* ---- lane groups and the 16-lane compression ---- */
+
+/* The portable one-stream compression with FIPS padding done here: every
+ * length 0..MAX_DENSE against OpenSSL (the reference lane_final builds on). */
+static void
+test_sha256_portable(void **state)
+{
+	(void)state;
+	for (size_t len = 0; len <= MAX_DENSE; len++) {
+		uint32_t st[8];
+		ws_sha256_init_state(st);
+		size_t whole = len / WS_SHA256_BLOCK;
+		ws_sha256_blocks(st, pool, whole);
+		uint8_t pad[128] = {0};
+		size_t r = len - whole * WS_SHA256_BLOCK;
+		memcpy(pad, pool + whole * WS_SHA256_BLOCK, r);
+		pad[r] = 0x80;
+		size_t nb = r + 9 <= 64 ? 1 : 2;
+		for (unsigned i = 0; i < 8; i++)
+			pad[nb * 64 - 1 - i] = (uint8_t)(((uint64_t)len * 8) >> (8 * i));
+		ws_sha256_blocks(st, pad, nb);
+		uint8_t got[32], want[WS_HASH_MAX_LEN];
+		ws_sha256_state_bytes(st, got);
+		ref_digest(WS_HASH_SHA256, pool, len, want);
+		if (memcmp(got, want, 32) != 0)
+			fail_msg("portable sha256 differs at length %zu", len);
+	}
+}
+
+/* The vector lanes against the portable code: random states, block counts
+ * 0..9 per lane (idle lanes included), lanes reading overlapping bytes. */
+static void
+test_sha256x16_lanes(void **state)
+{
+	(void)state;
+	if (!ws_sha256x16_available()) {
+		print_message("no AVX-512 here: 16-lane compression not tested\n");
+		skip();
+	}
+	for (unsigned round = 0; round < 200; round++) {
+		uint32_t a[16][8], b[16][8];
+		uint32_t *st[16];
+		int32_t off[16];
+		uint32_t nblk[16];
+		for (unsigned l = 0; l < 16; l++) {
+			for (unsigned i = 0; i < 8; i++)
+				a[l][i] = b[l][i] = (uint32_t)rng();
+			st[l] = a[l];
+			nblk[l] = (uint32_t)(rng() % 10);
+			off[l] = (int32_t)(rng() % (BIG_LEN - 10 * 64));
+		}
+		ws_sha256x16_blocks(st, pool, off, nblk);
+		for (unsigned l = 0; l < 16; l++) {
+			ws_sha256_blocks(b[l], pool + off[l], nblk[l]);
+			if (memcmp(a[l], b[l], sizeof(a[l])) != 0)
+				fail_msg("lane %u (%u blocks) differs in round %u", l, nblk[l], round);
+		}
+	}
+}
+
+/*
+ * Many lane members hashed at once, as the CLI does: each gets random
+ * messages (lengths 0..3 x WS_HASH_LANE_STAGE, so the stage overflows and
+ * the alone path runs) in random update sizes, the group run at random
+ * points, SHA-1 members mixed in; every digest equals OpenSSL's.
+ */
+static void
+test_lanes_random(void **state)
+{
+	(void)state;
+	struct ws_hash_lanes *g = ws_hash_lanes_new();
+	if (!g) {
+		print_message("no AVX-512 here: lane groups not tested\n");
+		skip();
+	}
+	enum { M = 37 };
+	struct ws_hash *h[M];
+	size_t len[M], done[M], start[M];
+	enum ws_hash_alg alg[M];
+	for (unsigned m = 0; m < M; m++) {
+		alg[m] = m % 7 == 3 ? WS_HASH_SHA1 : WS_HASH_SHA256;
+		h[m] = ws_hash_new_lane(g, alg[m]);
+		assert_non_null(h[m]);
+	}
+	for (unsigned msg = 0; msg < 6; msg++) {
+		for (unsigned m = 0; m < M; m++) {
+			assert_int_equal(ws_hash_reset(h[m], alg[m]), 0);
+			len[m] = rng() % 4 == 0 ? rng() % (3 * WS_HASH_LANE_STAGE) : rng() % 70000;
+			start[m] = rng() % (BIG_LEN - len[m]);
+			done[m] = 0;
+		}
+		bool left = true;
+		while (left) {
+			left = false;
+			for (unsigned m = 0; m < M; m++) {
+				if (done[m] == len[m])
+					continue;
+				size_t k = rng() % 3 == 0 ? rng() % 200 : rng() % 40000;
+				if (k > len[m] - done[m])
+					k = len[m] - done[m];
+				ws_hash_update(h[m], pool + start[m] + done[m], k);
+				done[m] += k;
+				left = left || done[m] < len[m];
+			}
+			if (rng() % 2)
+				ws_hash_lanes_run(g);
+		}
+		for (unsigned m = 0; m < M; m++) {
+			uint8_t got[WS_HASH_MAX_LEN], want[WS_HASH_MAX_LEN];
+			size_t n = ws_hash_final(h[m], got);
+			assert_int_equal(n, ref_digest(alg[m], pool + start[m], len[m], want));
+			if (memcmp(got, want, n) != 0)
+				fail_msg("member %u (%s, %zu bytes) differs", m, ws_hash_name(alg[m]), len[m]);
+		}
+	}
+	for (unsigned m = 0; m < M; m++)
+		ws_hash_free(h[m]);
+	ws_hash_lanes_free(g);
+}
+
+/* WS_HASH_LANES_MAX_MEMBERS members fit, one more does not; a freed slot is
+ * reused. */
+static void
+test_lanes_member_limit(void **state)
+{
+	(void)state;
+	struct ws_hash_lanes *g = ws_hash_lanes_new();
+	if (!g)
+		skip();
+	static struct ws_hash *h[WS_HASH_LANES_MAX_MEMBERS];
+	for (unsigned i = 0; i < WS_HASH_LANES_MAX_MEMBERS; i++) {
+		h[i] = ws_hash_new_lane(g, WS_HASH_SHA256);
+		assert_non_null(h[i]);
+	}
+	assert_null(ws_hash_new_lane(g, WS_HASH_SHA256));
+	ws_hash_free(h[5]);
+	h[5] = ws_hash_new_lane(g, WS_HASH_SHA256);
+	assert_non_null(h[5]);
+	ws_hash_update(h[5], "abc", 3);
+	uint8_t got[WS_HASH_MAX_LEN], want[WS_HASH_MAX_LEN];
+	assert_int_equal(ws_hash_final(h[5], got), 32);
+	ref_digest(WS_HASH_SHA256, (const uint8_t *)"abc", 3, want);
+	assert_memory_equal(got, want, 32);
+	for (unsigned i = 0; i < WS_HASH_LANES_MAX_MEMBERS; i++)
+		ws_hash_free(h[i]);
+	ws_hash_lanes_free(g);
+}
+
 int
 main(void)
 {
@@ -386,6 +560,11 @@ main(void)
 	        cmocka_unit_test(test_batch_sizes_and_long),
 	        cmocka_unit_test(test_batch_bad_job),
 	        cmocka_unit_test(test_backend_refused),
+	        cmocka_unit_test(test_sha256_portable),
+	        cmocka_unit_test(test_sha256x16_lanes),
+	        cmocka_unit_test(test_sha256ni),
+	        cmocka_unit_test(test_lanes_random),
+	        cmocka_unit_test(test_lanes_member_limit),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
