@@ -500,6 +500,12 @@ def main():
             raise SystemExit('gen_corpus: %s must be within [0, 1]' % what)
     if a.n < 1:
         raise SystemExit('gen_corpus: -n must be at least 1')
+    if a.arc > 0:
+        try:
+            import authres  # noqa: F401  (dkimpy's ARC signer needs it, and only Suggests it)
+        except ImportError:
+            raise SystemExit('gen_corpus: --arc needs python3-authres (dkimpy seals ARC with it): '
+                             'apt-get install python3-authres')
     t0 = time.time()
     os.makedirs(os.path.join(a.dir, 'msgs'), exist_ok=True)
     for old in os.listdir(os.path.join(a.dir, 'msgs')):

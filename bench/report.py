@@ -437,17 +437,23 @@ def scaling_summary(summary, raw, scal, corpora):
     # cost against concurrent sessions: same messages, 1 worker
     ks = sorted({int(r['capture'].split('-', 1)[1]) for r in good
                  if r['peer'] == 'replay' and r['capture'].startswith('sessions-')})
-    for k in ks:
-        rs = [r for r in good if r['peer'] == 'replay' and r['capture'] == 'sessions-%d' % k]
-        out['sessions'].append({'sessions': k, 'messages': rs[-1].get('messages'),
-                                'msgs_per_s': mmm([r['msgs_per_s'] for r in rs]),
-                                'us_per_msg': mmm([r['us_per_msg_core'] for r in rs]),
-                                'packets_per_s': mmm([r['packets_per_s'] for r in rs])})
-    pts = [(math.log10(x['sessions']), x['us_per_msg'][1]) for x in out['sessions'] if x['us_per_msg']]
-    f = fit([p[0] for p in pts], [p[1] for p in pts])
-    if f:
-        out['sessions_fit'] = {'us_per_msg_at_1_session': round(f[0], 2),
-                               'us_per_msg_per_10x_sessions': round(f[1], 2)}
+    for verify in (False, True):
+        for k in ks:
+            rs = [r for r in good if r['peer'] == 'replay' and r['capture'] == 'sessions-%d' % k
+                  and r['verify'] == verify]
+            if not rs:
+                continue
+            out['sessions'].append({'sessions': k, 'verify': verify, 'runs': len(rs),
+                                    'messages': rs[-1].get('messages'),
+                                    'msgs_per_s': mmm([r['msgs_per_s'] for r in rs]),
+                                    'us_per_msg': mmm([r['us_per_msg_core'] for r in rs]),
+                                    'packets_per_s': mmm([r['packets_per_s'] for r in rs])})
+        pts = [(math.log10(x['sessions']), x['us_per_msg'][1]) for x in out['sessions']
+               if x['us_per_msg'] and x['verify'] == verify]
+        f = fit([p[0] for p in pts], [p[1] for p in pts])
+        if f:
+            out['sessions_fit_%s' % ('verify' if verify else 'no_verify')] = {
+                'us_per_msg_at_1_session': round(f[0], 2), 'us_per_msg_per_10x_sessions': round(f[1], 2)}
     return out
 
 
@@ -580,19 +586,22 @@ def scaling_md(sc, corpora):
         md.append('')
         md.append('The bundled sample messages (RSA-2048 and Ed25519, a few KB each), one message per pipelined '
                   'session, the same messages in the same order, with at most K sessions open at once and their '
-                  'packets interleaved at random; 1 worker, verification on.')
+                  'packets interleaved at random; 1 worker. Verification off: the dataplane\'s own cost (flow '
+                  'table, reassembly, SMTP, message streaming), every repetition; on: one run.')
         md.append('')
-        md.append('| concurrent sessions | messages | messages/s | us per message | packets/s |')
-        md.append('|---|---|---|---|---|')
+        md.append('| concurrent sessions | verify | runs | messages | messages/s | us per message | packets/s |')
+        md.append('|---|---|---|---|---|---|---|')
         for r in sc['sessions']:
-            md.append('| %s | %s | %s | %s | %s |' % (fmt(r['sessions']), fmt(r['messages']), m3(r['msgs_per_s']),
-                                                    m3(r['us_per_msg'], 1), m3(r['packets_per_s'])))
-        f = sc.get('sessions_fit')
-        if f:
-            md.append('')
-            md.append('Slope (least squares on the medians): **%s us per message per 10x concurrent sessions** '
-                      '(%s us per message extrapolated to 1 session).' % (
-                          fmt(f['us_per_msg_per_10x_sessions'], 2), fmt(f['us_per_msg_at_1_session'], 1)))
+            md.append('| %s | %s | %d | %s | %s | %s | %s |' % (
+                fmt(r['sessions']), 'on' if r['verify'] else 'off', r['runs'], fmt(r['messages']),
+                m3(r['msgs_per_s']), m3(r['us_per_msg'], 1), m3(r['packets_per_s'])))
+        md.append('')
+        for key, label in (('sessions_fit_no_verify', 'verification off'), ('sessions_fit_verify', 'verification on')):
+            f = sc.get(key)
+            if f:
+                md.append('* Slope, %s (least squares on the medians): **%s us per message per 10x concurrent '
+                          'sessions** (%s us per message extrapolated to 1 session).' % (
+                              label, fmt(f['us_per_msg_per_10x_sessions'], 2), fmt(f['us_per_msg_at_1_session'], 1)))
         md.append('')
     md.append('## bench/replay.sh')
     md.append('')
@@ -674,11 +683,17 @@ set key off
 plot "{s}.cores" using 2:xtic(1), 2 with lines lw 2 dt 2 notitle
 """.format(o=out, s=scratch))
     if sc['sessions']:
+        # two data blocks: verification off (index 0), on (index 1)
         with open(scratch + '.sess', 'w') as f:
-            for r in sc['sessions']:
-                if r['us_per_msg']:
+            for verify in (False, True):
+                f.write('# verify %s\n' % verify)
+                rows = [r for r in sc['sessions'] if r['verify'] == verify and r['us_per_msg']]
+                for r in rows:
                     f.write('%d %.3f %.3f %.3f\n' % (r['sessions'], r['us_per_msg'][1], r['us_per_msg'][0],
                                                     r['us_per_msg'][2]))
+                if not rows:
+                    f.write('NaN NaN NaN NaN\n')
+                f.write('\n\n')
         files.append(scratch + '.sess')
         parts.append("""
 set output "{o}-sessions.png"
@@ -689,10 +704,13 @@ set logscale x
 unset logscale y
 set yrange [0:*]
 set xlabel "concurrent sessions (log)"
-set ylabel "microseconds per message (wall)"
+set ylabel "microseconds per message (wall, log)"
+set logscale y
+set yrange [*:*]
 set grid
-set key off
-plot "{s}.sess" using 1:2:3:4 with yerrorlines lw 2 pt 7
+set key top left
+plot "{s}.sess" index 0 using 1:2:3:4 with yerrorlines lw 2 pt 7 title "verification off", \
+     "{s}.sess" index 1 using 1:2:3:4 with yerrorlines lw 2 pt 5 title "verification on"
 """.format(o=out, s=scratch))
     if parts:
         gp = 'set terminal pngcairo size 1000,560 noenhanced font ",10"\nset datafile missing "NaN"\n' + ''.join(parts)

@@ -46,7 +46,7 @@
 
 static enum bcorp_result
 verify_one(struct dkim_verifier *v, struct rfc5322_header *h, struct keycache *kc,
-	   const unsigned char *data, size_t len)
+           const unsigned char *data, size_t len)
 {
 	rfc5322_reset(h);
 	size_t used = 0;
@@ -191,8 +191,10 @@ run_threads(const struct bcorp *c, const char *zone, int nthreads, long passes)
 	for (int i = 0; i < nthreads; i++)
 		cpu += x[i].cpu_s;
 	double msgs = (double)c->n * (double)passes, bytes = (double)c->bytes * (double)passes;
-	printf("{\"peer\": \"wireseal-lib-mt\", \"threads\": %d, \"passes\": %ld, \"messages\": %.0f, "
-	       "\"bytes\": %.0f, \"wall_s\": %.6f, \"msgs_per_wall_s\": %.2f, \"mb_per_wall_s\": %.3f, "
+	printf("{\"peer\": \"wireseal-lib-mt\", \"threads\": %d, \"passes\": %ld, \"messages\": "
+	       "%.0f, "
+	       "\"bytes\": %.0f, \"wall_s\": %.6f, \"msgs_per_wall_s\": %.2f, \"mb_per_wall_s\": "
+	       "%.3f, "
 	       "\"cpu_s\": %.6f}\n",
 	       nthreads, passes, msgs, bytes, wall, wall > 0 ? msgs / wall : 0.0,
 	       wall > 0 ? bytes / 1e6 / wall : 0.0, cpu);
@@ -222,10 +224,12 @@ print_pct(char *out, size_t outlen, const char *name, double *v, size_t n)
 		/* nearest rank: the smallest sample with at least q of all at or below it */
 		size_t rank = (size_t)ceil(q[k] * (double)n);
 		size_t idx = rank > 0 ? rank - 1 : 0;
-		used += (size_t)snprintf(out + used, outlen - used, "\"%s\": %.2f, ", qn[k], v[idx] * 1e6);
+		used += (size_t)snprintf(out + used, outlen - used, "\"%s\": %.2f, ", qn[k],
+		                         v[idx] * 1e6);
 	}
 	if (used < outlen)
-		snprintf(out + used, outlen - used, "\"max\": %.2f, \"samples\": %zu}", v[n - 1] * 1e6, n);
+		snprintf(out + used, outlen - used, "\"max\": %.2f, \"samples\": %zu}",
+		         v[n - 1] * 1e6, n);
 }
 
 int
@@ -237,9 +241,9 @@ main(int argc, char **argv)
 	long passes = 1, threads = 0;
 	int a = 1;
 	for (; a < argc && strncmp(argv[a], "--", 2) == 0; a++) {
-		long *dst = strcmp(argv[a], "--passes") == 0	? &passes
-			    : strcmp(argv[a], "--threads") == 0 ? &threads
-								: NULL;
+		long *dst = strcmp(argv[a], "--passes") == 0    ? &passes
+		            : strcmp(argv[a], "--threads") == 0 ? &threads
+		                                                : NULL;
 		if (!dst || a + 1 >= argc) {
 			fprintf(stderr, "bench-wireseal-lib: unknown option %s\n", argv[a]);
 			return 2;
@@ -248,11 +252,12 @@ main(int argc, char **argv)
 	}
 	if (passes < 1 || passes > MAX_PASSES || threads < 0 || threads > MAX_THREADS) {
 		fprintf(stderr, "bench-wireseal-lib: --passes 1..%d, --threads 1..%d\n", MAX_PASSES,
-			MAX_THREADS);
+		        MAX_THREADS);
 		return 2;
 	}
 	if (a >= argc) {
-		fprintf(stderr, "usage: %s [--passes N] [--threads N] CORPUS_DIR [FILE...]\n", argv[0]);
+		fprintf(stderr, "usage: %s [--passes N] [--threads N] CORPUS_DIR [FILE...]\n",
+		        argv[0]);
 		return 2;
 	}
 	if (bcorp_load(&c, argv[a], argc - a - 1, argv + a + 1, err, sizeof(err)) != 0) {
@@ -285,7 +290,8 @@ main(int argc, char **argv)
 			double t0 = bcorp_cpu_now();
 			double w0 = clock_s(CLOCK_MONOTONIC);
 			double c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
-			enum bcorp_result r = verify_one(x.v, &x.h, x.kc, c.msgs[i].data, c.msgs[i].len);
+			enum bcorp_result r =
+			        verify_one(x.v, &x.h, x.kc, c.msgs[i].data, c.msgs[i].len);
 			cpu[k] = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
 			wall[k] = clock_s(CLOCK_MONOTONIC) - w0;
 			bcorp_tally_cpu(&t, c.msgs[i].bucket, bcorp_cpu_now() - t0);
@@ -308,14 +314,15 @@ main(int argc, char **argv)
 	double slope = den != 0 ? (n * sxy - sx * sy) / den : 0.0;
 	double icept = (sy - slope * sx) / n;
 	double vy = n * syy - sy * sy;
-	double r2 = den != 0 && vy != 0 ? (n * sxy - sx * sy) * (n * sxy - sx * sy) / (den * vy) : 0.0;
+	double r2 =
+	        den != 0 && vy != 0 ? (n * sxy - sx * sy) * (n * sxy - sx * sy) / (den * vy) : 0.0;
 	char extra[1024], lat[300], cp[300];
 	print_pct(lat, sizeof(lat), "latency_us", wall, ns);
 	print_pct(cp, sizeof(cp), "cpu_us", cpu, ns);
 	snprintf(extra, sizeof(extra),
-		 "\"dns_queries\": %lu, \"passes\": %ld, %s, %s, "
-		 "\"size_fit\": {\"intercept_us\": %.3f, \"ns_per_byte\": %.4f, \"r2\": %.4f}",
-		 keycache_queries(x.kc), passes, lat, cp, icept * 1e6, slope * 1e9, r2);
+	         "\"dns_queries\": %lu, \"passes\": %ld, %s, %s, "
+	         "\"size_fit\": {\"intercept_us\": %.3f, \"ns_per_byte\": %.4f, \"r2\": %.4f}",
+	         keycache_queries(x.kc), passes, lat, cp, icept * 1e6, slope * 1e9, r2);
 	bcorp_tally_print(&t, stdout, extra);
 	rc = 0;
 	ctx_close(&x);
