@@ -471,22 +471,38 @@ def replay_sh(path, note):
     return {'measured': False, 'reason': reason}
 
 
+def flatten(d, prefix=''):
+    """{'a': {'b': 1}} -> {'a.b': 1}; lists stay as they are."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, prefix + k + '.'))
+        else:
+            out[prefix + k] = v
+    return out
+
+
 def flat_rows(data):
     """replay.sh's JSON as table rows: a list of objects, or the lists of
-    objects inside an object, or the object itself."""
+    objects inside an object (nested objects flattened to a.b keys), or the
+    object itself."""
     if isinstance(data, list):
-        return [d for d in data if isinstance(d, dict)]
+        return [flatten(d) for d in data if isinstance(d, dict)]
     if isinstance(data, dict):
         rows = []
         for k, v in data.items():
             if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
-                rows += [dict({'section': k}, **x) for x in v]
-        scalars = {k: v for k, v in data.items() if not isinstance(v, (list, dict))}
+                rows += [dict({'section': k}, **flatten(x)) for x in v]
+        scalars = {k: v for k, v in flatten(data).items() if not isinstance(v, list)}
         return ([scalars] if scalars else []) + rows
     return []
 
 
 def cell(v):
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, int):
+        return fmt(v)
     if isinstance(v, float):
         return fmt(v, 0 if abs(v) >= 100 else 3)
     if isinstance(v, (dict, list)):
