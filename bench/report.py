@@ -56,7 +56,14 @@ def machine():
     except OSError:
         pass
     keep = ['sha_ni', 'avx2', 'avx512f', 'avx512ifma', 'vaes', 'adx', 'bmi2']
-    return {'nproc': os.cpu_count(), 'cpu_model': model, 'kernel': platform.release(),
+    try:
+        # 1/5/15-minute load when the report is written: the 15-minute
+        # figure covers most of a run and says how shared the CPUs were
+        with open('/proc/loadavg') as f:
+            load = ' '.join(f.read().split()[:3])
+    except OSError:
+        load = '?'
+    return {'nproc': os.cpu_count(), 'cpu_model': model, 'kernel': platform.release(), 'loadavg_at_end': load,
             'cpu_flags': [f for f in keep if f in flags],
             'openssl': subprocess.run(['openssl', 'version'], capture_output=True, text=True).stdout.strip()}
 
@@ -242,8 +249,10 @@ def main():
     md.append('# DKIM verification benchmark, %s' % date)
     md.append('')
     md.append('Command: `%s` (bench/run.sh). Machine: `%s`, %s CPUs (`nproc`), kernel %s, %s; '
-              'every measured process pinned with `taskset -c %s`; %d repetitions.' % (
-                  a.command, mach['cpu_model'], mach['nproc'], mach['kernel'], mach['openssl'], a.cpu, a.reps))
+              'every measured process pinned with `taskset -c %s`; %d repetitions. Load average (1/5/15 min) '
+              'when the report was written: %s.' % (
+                  a.command, mach['cpu_model'], mach['nproc'], mach['kernel'], mach['openssl'], a.cpu, a.reps,
+                  mach['loadavg_at_end']))
     md.append('')
     md.append('Rates are **per CPU-second** of the verifying process (min / median / max over repetitions). '
               'Ratios are computed within each repetition against the physical limit and wireseal measured '
