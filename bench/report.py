@@ -690,7 +690,7 @@ plot for [i=2:{n}] "{s}.lat" using i:xtic(1) title columnheader(i)
 """.format(o=out, s=scratch, n=2 * len(cs) + 1))
     if sc['cores']:
         with open(scratch + '.cores', 'w') as f:
-            f.write('what speedup\n')
+            f.write('# what speedup\n')
             for k, r in sorted(sc['cores'].items()):
                 v = r.get('speedup_2_over_1')
                 f.write('"%s" %s\n' % (k, '%.3f' % v[1] if v else 'NaN'))
