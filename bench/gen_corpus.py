@@ -2,15 +2,18 @@
 """Generate a DKIM-signed benchmark corpus (deterministic from --seed).
 
 Usage: gen_corpus.py DIR [-n N] [--seed S] [--mix rsa2048=0.7,ed25519=0.3]
-                         [--double F] [--fail F] [--canon MIX] [--jobs J]
+                         [--double F] [--fail F] [--arc F] [--arc-hops 1-3]
+                         [--canon MIX] [--jobs J]
 
 Writes into DIR:
-  msgs/NNNNNN.eml   CRLF messages, 1 or 2 DKIM-Signature fields each
+  msgs/NNNNNN.eml   CRLF messages, 1 or 2 DKIM-Signature fields each; a
+                    fraction (--arc) also carries an ARC chain of 1-3 hops
+                    (forwarders' Authentication-Results + ARC sets)
   zone.db           RFC 1035 master file (zone "example.") with every key record
   opendkim-keys     OpenDKIM file key source: "sel._domainkey.dom<TAB>TXT value"
   keys.tsv          the same as name<TAB>value, for the Python/Perl drivers
   manifest.tsv      file, category, algs, header bytes, body bytes, nsigs,
-                    expected (pass|fail), fail kind
+                    expected (pass|fail, of DKIM), fail kind, ARC hops
   keys/             private keys (PEM, PKCS#8), generated once by
                     `openssl genpkey` and reused on later runs
   params.json       the parameters, so that a caller can reuse a corpus
@@ -19,6 +22,12 @@ Message content and signatures are a pure function of (seed, index, keys):
 the keys are random, but cached in DIR/keys, so regenerating with the same
 parameters in the same DIR gives byte-identical messages. Signing uses dkimpy
 (Debian python3-dkim) with its clock pinned, spread over --jobs processes.
+ARC sets are sealed by dkimpy's ARC signer (rsa-sha256 with the forwarding
+domain's rsa2048 key), one hop at a time, each after an Authentication-Results
+field of that hop (arc=none on the first hop, arc=pass after). The ARC draw
+uses its own random stream, so messages without ARC are the same bytes as
+with --arc 0. Tampering (--fail) happens after the last hop, so a tampered
+message breaks its DKIM signatures and its ARC chain alike.
 """
 
 import argparse
@@ -289,6 +298,23 @@ def received(rng, frm, by, t, tls):
     return s
 
 
+# The ARC signer's key type: RFC 8617 defines rsa-sha256 only.
+ARC_ALG = 'rsa2048'
+
+
+def arc_plan(seed, idx, arc, hops_lo, hops_hi, dom):
+    """-> [forwarding domain] per ARC hop (oldest first); [] for no ARC.
+    A stream of its own, so the --arc draw leaves every other byte alone."""
+    rng = random.Random('%d:%d:arc' % (seed, idx))
+    if arc <= 0 or rng.random() >= arc:
+        return []
+    start = int(dom[3:-8])
+    # Distinct forwarders: a sealer's own earlier Authentication-Results
+    # would be merged into its new AAR (two arc= results: cv=fail).
+    others = ['dom%d.example' % ((start + k) % N_DOMAINS) for k in range(1, N_DOMAINS)]
+    return rng.sample(others, min(rng.randint(hops_lo, hops_hi), len(others)))
+
+
 def make_message(seed, idx, mix, double, fail, canon_mix):
     """-> plan: everything about message idx except the signatures."""
     rng = random.Random('%d:%d' % (seed, idx))
@@ -401,6 +427,20 @@ def render(idx):
         head = sig + head
     outer = ''.join(x + '\r\n' for x in p['outer']).encode()
     signed_head = b''.join(reversed(sig_fields)) + ''.join(x + '\r\n' for x in p['signed']).encode()
+    hops = arc_plan(cfg['seed'], idx, cfg['arc'], cfg['arc_hops'][0], cfg['arc_hops'][1], p['sigs'][0][0])
+    for k, fwd in enumerate(hops, 1):
+        # Each forwarder records what it saw, then seals (RFC 8617 5.1).
+        ar = ('Authentication-Results: %s; dkim=pass header.d=%s header.s=%s; arc=%s\r\n' % (
+            fwd, p['sigs'][0][0], selector_for(p['sigs'][0][1], False), 'none' if k == 1 else 'pass')).encode()
+        signed_head = ar + signed_head
+        priv, _ = _KEYS[(fwd, ARC_ALG)]
+        present = [x for x in SIGNED_HEADERS if ('\n' + x.decode() + ':').encode() in b'\n' + signed_head.lower()]
+        arc_set = dkim.arc_sign(signed_head + b'\r\n' + body, ARC_ALG.encode(), fwd.encode(), priv,
+                                fwd.encode(), include_headers=present,
+                                timestamp=SIGN_TIME + 60 * k)
+        if len(arc_set) != 3:
+            raise SystemExit('gen_corpus: ARC sealing of message %d hop %d by %s produced no set' % (idx, k, fwd))
+        signed_head = b''.join(arc_set) + signed_head
     if p['fail'] == 'body':
         # Change one letter in the text part, so every canonicalisation sees it.
         pos = body.find(b' the ', int(len(body) * p['tamper_pos'] * 0.3))
@@ -416,7 +456,7 @@ def render(idx):
         f.write(full)
     algs = '+'.join(a for _, a in p['sigs'])
     return '\t'.join([name, p['cls'], algs, str(hdr_bytes), str(len(body)), str(len(p['sigs'])),
-                      'fail' if p['fail'] else 'pass', p['fail'] or '-'])
+                      'fail' if p['fail'] else 'pass', p['fail'] or '-', str(len(hops))])
 
 
 def main():
@@ -427,6 +467,8 @@ def main():
     ap.add_argument('--mix', default='rsa2048=1.0', help='signing algorithms, e.g. rsa2048=0.7,ed25519=0.3')
     ap.add_argument('--double', type=float, default=0.0, help='fraction with two signatures')
     ap.add_argument('--fail', type=float, default=0.0, help='fraction that must fail (body/header/revoked)')
+    ap.add_argument('--arc', type=float, default=0.0, help='fraction with an ARC chain (sealed by forwarders)')
+    ap.add_argument('--arc-hops', default='1-3', help='ARC chain length range, e.g. 1-3 (uniform)')
     ap.add_argument('--canon', default='relaxed/relaxed=1.0',
                     help='canonicalisation mix, e.g. relaxed/relaxed=0.8,relaxed/simple=0.15,simple/simple=0.05')
     ap.add_argument('--jobs', type=int, default=os.cpu_count() or 1)
@@ -437,26 +479,44 @@ def main():
     a = ap.parse_args()
     params = {'n': a.n, 'seed': a.seed, 'mix': a.mix, 'double': a.double, 'fail': a.fail,
               'canon': a.canon, 'generator': 2}
+    if a.arc > 0:
+        # only then: corpora without ARC keep their params (and are reused)
+        params['arc'] = a.arc
+        params['arc_hops'] = a.arc_hops
     if a.print_params:
         print(json.dumps(params, sort_keys=True))
         return
     mix = parse_mix(a.mix, list(ALGS))
     canon = parse_mix(a.canon, ['relaxed/relaxed', 'relaxed/simple', 'simple/simple', 'simple/relaxed'])
-    for v, what in ((a.double, '--double'), (a.fail, '--fail')):
+    try:
+        hops_lo, _, hops_hi = a.arc_hops.partition('-')
+        arc_hops = (int(hops_lo), int(hops_hi or hops_lo))
+    except ValueError:
+        raise SystemExit('gen_corpus: --arc-hops must be N or N-M')
+    if not 1 <= arc_hops[0] <= arc_hops[1] <= 50:
+        raise SystemExit('gen_corpus: --arc-hops must lie within 1-50 (RFC 8617 instance limit)')
+    for v, what in ((a.double, '--double'), (a.fail, '--fail'), (a.arc, '--arc')):
         if not 0.0 <= v <= 1.0:
             raise SystemExit('gen_corpus: %s must be within [0, 1]' % what)
     if a.n < 1:
         raise SystemExit('gen_corpus: -n must be at least 1')
+    if a.arc > 0:
+        try:
+            import authres  # noqa: F401  (dkimpy's ARC signer needs it, and only Suggests it)
+        except ImportError:
+            raise SystemExit('gen_corpus: --arc needs python3-authres (dkimpy seals ARC with it): '
+                             'apt-get install python3-authres')
     t0 = time.time()
     os.makedirs(os.path.join(a.dir, 'msgs'), exist_ok=True)
     for old in os.listdir(os.path.join(a.dir, 'msgs')):
         os.unlink(os.path.join(a.dir, 'msgs', old))
-    algs = sorted({name for name, w in mix if w > 0})
+    algs = sorted({name for name, w in mix if w > 0} | ({ARC_ALG} if a.arc > 0 else set()))
     if a.key_cache:
         os.makedirs(a.key_cache, exist_ok=True)
     keys, records = build_keys(a.dir, algs, a.jobs, a.key_cache)
     write_key_files(a.dir, records)
-    cfg = {'seed': a.seed, 'mix': mix, 'double': a.double, 'fail': a.fail, 'canon': canon, 'out': a.dir}
+    cfg = {'seed': a.seed, 'mix': mix, 'double': a.double, 'fail': a.fail, 'canon': canon, 'out': a.dir,
+           'arc': a.arc, 'arc_hops': arc_hops}
     if a.jobs > 1:
         with multiprocessing.Pool(a.jobs, initializer=_init_worker, initargs=(keys, cfg)) as pool:
             rows = pool.map(render, range(a.n), chunksize=8)
@@ -464,7 +524,7 @@ def main():
         _init_worker(keys, cfg)
         rows = [render(i) for i in range(a.n)]
     with open(os.path.join(a.dir, 'manifest.tsv'), 'w') as f:
-        f.write('file\tcategory\talgs\theader_bytes\tbody_bytes\tnsigs\texpected\tfail_kind\n')
+        f.write('file\tcategory\talgs\theader_bytes\tbody_bytes\tnsigs\texpected\tfail_kind\tarc_hops\n')
         for r in rows:
             f.write(r + '\n')
     with open(os.path.join(a.dir, 'params.json'), 'w') as f:

@@ -25,6 +25,8 @@ packages=(
     ethtool iproute2
     # benchmarks
     gnuplot-nox rspamd python3-nacl util-linux
+    # dkimpy's ARC signer (bench/gen_corpus.py --arc); python3-dkim only Suggests it
+    python3-authres
 )
 
 missing=()

@@ -20,7 +20,21 @@ sessions, RST in the middle of DATA, a capture starting mid-stream.
 its 1-based transaction number, and "expect": "same" (the verdicts must equal
 those of the .eml file), "gap" (some of its bytes were lost: temperror) or
 "absent" (before a mid-stream pickup: never reported).
+
+Streaming mode (--concurrent K, for benchmark captures of any size): the
+messages (the .eml arguments, or --corpus DIR's msgs/ in manifest order,
+cycled --repeat times or until --max-bytes of capture) are read one session
+at a time, --per-session messages per session; at most K sessions are open at
+once, their packets interleaved at random, and a session's frames are
+written as they are chosen. Memory is O(K x one session), never the capture.
+Each session has its own random stream (seed, session number), and sessions
+get distinct endpoints (10.x.y.z / fd00::x:y client addresses, 60,000 ports
+per address), so millions of sessions do not collide. The adversarial
+options apply per session as in the default mode. Without --concurrent the
+output is byte-for-byte what it always was.
 """
+import itertools
+import os
 import argparse
 import json
 import random
@@ -273,14 +287,148 @@ class Session:
         return res
 
 
+class StreamSession(Session):
+    """A session of the streaming mode: its own random stream and endpoints
+    derived from its number alone."""
+
+    def __init__(self, idx, msgs, args, seed):
+        super().__init__(idx, msgs, args, random.Random("%d:%d" % (seed, idx)))
+        host, port = divmod(idx, STREAM_PORTS)
+        if self.v6:
+            self.cip = bytes.fromhex("fd000000000000000000000000000000")[:12] + struct.pack("!I", host + 1)
+            self.sip = bytes.fromhex("fd000000000000000000000000000019")
+        else:
+            if host >= (1 << 24) - 2:
+                raise SystemExit("gen_smtp_pcap: more than %d sessions" % ((1 << 24) * STREAM_PORTS))
+            self.cip = struct.pack("!I", (10 << 24) | (host + 1))
+            self.sip = bytes([192, 0, 2, 25])
+        self.cport = 1024 + port
+        self.frames = Frames(self.v6, args.vlan, self.cip, self.sip)
+
+
+# client ports per client address in the streaming mode
+STREAM_PORTS = 60000
+
+
+def corpus_paths(corpus):
+    """The corpus's messages in manifest order (bench/gen_corpus.py layout),
+    or every msgs/*.eml sorted when there is no manifest."""
+    man = os.path.join(corpus, "manifest.tsv")
+    if os.path.exists(man):
+        with open(man) as f:
+            next(f)
+            return [os.path.join(corpus, "msgs", line.split("\t", 1)[0]) for line in f if line.strip()]
+    return sorted(os.path.join(corpus, "msgs", n) for n in os.listdir(os.path.join(corpus, "msgs"))
+                  if n.endswith(".eml"))
+
+
+class Writer:
+    """Classic pcap or pcapng frames with microsecond stamps, 10 us apart."""
+
+    def __init__(self, f, pcapng):
+        self.f, self.pcapng = f, pcapng
+        self.ts = 1700000000 * 1000000
+        self.frames = 0
+        if pcapng:
+            f.write(struct.pack("<IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28))
+            f.write(struct.pack("<IIHHII", 1, 20, 1, 0, 65535, 20))
+        else:
+            f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+
+    def frame(self, fr):
+        ts = self.ts = self.ts + 10
+        self.frames += 1
+        if self.pcapng:
+            pad = b"\0" * (-len(fr) % 4)
+            n = 32 + len(fr) + len(pad)
+            self.f.write(struct.pack("<IIIIIII", 6, n, 0, ts >> 32, ts & 0xFFFFFFFF, len(fr), len(fr))
+                         + fr + pad + struct.pack("<I", n))
+        else:
+            self.f.write(struct.pack("<IIII", ts // 1000000, ts % 1000000, len(fr), len(fr)) + fr)
+
+
+def stream(a):
+    """The streaming mode (--concurrent): see the module text."""
+    paths = list(a.eml)
+    if a.corpus:
+        paths += corpus_paths(a.corpus)
+    if not paths:
+        raise SystemExit("gen_smtp_pcap: no messages (give .eml files or --corpus DIR)")
+    rng = random.Random(a.seed)
+    per = max(1, a.per_session)
+    order = itertools.chain.from_iterable(itertools.repeat(paths, a.repeat) if a.repeat > 0
+                                          else itertools.repeat(paths))
+    state = {"sessions": 0, "messages": 0, "done": False}
+    manifest = open(a.manifest, "w") if a.manifest else None
+    first_entry = [True]
+    if manifest:
+        manifest.write("[\n")
+
+    def next_session(w):
+        if state["done"] or (a.max_bytes and w.f.tell() >= a.max_bytes):
+            return None
+        msgs = []
+        for path in itertools.islice(order, per):
+            with open(path, "rb") as f:
+                msgs.append((path, f.read()))
+        if not msgs:
+            state["done"] = True
+            return None
+        s = StreamSession(state["sessions"], msgs, a, a.seed)
+        state["sessions"] += 1
+        state["messages"] += len(msgs)
+        return [s, s.adversarial(s.packets()), 0]
+
+    def retire(s):
+        if manifest:
+            for e in s.manifest:
+                manifest.write(("" if first_entry[0] else ",\n") + json.dumps(e))
+                first_entry[0] = False
+
+    with open(a.out, "wb", buffering=1 << 20) as f:
+        w = Writer(f, a.pcapng)
+        live = []
+        while True:
+            while len(live) < a.concurrent:
+                s = next_session(w)
+                if s is None:
+                    break
+                live.append(s)
+            if not live:
+                break
+            i = rng.randrange(len(live)) if a.interleave or a.concurrent > 1 else 0
+            ent = live[i]
+            s, pk, k = ent
+            c2s, flags, seq, ack, payload, tag = pk[k]
+            if tag and tag[0] == "pause":
+                w.ts += a.pause * 1000000
+            sp, dp = (s.cport, a.server_port) if c2s else (a.server_port, s.cport)
+            src, dst, seg = s.frames.tcp(c2s, sp, dp, seq, ack, flags, payload)
+            for fr in s.frames.ip(src, dst, seg, a.frag if c2s and payload else 0):
+                w.frame(fr)
+            ent[2] = k + 1
+            if ent[2] == len(pk):
+                retire(s)
+                live[i] = live[-1]
+                live.pop()
+        size = f.tell()
+    if manifest:
+        manifest.write("\n]\n")
+        manifest.close()
+    print("gen_smtp_pcap: %d sessions, %d messages, %d frames, %d bytes -> %s" % (
+        state["sessions"], state["messages"], w.frames, size, a.out), file=sys.stderr)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("eml", nargs="+")
+    ap.add_argument("eml", nargs="*")
     ap.add_argument("--out", required=True)
     ap.add_argument("--manifest")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--sessions", type=int, default=1)
-    ap.add_argument("--repeat", type=int, default=1, help="deal the message list this many times")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="deal the message list this many times (streaming mode: 0 = until --max-bytes)")
     ap.add_argument("--mss", type=int, default=1460)
     ap.add_argument("--ipv6", action="store_true")
     ap.add_argument("--mix-ipv6", action="store_true", help="every second session over IPv6")
@@ -302,11 +450,25 @@ def main():
     ap.add_argument("--pause", type=int, default=0,
                     help="seconds of capture time after each DATA transaction's 250 reply")
     ap.add_argument("--pcapng", action="store_true", help="write pcapng instead of classic pcap")
+    ap.add_argument("--concurrent", type=int, default=0,
+                    help="streaming mode: at most this many sessions open at once (see above)")
+    ap.add_argument("--per-session", type=int, default=5, help="streaming mode: messages per session")
+    ap.add_argument("--corpus", help="streaming mode: a bench/gen_corpus.py folder as the message list")
+    ap.add_argument("--max-bytes", type=int, default=0,
+                    help="streaming mode: open no new session once the capture has this many bytes")
     a = ap.parse_args()
     if a.frag % 8:
         ap.error("--frag must be a multiple of 8")
     if a.mss < 1 or a.mss > 65000:
         ap.error("--mss out of range")
+    if a.concurrent > 0:
+        if a.repeat <= 0 and not a.max_bytes:
+            ap.error("--repeat 0 (cycle for ever) needs --max-bytes")
+        return stream(a)
+    if a.corpus or a.max_bytes:
+        ap.error("--corpus and --max-bytes need --concurrent (the streaming mode)")
+    if not a.eml:
+        ap.error("give at least one .eml file")
     rng = random.Random(a.seed)
     bodies = []
     for _ in range(a.repeat):
