@@ -37,6 +37,22 @@ struct cprpt {
 	struct cprpt_stats st;
 };
 
+/* An address in one spelling: IPv4 dotted quad (also for ::ffff:a.b.c.d),
+ * IPv6 as inet_ntop writes it. false when it is not an address. */
+static bool
+canon_ip(const char *in, char out[INET6_ADDRSTRLEN])
+{
+	uint8_t b[16];
+	if (inet_pton(AF_INET, in, b) == 1)
+		return inet_ntop(AF_INET, b, out, INET6_ADDRSTRLEN) != NULL;
+	if (inet_pton(AF_INET6, in, b) != 1)
+		return false;
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	if (memcmp(b, mapped, 12) == 0)
+		return inet_ntop(AF_INET, b + 12, out, INET6_ADDRSTRLEN) != NULL;
+	return inet_ntop(AF_INET6, b, out, INET6_ADDRSTRLEN) != NULL;
+}
+
 static char *
 xstrdup(const char *s)
 {
@@ -63,14 +79,9 @@ cprpt_new(const struct cprpt_config *cfg, char *why, size_t whylen)
 		goto oom;
 	for (size_t i = 0; i < cfg->nown; i++) {
 		/* compare addresses, not spellings ("::ffff:..." vs dotted quad) */
-		uint8_t b[16];
 		char canon[INET6_ADDRSTRLEN];
 		const char *a = cfg->own_addresses[i];
-		if (inet_pton(AF_INET, a, b) == 1)
-			inet_ntop(AF_INET, b, canon, sizeof(canon));
-		else if (inet_pton(AF_INET6, a, b) == 1)
-			inet_ntop(AF_INET6, b, canon, sizeof(canon));
-		else {
+		if (!canon_ip(a, canon)) {
 			snprintf(why, whylen, "tlsrpt.own_addresses: \"%.100s\" is not an IP address", a);
 			cprpt_free(r);
 			return NULL;
@@ -176,14 +187,7 @@ static bool
 is_own(const struct cprpt *r, struct cpm_str ip)
 {
 	char t[INET6_ADDRSTRLEN], canon[INET6_ADDRSTRLEN];
-	uint8_t b[16];
-	if (cpm_str_copy(ip, t, sizeof(t)) != 0)
-		return false;
-	if (inet_pton(AF_INET, t, b) == 1)
-		inet_ntop(AF_INET, b, canon, sizeof(canon));
-	else if (inet_pton(AF_INET6, t, b) == 1)
-		inet_ntop(AF_INET6, b, canon, sizeof(canon));
-	else
+	if (cpm_str_copy(ip, t, sizeof(t)) != 0 || !canon_ip(t, canon))
 		return false;
 	for (size_t i = 0; i < r->nown; i++)
 		if (strcmp(r->own[i], canon) == 0)
