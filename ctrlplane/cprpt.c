@@ -91,6 +91,8 @@ cprpt_new(const struct cprpt_config *cfg, char *why, size_t whylen)
 		r->nown++;
 	}
 	struct stat sb;
+	if (r->spool[0])
+		(void)mkdir(r->spool, 0750); /* one level; an existing one is kept as it is */
 	if (!r->spool[0] || stat(r->spool, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
 		snprintf(why, whylen, "tlsrpt.spool_dir: \"%.200s\" is not a directory", r->spool);
 		cprpt_free(r);

@@ -47,7 +47,7 @@
 #define CPRPT_DAY 86400
 
 struct cprpt_config {
-	const char *spool_dir;          /* required */
+	const char *spool_dir;          /* required; made (one level, 0750) when missing */
 	const char *organization_name;  /* "organization-name" */
 	const char *contact_info;       /* "contact-info" */
 	const char *submitter;          /* the reporting domain, for file names and report ids */
