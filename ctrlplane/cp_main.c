@@ -873,11 +873,13 @@ on_deliver_job(struct cpw_job *base)
 		case CPRPT_DELIVERED: {
 			cp->rpt_delivered++;
 			/* delivered reports move to sent/ (what stays in the spool is undelivered) */
-			char dst[4300];
+			/* the spool is the file's own directory (a reload may
+			 * have changed the configured one) */
+			char dir[4300], dst[4400];
 			const char *slash = strrchr(j->path, '/');
-			snprintf(dst, sizeof(dst), "%s/sent%s", cp->conf.tlsrpt_spool_dir, slash ? slash : "/x");
-			char dir[4200];
-			snprintf(dir, sizeof(dir), "%s/sent", cp->conf.tlsrpt_spool_dir);
+			int dl = slash ? (int)(slash - j->path) : 1;
+			snprintf(dir, sizeof(dir), "%.*s/sent", dl, slash ? j->path : ".");
+			snprintf(dst, sizeof(dst), "%s%s", dir, slash ? slash : "/report");
 			if ((mkdir(dir, 0750) != 0 && errno != EEXIST) || rename(j->path, dst) != 0)
 				logmsg("tlsrpt: %s: %s", dst, strerror(errno));
 			logmsg("tlsrpt: report for %s delivered to %s", j->domain, j->why);
