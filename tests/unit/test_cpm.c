@@ -513,6 +513,63 @@ test_hello_check(void **state)
 	assert_string_equal(cpm_error_text(0), "unknown error");
 }
 
+/* The seeds written by tests/lib/cpm.py (the independent Python codec the
+ * e2e tests speak) decode here to the values it was given. */
+static size_t
+read_seed(const char *name, uint8_t *buf, size_t cap)
+{
+	char path[512];
+	const char *root = getenv("WS_SOURCE_ROOT");
+	snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/cpm/%s", root ? root : ".", name);
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, cap, f);
+	fclose(f);
+	return n;
+}
+
+static void
+test_python_seeds(void **state)
+{
+	(void)state;
+	static struct cpm_msg m;
+	struct cpm_reader r;
+	char why[128];
+	size_t n = read_seed("session", dgram, sizeof(dgram));
+	cpm_reader_init(&r, dgram, n);
+	assert_int_equal(cpm_decode_next(&r, &m, why, sizeof(why)), 1);
+	assert_int_equal(m.type, CPM_SESSION_RECORD);
+	const struct cpm_session *s = &m.u.session;
+	assert_true(s->record_id == 5 && s->ts_usec == 1764400000000000ull);
+	assert_int_equal(s->nrcpt_domains, 1);
+	assert_true(cpm_str_eq(s->rcpt_domains[0], "example.net"));
+	assert_true(s->tls.version == 0x0303 && s->tls.version_offered_max == 0x0304 && s->tls.cert_seen);
+	assert_true(cpm_str_eq(s->tls.sni, "mx.example.net"));
+	assert_int_equal(s->tls.ncert_names, 2);
+	assert_true(cpm_str_eq(s->tls.cert_names[1], "*.example.net"));
+	assert_true(s->tls.not_before == 1700000000 && s->tls.not_after == 1800000000);
+	assert_true(cpm_str_eq(s->tls.issuer, "CN=ca") && s->tls.chain_trusted);
+	assert_int_equal(s->nanomalies, 1);
+	assert_true(cpm_str_eq(s->anomalies[0].name, "starttls-response-injection"));
+	assert_true(s->anomalies[0].dir == CPM_DIR_S2C && s->anomalies[0].offset == 120);
+	assert_int_equal(cpm_decode_next(&r, &m, why, sizeof(why)), 0);
+
+	n = read_seed("sts_answer", dgram, sizeof(dgram));
+	cpm_reader_init(&r, dgram, n);
+	assert_int_equal(cpm_decode_next(&r, &m, why, sizeof(why)), 1);
+	assert_int_equal(m.type, CPM_STS_ANSWER);
+	assert_true(m.u.sts_answer.req_id == 7 && m.u.sts_answer.status == CPM_STS_POLICY &&
+		    m.u.sts_answer.mode == CPM_STS_TESTING && m.u.sts_answer.ttl == 300);
+	assert_int_equal(m.u.sts_answer.nmx, 2);
+	assert_true(cpm_str_eq(m.u.sts_answer.mx[1], "*.example.org"));
+
+	n = read_seed("sts_query", dgram, sizeof(dgram));
+	cpm_reader_init(&r, dgram, n);
+	assert_int_equal(cpm_decode_next(&r, &m, why, sizeof(why)), 1);
+	assert_true(m.type == CPM_STS_QUERY && m.u.sts_query.req_id == 7);
+	assert_true(cpm_str_eq(m.u.sts_query.domain, "example.net"));
+}
+
 int
 main(void)
 {
@@ -522,6 +579,7 @@ main(void)
 		cmocka_unit_test(test_truncated_and_trailing),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_hello_check),
+		cmocka_unit_test(test_python_seeds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
