@@ -38,6 +38,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +56,7 @@
 #include "cpsts.h"
 #include "cpwork.h"
 #include "sink.h"
+#include "tlsrpt.h"
 #include "ws-config.h"
 
 #define CP_READ_BURST 64     /* datagrams read per readable event before yielding */
@@ -129,7 +131,9 @@ struct cp {
 	char *post_ca;
 	time_t last_session;
 	uint64_t sts_res[4], sts_fail[STS_RT_COUNT], sts_busy, sts_queries, sts_errors;
-	uint64_t rpt_delivered, rpt_failed, rpt_no_endpoint;
+	uint64_t rpt_delivered, rpt_failed, rpt_no_endpoint, rpt_retries;
+	unsigned deliveries; /* POSTs queued or running */
+	time_t next_retry;
 	uint8_t *copybuf; /* CPM_MAX_DATAGRAM: a record re-encoded for a worker */
 };
 
@@ -868,43 +872,44 @@ on_deliver_job(struct cpw_job *base)
 {
 	struct stsjob *j = (struct stsjob *)base;
 	struct cp *cp = j->cp;
+	cp->deliveries--;
 	if (!base->cancelled) {
+		/* delivered reports move to sent/, those with no https: rua to
+		 * no-endpoint/ (both beside the file: a reload may have changed
+		 * the configured spool); failures stay for the retry */
+		const char *sub = NULL;
 		switch (j->delivery) {
-		case CPRPT_DELIVERED: {
+		case CPRPT_DELIVERED:
 			cp->rpt_delivered++;
-			/* delivered reports move to sent/ (what stays in the spool is undelivered) */
-			/* the spool is the file's own directory (a reload may
-			 * have changed the configured one) */
-			char dir[4300], dst[4400];
-			const char *slash = strrchr(j->path, '/');
-			int dl = slash ? (int)(slash - j->path) : 1;
-			snprintf(dir, sizeof(dir), "%.*s/sent", dl, slash ? j->path : ".");
-			snprintf(dst, sizeof(dst), "%s%s", dir, slash ? slash : "/report");
-			if ((mkdir(dir, 0750) != 0 && errno != EEXIST) || rename(j->path, dst) != 0)
-				logmsg("tlsrpt: %s: %s", dst, strerror(errno));
+			sub = "sent";
 			logmsg("tlsrpt: report for %s delivered to %s", j->domain, j->why);
 			break;
-		}
 		case CPRPT_NO_ENDPOINT:
 			cp->rpt_no_endpoint++;
-			logmsg("tlsrpt: report for %s kept in the spool: %s", j->domain, j->why);
+			sub = "no-endpoint";
+			logmsg("tlsrpt: report for %s kept: %s", j->domain, j->why);
 			break;
 		case CPRPT_FAILED:
 			cp->rpt_failed++;
-			logmsg("tlsrpt: report for %s not delivered: %s", j->domain, j->why);
+			logmsg("tlsrpt: report for %s not delivered (tried again later): %s", j->domain, j->why);
 			break;
+		}
+		if (sub) {
+			char dir[4300], dst[4400];
+			const char *slash = strrchr(j->path, '/');
+			int dl = slash ? (int)(slash - j->path) : 1;
+			snprintf(dir, sizeof(dir), "%.*s/%s", dl, slash ? j->path : ".", sub);
+			snprintf(dst, sizeof(dst), "%s%s", dir, slash ? slash : "/report");
+			if ((mkdir(dir, 0750) != 0 && errno != EEXIST) || rename(j->path, dst) != 0)
+				logmsg("tlsrpt: %s: %s", dst, strerror(errno));
 		}
 	}
 	job_free(j);
 }
 
 static void
-on_report_file(void *arg, const char *domain, const char *path)
+queue_delivery(struct cp *cp, const char *domain, const char *path)
 {
-	struct cp *cp = arg;
-	logmsg("tlsrpt: wrote %s", path);
-	if (!cp->conf.tlsrpt_deliver || !cp->workers || cp->stopping)
-		return;
 	struct stsjob *j = job_new(cp, JOB_DELIVER, 0);
 	if (!j)
 		return;
@@ -914,7 +919,50 @@ on_report_file(void *arg, const char *domain, const char *path)
 	if (cpw_submit(cp->workers, &j->base) != 0) {
 		cp->rpt_failed++;
 		job_free(j);
+		return;
 	}
+	cp->deliveries++;
+}
+
+static void
+on_report_file(void *arg, const char *domain, const char *path)
+{
+	struct cp *cp = arg;
+	logmsg("tlsrpt: wrote %s", path);
+	if (!cp->conf.tlsrpt_deliver || !cp->workers || cp->stopping)
+		return;
+	queue_delivery(cp, domain, path);
+}
+
+/* RFC 8460 5.4: a report not delivered is tried again, for up to a day.
+ * Every tlsrpt.retry_s (and at start) the spool's undelivered reports
+ * younger than CP_TLSRPT_RETRY_FOR are queued again, unless a delivery is
+ * still under way (then the next pass does it). Older ones stay, counted
+ * in the log only. */
+#define CP_TLSRPT_RETRY_FOR 86400
+static void
+retry_deliveries(struct cp *cp, time_t now)
+{
+	if (!cp->rpt || !cp->conf.tlsrpt_deliver || cp->deliveries || now < cp->next_retry)
+		return;
+	cp->next_retry = now + (time_t)cp->conf.tlsrpt_retry_s;
+	DIR *dir = opendir(cp->conf.tlsrpt_spool_dir);
+	if (!dir)
+		return;
+	struct dirent *de;
+	while ((de = readdir(dir))) {
+		struct tlsrpt_filename_parts fp;
+		if (de->d_name[0] == '.' || tlsrpt_filename_parse(de->d_name, &fp) != 0 || !fp.gzip)
+			continue;
+		char path[4200];
+		struct stat sb;
+		snprintf(path, sizeof(path), "%s/%s", cp->conf.tlsrpt_spool_dir, de->d_name);
+		if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || now - sb.st_mtime > CP_TLSRPT_RETRY_FOR)
+			continue;
+		cp->rpt_retries++;
+		queue_delivery(cp, fp.policy_domain, path);
+	}
+	closedir(dir);
 }
 
 static void
@@ -1279,10 +1327,11 @@ render_metrics(void *arg, size_t *len)
 			met_sample(f, "wireseal_cp_tlsrpt_sessions_total", l, 1, (double)vals[i]);
 		}
 		met_family(f, "wireseal_cp_tlsrpt_reports_total", "counter", "TLS-RPT report files by outcome");
-		const char *outs[] = {"written", "write_error", "delivered", "delivery_failed", "no_endpoint"};
+		const char *outs[] = {"written", "write_error", "delivered", "delivery_failed", "no_endpoint",
+				      "retried"};
 		const uint64_t ov[] = {rs->files, rs->write_errors, cp->rpt_delivered, cp->rpt_failed,
-				       cp->rpt_no_endpoint};
-		for (int i = 0; i < 5; i++) {
+				       cp->rpt_no_endpoint, cp->rpt_retries};
+		for (int i = 0; i < 6; i++) {
 			const char *l[] = {"outcome", outs[i]};
 			met_sample(f, "wireseal_cp_tlsrpt_reports_total", l, 1, (double)ov[i]);
 		}
@@ -1339,6 +1388,7 @@ reload(struct cp *cp, char *why, size_t whylen)
 	KEEP_STR(control_socket);
 	KEEP_STR(metrics_listen);
 	KEEP_STR(psl_file);
+	KEEP_STR(tlsrpt_spool_dir); /* the spool the running cprpt writes */
 #undef KEEP_STR
 	cp->conf.metrics_port = old.metrics_port;
 	cp->conf.dns_timeout_ms = old.dns_timeout_ms;
@@ -1586,6 +1636,7 @@ on_dns(evutil_socket_t fd, short what, void *arg)
 	int64_t day = cp->rpt ? cprpt_open_day(cp->rpt) : 0;
 	if (day && (int64_t)now >= day + CPRPT_DAY && now - cp->last_session >= (time_t)cp->conf.tlsrpt_quiet_s)
 		tlsrpt_flush(cp);
+	retry_deliveries(cp, now);
 }
 
 static void

@@ -112,6 +112,8 @@ struct cpconf_map {
 	  "after the UTC day ended, write its reports once no session came for this long")        \
 	X("tlsrpt.deliver", BOOL, tlsrpt_deliver, "false",                                        \
 	  "POST each report to the domain's rua=https: URIs (_smtp._tls TXT)")                     \
+	X("tlsrpt.retry_s", UINT, tlsrpt_retry_s, "3600",                                         \
+	  "undelivered reports younger than a day are POSTed again this often (and at start)")    \
 	X("tlsrpt.ca_file", STR, tlsrpt_ca_file, "",                                              \
 	  "PEM trust store for report receivers; empty: the system store (restart)")              \
 	X("tlsrpt.post_timeout_ms", UINT, tlsrpt_post_timeout_ms, "30000",                        \

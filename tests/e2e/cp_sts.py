@@ -27,8 +27,9 @@ will, and STS_QUERYs:
   shape of the fixture reports (conformance/tls-rpt) and for the exact
   counts; the cp-enforce report is POSTed (application/tlsrpt+gzip) to the
   rua=https: of its _smtp._tls record and moves to sent/; a receiver that
-  answers 500 leaves the report in the spool; `wiresealctl tlsrpt flush`
-  writes the open day at once.
+  answers 500 leaves the report in the spool, and it is POSTed again after
+  tlsrpt.retry_s; a domain without an https: rua: no-endpoint/;
+  `wiresealctl tlsrpt flush` writes the open day at once.
 - restart: the policy cache file keeps the policies (no new fetch).
 """
 import calendar
@@ -100,6 +101,7 @@ tlsrpt:
   deliver: true
   ca_file: {ca}
   post_timeout_ms: 5000
+  retry_s: 2
   test_port: {rua}
 """.format(d=E.dir, ub=ub, ca=os.environ["WS_STS_CA"], port=os.environ["WS_STS_HTTPS_PORT"],
            rua=os.environ["WS_STS_RUA_PORT"], z=Z, sub=SUBMITTER, own=OWN))
@@ -348,7 +350,7 @@ def run(proc):
     while time.time() < end and not (glob.glob(os.path.join(spool, "sent", "*cp-enforce*")) and
                                      len(glob.glob(os.path.join(rua_dir, "*.body"))) >= 2):
         time.sleep(0.2)
-    files = sorted(glob.glob(os.path.join(spool, "*.json.gz")) + glob.glob(os.path.join(spool, "sent", "*.json.gz")))
+    files = sorted(glob.glob(os.path.join(spool, "**", "*.json.gz"), recursive=True))
     by_dom = {os.path.basename(f).split("!")[1]: f for f in files}
     T.check(sorted(by_dom) == sorted("cp-%s.%s" % (d, Z) for d in ("enforce", "mismatch", "testing", "nopolicy",
                                                                       "broken", "ptr")),
@@ -369,7 +371,10 @@ def run(proc):
     if "cp-testing." + Z in by_dom:
         check_report(by_dom["cp-testing." + Z], {"type": "sts", "ok": 0, "fail": 1, "mode": "testing",
                                                   "mx": ["*.cp-testing." + Z], "failures": {"validation-failure": 1}})
-        T.check("/sent/" not in by_dom["cp-testing." + Z], "a report the receiver refused (500) stays in the spool")
+        T.check(os.path.dirname(by_dom["cp-testing." + Z]) == spool,
+                "a report the receiver refused (500) stays in the spool")
+    T.check("/no-endpoint/" in by_dom.get("cp-nopolicy." + Z, ""),
+            "a report without an https: rua moves to no-endpoint/")
     if "cp-nopolicy." + Z in by_dom:
         check_report(by_dom["cp-nopolicy." + Z], {"type": "no-policy-found", "ok": 0, "fail": 1,
                                                    "failures": {"starttls-not-supported": 1}})
@@ -387,6 +392,16 @@ def run(proc):
             "cp-enforce." + Z in by_dom and p[1] == open(by_dom["cp-enforce." + Z], "rb").read(),
             "the report was POSTed to rua=https: as application/tlsrpt+gzip: %r" % list(posts))
     T.check("POST /tlsrpt/fail HTTP/1.1" in posts, "the refusing receiver was tried")
+    # tlsrpt.retry_s: the refused report is POSTed again
+    end = time.time() + 15
+    fails = 0
+    while time.time() < end and fails < 2:
+        fails = sum(1 for h in glob.glob(os.path.join(rua_dir, "*.headers"))
+                    if open(h).readline().startswith("POST /tlsrpt/fail "))
+        time.sleep(0.2)
+    st = ctl("stats").stdout
+    T.check(fails >= 2 and (metric(st, "wireseal_cp_tlsrpt_reports_total", '{outcome="retried"}') or 0) >= 1,
+            "an undelivered report is tried again (%d POSTs)" % fails)
 
     # wiresealctl tlsrpt flush: the open day (2) now
     r = ctl("tlsrpt", "flush")
