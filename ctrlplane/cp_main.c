@@ -232,6 +232,22 @@ validate(const struct cpconf *c, char *why, size_t whylen)
 		snprintf(why, whylen, "dns.timeout_ms, cache.max_entries and policy.max_inflight must be > 0");
 		return -1;
 	}
+	if (c->sts_workers == 0 || c->sts_workers > CPW_MAX_WORKERS) {
+		snprintf(why, whylen, "sts.workers: %u is not in 1..%d", c->sts_workers, CPW_MAX_WORKERS);
+		return -1;
+	}
+	if (c->tlsrpt_retry_s == 0 || c->sts_policy_domains.n > CPSTS_MAX_MAP) {
+		snprintf(why, whylen, "tlsrpt.retry_s must be > 0 and sts.policy_domains at most %d entries",
+			 CPSTS_MAX_MAP);
+		return -1;
+	}
+	for (size_t i = 0; i < c->tlsrpt_own.n; i++) {
+		unsigned char a[16];
+		if (inet_pton(AF_INET, c->tlsrpt_own.v[i], a) != 1 && inet_pton(AF_INET6, c->tlsrpt_own.v[i], a) != 1) {
+			snprintf(why, whylen, "tlsrpt.own_addresses: \"%s\" is not an IP address", c->tlsrpt_own.v[i]);
+			return -1;
+		}
+	}
 	if (c->user[0] && !getpwnam(c->user)) {
 		snprintf(why, whylen, "user: no such user \"%s\"", c->user);
 		return -1;

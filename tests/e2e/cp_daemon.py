@@ -187,7 +187,9 @@ def check_config():
                        ("user: [a\n", "line"), ("user: no-such-user-here\n", "no such user"),
                        ("metrics:\n  listen: localhost\n", "not an IP address"),
                        ("dns:\n  zone_file: /z\n  servers: [127.0.0.1]\n", "exclude each other"),
-                       ("policy:\n  domain_overrides:\n    a.example: allow\n", "not none, quarantine")):
+                       ("policy:\n  domain_overrides:\n    a.example: allow\n", "not none, quarantine"),
+                       ("sts:\n  workers: 0\n", "sts.workers"),
+                       ("tlsrpt:\n  own_addresses: [mta.example]\n", "own_addresses")):
         with open(bad, "w") as f:
             f.write(text)
         p = subprocess.run([CP, "-c", bad, "--check-config"], capture_output=True, text=True)
