@@ -82,7 +82,8 @@ cprpt_new(const struct cprpt_config *cfg, char *why, size_t whylen)
 		char canon[INET6_ADDRSTRLEN];
 		const char *a = cfg->own_addresses[i];
 		if (!canon_ip(a, canon)) {
-			snprintf(why, whylen, "tlsrpt.own_addresses: \"%.100s\" is not an IP address", a);
+			snprintf(why, whylen,
+			         "tlsrpt.own_addresses: \"%.100s\" is not an IP address", a);
 			cprpt_free(r);
 			return NULL;
 		}
@@ -168,8 +169,8 @@ dom_get(struct cprpt *r, const char *name)
 	char rid[STS_DOMAIN_MAX + 128];
 	char date[21];
 	tlsrpt_datetime_format(r->day, date);
-	snprintf(rid, sizeof(rid), "%.10s.%s.%u.%lld@%s", date, name, ++r->seq, (long long)time(NULL),
-		 r->submitter);
+	snprintf(rid, sizeof(rid), "%.10s.%s.%u.%lld@%s", date, name, ++r->seq,
+	         (long long)time(NULL), r->submitter);
 	d->agg = tlsrpt_agg_new(r->org, r->contact, rid, r->day);
 	if (!d->agg) {
 		free(d);
@@ -213,7 +214,7 @@ sts_policy_idx(struct dom *d, const struct cpsts_eval *e)
 		snprintf(lines[nl++], sizeof(lines[0]), "mode: %s", sts_mode_name(p->mode));
 		for (unsigned i = 0; i < p->n_mx; i++) {
 			snprintf(pats[np], sizeof(pats[0]), "%s%s", p->mx[i].wildcard ? "*." : "",
-				 p->mx[i].name);
+			         p->mx[i].name);
 			snprintf(lines[nl++], sizeof(lines[0]), "mx: %s", pats[np]);
 			np++;
 		}
@@ -256,8 +257,8 @@ add_eval(struct cprpt *r, const struct cpm_session *s, const struct cpsts_eval *
 		type = e->fetch_report != STS_RT_NONE ? e->fetch_report : STS_RT_POLICY_FETCH_ERROR;
 	} else {
 		if (d->idx_nopol < 0)
-			d->idx_nopol = tlsrpt_agg_policy(d->agg, TLSRPT_PT_NO_POLICY, d->name, NULL, 0,
-							 NULL, 0);
+			d->idx_nopol = tlsrpt_agg_policy(d->agg, TLSRPT_PT_NO_POLICY, d->name, NULL,
+			                                 0, NULL, 0);
 		idx = d->idx_nopol;
 		if (!s->starttls_offered) {
 			type = STS_RT_STARTTLS_NOT_SUPPORTED;
@@ -280,12 +281,12 @@ add_eval(struct cprpt *r, const struct cpm_session *s, const struct cpsts_eval *
 	char codebuf[64];
 	snprintf(codebuf, sizeof(codebuf), "%s", code ? code : "");
 	struct tlsrpt_failure f = {
-		.type = type,
-		.result_type = rt,
-		.sending_mta_ip = cip[0] ? cip : NULL,
-		.receiving_mx_hostname = mx[0] ? mx : NULL,
-		.receiving_ip = sip[0] ? sip : NULL,
-		.failure_reason_code = code ? codebuf : NULL,
+	        .type = type,
+	        .result_type = rt,
+	        .sending_mta_ip = cip[0] ? cip : NULL,
+	        .receiving_mx_hostname = mx[0] ? mx : NULL,
+	        .receiving_ip = sip[0] ? sip : NULL,
+	        .failure_reason_code = code ? codebuf : NULL,
 	};
 	return tlsrpt_agg_add(d->agg, idx, &f, 1);
 }
@@ -452,7 +453,7 @@ read_file(const char *path, uint8_t **out, size_t *len)
 /* One POST; 0 on a 2xx answer. */
 static int
 post_one(struct ws_dns *dns, const struct cprpt_post_config *cfg, const char *url,
-	 const uint8_t *body, size_t len, char *why, size_t whylen)
+         const uint8_t *body, size_t len, char *why, size_t whylen)
 {
 	int rc = -1;
 	CURL *c = NULL;
@@ -513,7 +514,8 @@ post_one(struct ws_dns *dns, const struct cprpt_post_config *cfg, const char *ur
 	long status = 0;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	if (cc != CURLE_OK) {
-		snprintf(why, whylen, "%.200s: %.200s", url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		snprintf(why, whylen, "%.200s: %.200s", url,
+		         errbuf[0] ? errbuf : curl_easy_strerror(cc));
 		goto out;
 	}
 	if (status < 200 || status > 299) {
@@ -533,7 +535,7 @@ out:
 
 enum cprpt_delivery
 cprpt_deliver(struct ws_dns *dns, const struct cprpt_post_config *cfg, const char *domain,
-	      const char *path, char *why, size_t whylen)
+              const char *path, char *why, size_t whylen)
 {
 	char q[STS_DOMAIN_MAX + 16];
 	snprintf(q, sizeof(q), "_smtp._tls.%s", domain);
@@ -573,7 +575,8 @@ cprpt_deliver(struct ws_dns *dns, const struct cprpt_post_config *cfg, const cha
 			break;
 		}
 		char url[TLSRPT_TXT_MAX_LEN + 1];
-		snprintf(url, sizeof(url), "%.*s", (int)rec->rua[i].len, rec->text + rec->rua[i].off);
+		snprintf(url, sizeof(url), "%.*s", (int)rec->rua[i].len,
+		         rec->text + rec->rua[i].off);
 		if (post_one(dns, cfg, url, body, len, why, whylen) == 0) {
 			snprintf(why, whylen, "%.300s", url);
 			res = CPRPT_DELIVERED;

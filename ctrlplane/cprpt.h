@@ -47,10 +47,10 @@
 #define CPRPT_DAY 86400
 
 struct cprpt_config {
-	const char *spool_dir;          /* required; made (one level, 0750) when missing */
-	const char *organization_name;  /* "organization-name" */
-	const char *contact_info;       /* "contact-info" */
-	const char *submitter;          /* the reporting domain, for file names and report ids */
+	const char *spool_dir;            /* required; made (one level, 0750) when missing */
+	const char *organization_name;    /* "organization-name" */
+	const char *contact_info;         /* "contact-info" */
+	const char *submitter;            /* the reporting domain, for file names and report ids */
 	const char *const *own_addresses; /* client IPs whose sessions are never counted */
 	size_t nown;
 	/* called for each file written (the daemon queues its delivery) */
@@ -78,9 +78,9 @@ const struct cprpt_stats *cprpt_stats(const struct cprpt *r);
 /* ---- delivery (RFC 8460 5.4: HTTPS POST) ---- */
 
 struct cprpt_post_config {
-	const char *ca_file;   /* PEM trust store; NULL = the system store */
-	unsigned timeout_ms;   /* per POST */
-	unsigned test_port;    /* test only: connect to this port instead of the URI's */
+	const char *ca_file; /* PEM trust store; NULL = the system store */
+	unsigned timeout_ms; /* per POST */
+	unsigned test_port;  /* test only: connect to this port instead of the URI's */
 };
 
 enum cprpt_delivery {
@@ -94,6 +94,6 @@ const char *cprpt_delivery_name(enum cprpt_delivery d);
  * path to each https: rua in turn (Content-Type: application/tlsrpt+gzip,
  * WebPKI validation, no redirects) until one accepts it. Blocking. */
 enum cprpt_delivery cprpt_deliver(struct ws_dns *dns, const struct cprpt_post_config *cfg,
-				  const char *domain, const char *path, char *why, size_t whylen);
+                                  const char *domain, const char *path, char *why, size_t whylen);
 
 #endif

@@ -112,7 +112,8 @@ cpsts_new(const struct cpsts_config *cfg, char *why, size_t whylen)
 		char k[STS_DOMAIN_MAX + 1], d[STS_DOMAIN_MAX + 1];
 		if (!norm(cfg->map_key[i], strlen(cfg->map_key[i]), k) ||
 		    !norm(cfg->map_domain[i], strlen(cfg->map_domain[i]), d)) {
-			snprintf(why, whylen, "sts.policy_domains: bad entry \"%.100s\"", cfg->map_key[i]);
+			snprintf(why, whylen, "sts.policy_domains: bad entry \"%.100s\"",
+			         cfg->map_key[i]);
 			goto fail;
 		}
 		c->map_key[i] = xstrdup(k);
@@ -160,7 +161,8 @@ learn(struct cpsts *c, const char *host, const char *domain)
 {
 	for (size_t i = 0; i < c->nlearned; i++) {
 		if (strcmp(c->learned[i].host, host) == 0) {
-			snprintf(c->learned[i].domain, sizeof(c->learned[i].domain), "%.253s", domain);
+			snprintf(c->learned[i].domain, sizeof(c->learned[i].domain), "%.253s",
+			         domain);
 			return;
 		}
 	}
@@ -286,7 +288,7 @@ ptr_name(struct cpsts *c, const char *ip, char out[STS_DOMAIN_MAX + 1])
  * domain's MX hosts for later TLS sessions. */
 static void
 find_mx(struct cpsts *c, const char *domain, const char *server_ip, const char *sni,
-	struct cpsts_eval *e)
+        struct cpsts_eval *e)
 {
 	char hosts[CPSTS_MAX_MX_HOSTS][STS_DOMAIN_MAX + 1];
 	int n = mx_hosts(c, domain, hosts);
@@ -331,11 +333,11 @@ judge(struct cpsts *c, const struct cpm_session *s, const char *server_ip, const
 		e->fetch_report = r.report;
 	}
 	struct sts_session ss = {
-		.mx_host = e->mx_host,
-		.mx_host_len = strlen(e->mx_host),
-		.starttls_offered = s->starttls_offered,
-		.tls_established = s->starttls_used && s->tls.server_hello,
-		.cert = cpsts_cert(&s->tls, e->mx_host, (int64_t)(s->ts_usec / 1000000)),
+	        .mx_host = e->mx_host,
+	        .mx_host_len = strlen(e->mx_host),
+	        .starttls_offered = s->starttls_offered,
+	        .tls_established = s->starttls_used && s->tls.server_hello,
+	        .cert = cpsts_cert(&s->tls, e->mx_host, (int64_t)(s->ts_usec / 1000000)),
 	};
 	e->cert = ss.cert;
 	e->v = sts_decide(p, &ss);
@@ -411,8 +413,9 @@ cpsts_session(struct cpsts *c, const struct cpm_session *s, int64_t now, struct 
 			e->cert = cpsts_cert(&s->tls, sni, (int64_t)(s->ts_usec / 1000000));
 			snprintf(e->mx_host, sizeof(e->mx_host), "%.253s", sni[0] ? sni : ip);
 			e->mx_source = sni[0] ? CPSTS_MX_SNI : CPSTS_MX_IP;
-			snprintf(e->why, sizeof(e->why), "policy domain unknown (no RCPT TO, SNI or PTR "
-							 "leads to an MX RRset)");
+			snprintf(e->why, sizeof(e->why),
+			         "policy domain unknown (no RCPT TO, SNI or PTR "
+			         "leads to an MX RRset)");
 			continue;
 		}
 		if (judge(c, s, ip, sni, now, e) != 0) {

@@ -39,18 +39,18 @@
 #include "sts.h"
 #include "sts_fetch.h"
 
-#define CPSTS_MAX_DOMAINS 4     /* policy domains judged per session; the rest are counted */
-#define CPSTS_MAX_MX_HOSTS 8    /* MX hosts of a domain whose addresses are looked up */
-#define CPSTS_MAX_WALK 4        /* parent domains tried for sni-mx / ptr-mx */
-#define CPSTS_MAX_LEARNED 4096  /* MX host -> policy domain entries remembered */
-#define CPSTS_MAX_MAP 1024      /* sts.policy_domains entries */
+#define CPSTS_MAX_DOMAINS 4    /* policy domains judged per session; the rest are counted */
+#define CPSTS_MAX_MX_HOSTS 8   /* MX hosts of a domain whose addresses are looked up */
+#define CPSTS_MAX_WALK 4       /* parent domains tried for sni-mx / ptr-mx */
+#define CPSTS_MAX_LEARNED 4096 /* MX host -> policy domain entries remembered */
+#define CPSTS_MAX_MAP 1024     /* sts.policy_domains entries */
 
-#define CPSTS_SOURCES(X)               \
-	X(CPSTS_SRC_CONFIG, "config")  \
-	X(CPSTS_SRC_RCPT, "rcpt")      \
-	X(CPSTS_SRC_LEARNED, "learned") \
-	X(CPSTS_SRC_SNI_MX, "sni-mx")  \
-	X(CPSTS_SRC_PTR_MX, "ptr-mx")  \
+#define CPSTS_SOURCES(X)                                                                           \
+	X(CPSTS_SRC_CONFIG, "config")                                                              \
+	X(CPSTS_SRC_RCPT, "rcpt")                                                                  \
+	X(CPSTS_SRC_LEARNED, "learned")                                                            \
+	X(CPSTS_SRC_SNI_MX, "sni-mx")                                                              \
+	X(CPSTS_SRC_PTR_MX, "ptr-mx")                                                              \
 	X(CPSTS_SRC_UNKNOWN, "unknown")
 #define CPSTS_X_ENUM(e, s) e,
 enum cpsts_source { CPSTS_SOURCES(CPSTS_X_ENUM) };
@@ -61,7 +61,7 @@ enum cpsts_mx_source { CPSTS_MX_DNS, CPSTS_MX_SNI, CPSTS_MX_IP };
 const char *cpsts_mx_source_name(enum cpsts_mx_source s);
 
 struct cpsts_config {
-	struct ws_dns_config dns;    /* each struct cpsts opens its own resolver */
+	struct ws_dns_config dns;      /* each struct cpsts opens its own resolver */
 	struct sts_fetch_config fetch; /* .dns is filled in by cpsts_new */
 	/* sts.policy_domains: server IP or SNI host -> policy domain */
 	const char *const *map_key, *const *map_domain;
@@ -74,19 +74,19 @@ struct cpsts_eval {
 	enum cpsts_source source;
 	char mx_host[STS_DOMAIN_MAX + 1];
 	enum cpsts_mx_source mx_source;
-	enum sts_resolve_status res;     /* policy / none / failed */
-	struct sts_policy policy;        /* when res is POLICY */
+	enum sts_resolve_status res; /* policy / none / failed */
+	struct sts_policy policy;    /* when res is POLICY */
 	char policy_id[STS_ID_MAX + 1];
 	bool from_cache;
 	enum sts_result_type fetch_report; /* res FAILED: what the fetch failure reports as */
-	bool mx_matched;                 /* policy: the MX host matches a pattern */
+	bool mx_matched;                   /* policy: the MX host matches a pattern */
 	enum sts_cert cert;
 	struct sts_verdict v;
 	char why[256];
 };
 
 struct cpsts_result {
-	unsigned n;              /* evals filled (>= 1) */
+	unsigned n;               /* evals filled (>= 1) */
 	unsigned domains_dropped; /* rcpt domains past CPSTS_MAX_DOMAINS */
 	struct cpsts_eval ev[CPSTS_MAX_DOMAINS];
 };
@@ -105,7 +105,8 @@ void cpsts_free(struct cpsts *c); /* NULL-safe */
 /* The verdicts of one session; now is the wall clock for the policy cache,
  * the capture time (ts_usec) is used for certificate validity. 0, or -1
  * on a local error (memory, cache I/O) with out->ev[0].why. */
-int cpsts_session(struct cpsts *c, const struct cpm_session *s, int64_t now, struct cpsts_result *out);
+int cpsts_session(struct cpsts *c, const struct cpm_session *s, int64_t now,
+                  struct cpsts_result *out);
 
 /* The thread's resolver (TLS-RPT delivery looks up _smtp._tls with it). */
 struct ws_dns *cpsts_dns(struct cpsts *c);

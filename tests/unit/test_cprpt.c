@@ -40,13 +40,13 @@ new_rpt(void)
 {
 	static const char *own[] = {"::ffff:192.0.2.200"};
 	struct cprpt_config cfg = {
-		.spool_dir = spool,
-		.organization_name = "wireseal unit",
-		.contact_info = "tlsrpt@w.example",
-		.submitter = "w.example",
-		.own_addresses = own,
-		.nown = 1,
-		.on_file = on_file,
+	        .spool_dir = spool,
+	        .organization_name = "wireseal unit",
+	        .contact_info = "tlsrpt@w.example",
+	        .submitter = "w.example",
+	        .own_addresses = own,
+	        .nown = 1,
+	        .on_file = on_file,
 	};
 	char why[256];
 	struct cprpt *r = cprpt_new(&cfg, why, sizeof(why));
@@ -70,7 +70,8 @@ sess(const char *client, int64_t t, bool offered, bool tls)
 }
 
 static struct cpsts_result *
-verdict(const char *domain, enum sts_resolve_status res, enum sts_result result, enum sts_result_type why)
+verdict(const char *domain, enum sts_resolve_status res, enum sts_result result,
+        enum sts_result_type why)
 {
 	static struct cpsts_result r;
 	memset(&r, 0, sizeof(r));
@@ -105,7 +106,8 @@ read_report(const char *path)
 	uint8_t *json = NULL;
 	size_t jlen = 0;
 	char why[128];
-	assert_int_equal(tlsrpt_gunzip(gz, len, TLSRPT_MAX_REPORT_LEN, &json, &jlen, why, sizeof(why)), 0);
+	assert_int_equal(
+	        tlsrpt_gunzip(gz, len, TLSRPT_MAX_REPORT_LEN, &json, &jlen, why, sizeof(why)), 0);
 	struct tlsrpt_report *r = tlsrpt_report_parse((const char *)json, jlen, why, sizeof(why));
 	assert_non_null(r);
 	free(gz);
@@ -131,31 +133,45 @@ test_counts_and_roundtrip(void **state)
 	int64_t t = DAY1 + 3600;
 	struct cpm_session s = sess("192.0.2.10", t, true, true);
 	/* sts policy: 2 passes, 2 host mismatches, 1 mx mismatch */
-	assert_int_equal(cprpt_add(r, &s, verdict("a.example", STS_RES_POLICY, STS_PASS, STS_RT_NONE)), 0);
-	assert_int_equal(cprpt_add(r, &s, verdict("a.example", STS_RES_POLICY, STS_PASS, STS_RT_NONE)), 0);
+	assert_int_equal(
+	        cprpt_add(r, &s, verdict("a.example", STS_RES_POLICY, STS_PASS, STS_RT_NONE)), 0);
+	assert_int_equal(
+	        cprpt_add(r, &s, verdict("a.example", STS_RES_POLICY, STS_PASS, STS_RT_NONE)), 0);
 	for (int i = 0; i < 2; i++)
-		assert_int_equal(cprpt_add(r, &s, verdict("a.example", STS_RES_POLICY, STS_FAIL,
-							  STS_RT_CERT_HOST_MISMATCH)), 0);
-	assert_int_equal(cprpt_add(r, &s, verdict("a.example", STS_RES_POLICY, STS_FAIL,
-						  STS_RT_VALIDATION_FAILURE)), 0);
+		assert_int_equal(cprpt_add(r, &s,
+		                           verdict("a.example", STS_RES_POLICY, STS_FAIL,
+		                                   STS_RT_CERT_HOST_MISMATCH)),
+		                 0);
+	assert_int_equal(cprpt_add(r, &s,
+	                           verdict("a.example", STS_RES_POLICY, STS_FAIL,
+	                                   STS_RT_VALIDATION_FAILURE)),
+	                 0);
 	/* not counted: not-assessable, the own address (another spelling), unknown domain */
-	assert_int_equal(cprpt_add(r, &s, verdict("a.example", STS_RES_POLICY, STS_NOT_ASSESSABLE,
-						  STS_RT_NONE)), 0);
+	assert_int_equal(
+	        cprpt_add(r, &s,
+	                  verdict("a.example", STS_RES_POLICY, STS_NOT_ASSESSABLE, STS_RT_NONE)),
+	        0);
 	struct cpm_session own = sess("192.0.2.200", t, true, true);
-	assert_int_equal(cprpt_add(r, &own, verdict("a.example", STS_RES_POLICY, STS_PASS, STS_RT_NONE)), 0);
+	assert_int_equal(
+	        cprpt_add(r, &own, verdict("a.example", STS_RES_POLICY, STS_PASS, STS_RT_NONE)), 0);
 	struct cpsts_result *u = verdict("", STS_RES_NONE, STS_NOT_ASSESSABLE, STS_RT_NONE);
 	u->ev[0].source = CPSTS_SRC_UNKNOWN;
 	assert_int_equal(cprpt_add(r, &s, u), 0);
 	/* no policy: TLS = success, no STARTTLS = starttls-not-supported,
 	 * offered but not used = validation-failure */
-	assert_int_equal(cprpt_add(r, &s, verdict("b.example", STS_RES_NONE, STS_NONE, STS_RT_NONE)), 0);
+	assert_int_equal(
+	        cprpt_add(r, &s, verdict("b.example", STS_RES_NONE, STS_NONE, STS_RT_NONE)), 0);
 	struct cpm_session clear = sess("192.0.2.10", t, false, false);
-	assert_int_equal(cprpt_add(r, &clear, verdict("b.example", STS_RES_NONE, STS_NONE, STS_RT_NONE)), 0);
+	assert_int_equal(
+	        cprpt_add(r, &clear, verdict("b.example", STS_RES_NONE, STS_NONE, STS_RT_NONE)), 0);
 	struct cpm_session notls = sess("192.0.2.10", t, true, false);
-	assert_int_equal(cprpt_add(r, &notls, verdict("b.example", STS_RES_NONE, STS_NONE, STS_RT_NONE)), 0);
+	assert_int_equal(
+	        cprpt_add(r, &notls, verdict("b.example", STS_RES_NONE, STS_NONE, STS_RT_NONE)), 0);
 	/* a fetch failure */
-	assert_int_equal(cprpt_add(r, &s, verdict("c.example", STS_RES_FAILED, STS_NONE,
-						  STS_RT_WEBPKI_INVALID)), 0);
+	assert_int_equal(
+	        cprpt_add(r, &s,
+	                  verdict("c.example", STS_RES_FAILED, STS_NONE, STS_RT_WEBPKI_INVALID)),
+	        0);
 	const struct cprpt_stats *st = cprpt_stats(r);
 	assert_int_equal(st->counted, 9);
 	assert_int_equal(st->own, 1);
@@ -166,10 +182,13 @@ test_counts_and_roundtrip(void **state)
 
 	/* a record of the next day closes day 1; then a late one is dropped */
 	struct cpm_session next = sess("192.0.2.10", DAY1 + 86400 + 5, true, true);
-	assert_int_equal(cprpt_add(r, &next, verdict("a.example", STS_RES_POLICY, STS_PASS, STS_RT_NONE)), 0);
+	assert_int_equal(
+	        cprpt_add(r, &next, verdict("a.example", STS_RES_POLICY, STS_PASS, STS_RT_NONE)),
+	        0);
 	assert_int_equal(nfiles, 3);
 	assert_int_equal(cprpt_open_day(r), DAY1 + 86400);
-	assert_int_equal(cprpt_add(r, &s, verdict("a.example", STS_RES_POLICY, STS_PASS, STS_RT_NONE)), 0);
+	assert_int_equal(
+	        cprpt_add(r, &s, verdict("a.example", STS_RES_POLICY, STS_PASS, STS_RT_NONE)), 0);
 	assert_int_equal(st->late, 1);
 
 	for (int i = 0; i < nfiles; i++) {
@@ -177,7 +196,8 @@ test_counts_and_roundtrip(void **state)
 		const char *base = strrchr(files[i], '/') + 1;
 		assert_int_equal(tlsrpt_filename_parse(base, &fp), 0);
 		assert_string_equal(fp.submitter, "w.example");
-		assert_true(fp.begin == DAY1 && fp.end == DAY1 + 86399 && fp.gzip && fp.unique_id[0]);
+		assert_true(fp.begin == DAY1 && fp.end == DAY1 + 86399 && fp.gzip &&
+		            fp.unique_id[0]);
 		struct tlsrpt_report *rep = read_report(files[i]);
 		assert_int_equal(rep->anomalies, 0);
 		assert_int_equal(rep->n_policies, 1);
@@ -200,7 +220,8 @@ test_counts_and_roundtrip(void **state)
 				if (f->type == STS_RT_CERT_HOST_MISMATCH)
 					assert_int_equal(f->failed_session_count, 2);
 				else
-					assert_string_equal(f->failure_reason_code, "mtasts-policy-mx-mismatch");
+					assert_string_equal(f->failure_reason_code,
+					                    "mtasts-policy-mx-mismatch");
 			}
 		} else if (strcmp(fp.policy_domain, "b.example") == 0) {
 			assert_non_null(policy_of(rep, TLSRPT_PT_NO_POLICY));
@@ -232,12 +253,16 @@ test_limits_and_config(void **state)
 	char d[64];
 	for (int i = 0; i < CPRPT_MAX_DOMAINS; i++) {
 		snprintf(d, sizeof(d), "d%d.example", i);
-		assert_int_equal(cprpt_add(r, &s, verdict(d, STS_RES_NONE, STS_NONE, STS_RT_NONE)), 0);
+		assert_int_equal(cprpt_add(r, &s, verdict(d, STS_RES_NONE, STS_NONE, STS_RT_NONE)),
+		                 0);
 	}
 	assert_int_equal(cprpt_stats(r)->dropped_domains, 0);
-	assert_int_equal(cprpt_add(r, &s, verdict("d0.example", STS_RES_NONE, STS_NONE, STS_RT_NONE)), 0);
+	assert_int_equal(
+	        cprpt_add(r, &s, verdict("d0.example", STS_RES_NONE, STS_NONE, STS_RT_NONE)), 0);
 	assert_int_equal(cprpt_stats(r)->dropped_domains, 0); /* a known domain still counts */
-	assert_int_equal(cprpt_add(r, &s, verdict("one-more.example", STS_RES_NONE, STS_NONE, STS_RT_NONE)), 0);
+	assert_int_equal(
+	        cprpt_add(r, &s, verdict("one-more.example", STS_RES_NONE, STS_NONE, STS_RT_NONE)),
+	        0);
 	assert_int_equal(cprpt_stats(r)->dropped_domains, 1);
 	cprpt_free(r); /* the open day is not written */
 
@@ -286,8 +311,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_counts_and_roundtrip),
-		cmocka_unit_test(test_limits_and_config),
+	        cmocka_unit_test(test_counts_and_roundtrip),
+	        cmocka_unit_test(test_limits_and_config),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

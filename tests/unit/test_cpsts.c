@@ -28,19 +28,21 @@ write_zone(void)
 	FILE *f = fdopen(fd, "w");
 	assert_non_null(f);
 	fprintf(f, "$TTL 300\n"
-		   "a.example. MX 10 mx.a.example.\n"
-		   "mx.a.example. A 192.0.2.1\n"
-		   "b.example. MX 10 mx.b.example.\n"
-		   "mx.b.example. A 192.0.2.2\n"
-		   "_mta-sts.b.example. TXT \"v=STSv1; id=1;\"\n" /* no policy host: fetch error */
-		   "1.2.0.192.in-addr.arpa. PTR mx.a.example.\n"
-		   /* walk: the domain CPSTS_MAX_WALK labels above the SNI, and one more */
-		   "w4.example. MX 10 h.l1.l2.l3.w4.example.\n"
-		   "w5.example. MX 10 h.l1.l2.l3.l4.w5.example.\n");
+	           "a.example. MX 10 mx.a.example.\n"
+	           "mx.a.example. A 192.0.2.1\n"
+	           "b.example. MX 10 mx.b.example.\n"
+	           "mx.b.example. A 192.0.2.2\n"
+	           "_mta-sts.b.example. TXT \"v=STSv1; id=1;\"\n" /* no policy host: fetch error */
+	           "1.2.0.192.in-addr.arpa. PTR mx.a.example.\n"
+	           /* walk: the domain CPSTS_MAX_WALK labels above the SNI, and one more */
+	           "w4.example. MX 10 h.l1.l2.l3.w4.example.\n"
+	           "w5.example. MX 10 h.l1.l2.l3.l4.w5.example.\n");
 	/* CPSTS_MAX_MX_HOSTS + 1 MX hosts, each with its own address */
 	for (int i = 1; i <= CPSTS_MAX_MX_HOSTS + 1; i++)
-		fprintf(f, "many.example. MX %d m%d.many.example.\nm%d.many.example. A 198.51.100.%d\n", i,
-			i, i, i);
+		fprintf(f,
+		        "many.example. MX %d m%d.many.example.\nm%d.many.example. A "
+		        "198.51.100.%d\n",
+		        i, i, i, i);
 	/* domains to fill the learned table */
 	for (int i = 0; i <= CPSTS_MAX_LEARNED; i++)
 		fprintf(f, "d%d.example. MX 10 mx.d%d.example.\n", i, i);
@@ -51,10 +53,10 @@ static struct cpsts *
 new_cpsts(const char *const *keys, const char *const *doms, size_t n)
 {
 	struct cpsts_config cfg = {
-		.dns = {.zone_file = zone_path, .timeout_ms = 2000},
-		.map_key = keys,
-		.map_domain = doms,
-		.nmap = n,
+	        .dns = {.zone_file = zone_path, .timeout_ms = 2000},
+	        .map_key = keys,
+	        .map_domain = doms,
+	        .nmap = n,
 	};
 	char why[256] = "";
 	struct cpsts *c = cpsts_new(&cfg, why, sizeof(why));
@@ -68,8 +70,11 @@ test_cert(void **state)
 {
 	(void)state;
 	const char *names[] = {"mx.example.com", "*.mail.example.com"};
-	struct cpm_tls base = {.cert_seen = 1, .not_before = 1000, .not_after = 2000, .chain_trusted = 1,
-			       .ncert_names = 2};
+	struct cpm_tls base = {.cert_seen = 1,
+	                       .not_before = 1000,
+	                       .not_after = 2000,
+	                       .chain_trusted = 1,
+	                       .ncert_names = 2};
 	base.cert_names[0] = cpm_s(names[0]);
 	base.cert_names[1] = cpm_s(names[1]);
 	static const struct {
@@ -78,20 +83,20 @@ test_cert(void **state)
 		const char *host;
 		enum sts_cert want;
 	} rows[] = {
-		{1, 1, 1500, "mx.example.com", STS_CERT_VALID},
-		{1, 1, 1500, "MX.Example.COM", STS_CERT_VALID},
-		{1, 1, 1500, "a.mail.example.com", STS_CERT_VALID},
-		{1, 1, 1500, "b.a.mail.example.com", STS_CERT_HOST_MISMATCH}, /* one label only */
-		{1, 1, 1500, "other.example.com", STS_CERT_HOST_MISMATCH},
-		{1, 1, 1000, "mx.example.com", STS_CERT_VALID},  /* at not_before */
-		{1, 1, 999, "mx.example.com", STS_CERT_EXPIRED},  /* before it */
-		{1, 1, 2000, "mx.example.com", STS_CERT_VALID},  /* at not_after */
-		{1, 1, 2001, "mx.example.com", STS_CERT_EXPIRED}, /* past it */
-		{1, 0, 1500, "mx.example.com", STS_CERT_NOT_TRUSTED},
-		{1, 0, 2001, "other.example.com", STS_CERT_EXPIRED}, /* the order: expiry first */
-		{1, 0, 1500, "other.example.com", STS_CERT_NOT_TRUSTED},
-		{0, 1, 1500, "mx.example.com", STS_CERT_NOT_ASSESSABLE},
-		{1, 1, 1500, "", STS_CERT_HOST_MISMATCH},
+	        {1, 1, 1500, "mx.example.com", STS_CERT_VALID},
+	        {1, 1, 1500, "MX.Example.COM", STS_CERT_VALID},
+	        {1, 1, 1500, "a.mail.example.com", STS_CERT_VALID},
+	        {1, 1, 1500, "b.a.mail.example.com", STS_CERT_HOST_MISMATCH}, /* one label only */
+	        {1, 1, 1500, "other.example.com", STS_CERT_HOST_MISMATCH},
+	        {1, 1, 1000, "mx.example.com", STS_CERT_VALID},   /* at not_before */
+	        {1, 1, 999, "mx.example.com", STS_CERT_EXPIRED},  /* before it */
+	        {1, 1, 2000, "mx.example.com", STS_CERT_VALID},   /* at not_after */
+	        {1, 1, 2001, "mx.example.com", STS_CERT_EXPIRED}, /* past it */
+	        {1, 0, 1500, "mx.example.com", STS_CERT_NOT_TRUSTED},
+	        {1, 0, 2001, "other.example.com", STS_CERT_EXPIRED}, /* the order: expiry first */
+	        {1, 0, 1500, "other.example.com", STS_CERT_NOT_TRUSTED},
+	        {0, 1, 1500, "mx.example.com", STS_CERT_NOT_ASSESSABLE},
+	        {1, 1, 1500, "", STS_CERT_HOST_MISMATCH},
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		struct cpm_tls t = base;
@@ -99,8 +104,8 @@ test_cert(void **state)
 		t.chain_trusted = (uint8_t)rows[i].trusted;
 		enum sts_cert got = cpsts_cert(&t, rows[i].host, rows[i].at);
 		if (got != rows[i].want)
-			fail_msg("row %zu: %s at %lld: got %d want %d", i, rows[i].host, (long long)rows[i].at,
-				 got, rows[i].want);
+			fail_msg("row %zu: %s at %lld: got %d want %d", i, rows[i].host,
+			         (long long)rows[i].at, got, rows[i].want);
 	}
 }
 
@@ -127,7 +132,8 @@ test_sources(void **state)
 
 	/* rcpt: normalised, deduplicated, at most CPSTS_MAX_DOMAINS */
 	struct cpm_session s = sess("192.0.2.1", "");
-	const char *rd[] = {"A.Example.", "a.example", "b.example", "c.example", "d.example", "e.example"};
+	const char *rd[] = {"A.Example.", "a.example", "b.example",
+	                    "c.example",  "d.example", "e.example"};
 	s.nrcpt_domains = 6;
 	for (int i = 0; i < 6; i++)
 		s.rcpt_domains[i] = cpm_s(rd[i]);
@@ -242,8 +248,10 @@ test_map_limit(void **state)
 	struct cpsts *c = new_cpsts(keys, doms, CPSTS_MAX_MAP);
 	assert_non_null(c);
 	cpsts_free(c);
-	struct cpsts_config cfg = {.dns = {.zone_file = zone_path}, .map_key = keys, .map_domain = doms,
-				   .nmap = CPSTS_MAX_MAP + 1};
+	struct cpsts_config cfg = {.dns = {.zone_file = zone_path},
+	                           .map_key = keys,
+	                           .map_domain = doms,
+	                           .nmap = CPSTS_MAX_MAP + 1};
 	char why[256];
 	assert_null(cpsts_new(&cfg, why, sizeof(why)));
 	assert_non_null(strstr(why, "more than"));
@@ -275,10 +283,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cert),
-		cmocka_unit_test(test_sources),
-		cmocka_unit_test(test_learned_limit),
-		cmocka_unit_test(test_map_limit),
+	        cmocka_unit_test(test_cert),
+	        cmocka_unit_test(test_sources),
+	        cmocka_unit_test(test_learned_limit),
+	        cmocka_unit_test(test_map_limit),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
