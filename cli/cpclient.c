@@ -668,9 +668,9 @@ build_session(struct cpm_msg *m, const struct dp_session_record *rec,
 	ss->transactions = rec->transactions;
 	/* what the session record knows that is out of the ordinary */
 	if (rec->info->midstream)
-		ss->anomalies[ss->nanomalies++] = cpm_s("midstream");
+		ss->anomalies[ss->nanomalies++] = (struct cpm_anomaly){cpm_s("midstream"), CPM_DIR_C2S, 0};
 	if (rec->auth_seen)
-		ss->anomalies[ss->nanomalies++] = cpm_s("auth-seen");
+		ss->anomalies[ss->nanomalies++] = (struct cpm_anomaly){cpm_s("auth-seen"), CPM_DIR_C2S, 0};
 	return t;
 }
 

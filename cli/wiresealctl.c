@@ -1,7 +1,7 @@
 /*
  * wiresealctl: talks to wireseal-cp over its control socket.
  *
- *   wiresealctl [-s SOCKET] status | stats | cache show | cache flush | reload
+ *   wiresealctl [-s SOCKET] status | stats | cache show | cache flush | tlsrpt flush | reload
  *
  * Protocol: one command line per connection; the daemon answers "ok" or
  * "error: REASON" on the first line, then the body, and closes. Access
@@ -23,7 +23,7 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: wiresealctl [-s SOCKET] status | stats | cache show | cache flush | reload\n"
+	fprintf(f, "usage: wiresealctl [-s SOCKET] status | stats | cache show | cache flush | tlsrpt flush | reload\n"
 		   "  -s SOCKET  control socket (default " CTL_DEFAULT_SOCKET ")\n");
 }
 

@@ -6,9 +6,18 @@
  *
  * One libevent loop drives everything: the cpm listener and its dataplane
  * connections (KEY_REQUEST -> DNS -> KEY_ANSWER; MESSAGE_RECORD -> policy ->
- * sinks -> ACK; SESSION_RECORD -> sinks -> ACK; STATS -> metrics), the DNS
+ * sinks -> ACK; SESSION_RECORD -> MTA-STS verdict -> TLS-RPT counts -> sinks
+ * -> ACK; STS_QUERY -> policy -> STS_ANSWER; STATS -> metrics), the DNS
  * resolver's descriptor, the metrics endpoint, the control socket and the
- * signals (SIGHUP: reload and reopen the sinks; SIGTERM/SIGINT: stop).
+ * signals (SIGHUP: reload and reopen the sinks; SIGUSR1: write the open
+ * day's TLS-RPT reports; SIGTERM/SIGINT: stop).
+ *
+ * MTA-STS work (policy TXT, MX and address lookups, the HTTPS fetch, the
+ * SQLite cache, TLS-RPT POSTs) blocks, so it runs on sts.workers threads
+ * (cpwork), each with its own resolver and fetcher; the loop hands a copy
+ * of the record over and gets the verdict back through an eventfd. Session
+ * records count against policy.max_inflight like message records, so a slow
+ * policy host slows the dataplane's socket (backpressure), never the loop.
  *
  * Acknowledgement: records complete out of order (policy waits on DNS); a
  * connection keeps its records in arrival order and ACKs the longest prefix
@@ -29,6 +38,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,7 +52,11 @@
 #include "cpcache.h"
 #include "metrics.h"
 #include "cppolicy.h"
+#include "cprpt.h"
+#include "cpsts.h"
+#include "cpwork.h"
 #include "sink.h"
+#include "tlsrpt.h"
 #include "ws-config.h"
 
 #define CP_READ_BURST 64     /* datagrams read per readable event before yielding */
@@ -109,6 +123,18 @@ struct cp {
 	struct dp_stat dp_stats[CP_MAX_DP_STATS];
 	size_t ndp_stats;
 	bool stopping;
+	/* MTA-STS and TLS-RPT */
+	struct cpw *workers; /* NULL when sts.enabled is false */
+	struct event *ev_work, *ev_usr1;
+	struct cprpt *rpt;   /* NULL without tlsrpt.spool_dir */
+	struct cprpt_post_config post;
+	char *post_ca;
+	time_t last_session;
+	uint64_t sts_res[4], sts_fail[STS_RT_COUNT], sts_busy, sts_queries, sts_errors;
+	uint64_t rpt_delivered, rpt_failed, rpt_no_endpoint, rpt_retries;
+	unsigned deliveries; /* POSTs queued or running */
+	time_t next_retry;
+	uint8_t *copybuf; /* CPM_MAX_DATAGRAM: a record re-encoded for a worker */
 };
 
 static void
@@ -205,6 +231,22 @@ validate(const struct cpconf *c, char *why, size_t whylen)
 	if (c->dns_timeout_ms == 0 || c->cache_max_entries == 0 || c->max_inflight == 0) {
 		snprintf(why, whylen, "dns.timeout_ms, cache.max_entries and policy.max_inflight must be > 0");
 		return -1;
+	}
+	if (c->sts_workers == 0 || c->sts_workers > CPW_MAX_WORKERS) {
+		snprintf(why, whylen, "sts.workers: %u is not in 1..%d", c->sts_workers, CPW_MAX_WORKERS);
+		return -1;
+	}
+	if (c->tlsrpt_retry_s == 0 || c->sts_policy_domains.n > CPSTS_MAX_MAP) {
+		snprintf(why, whylen, "tlsrpt.retry_s must be > 0 and sts.policy_domains at most %d entries",
+			 CPSTS_MAX_MAP);
+		return -1;
+	}
+	for (size_t i = 0; i < c->tlsrpt_own.n; i++) {
+		unsigned char a[16];
+		if (inet_pton(AF_INET, c->tlsrpt_own.v[i], a) != 1 && inet_pton(AF_INET6, c->tlsrpt_own.v[i], a) != 1) {
+			snprintf(why, whylen, "tlsrpt.own_addresses: \"%s\" is not an IP address", c->tlsrpt_own.v[i]);
+			return -1;
+		}
 	}
 	if (c->user[0] && !getpwnam(c->user)) {
 		snprintf(why, whylen, "user: no such user \"%s\"", c->user);
@@ -587,6 +629,120 @@ fail:
 	cp->cnt.policy_errors++;
 }
 
+/* -- MTA-STS: jobs for the workers -- */
+
+enum job_kind { JOB_SESSION, JOB_QUERY, JOB_DELIVER };
+
+struct stsjob {
+	struct cpw_job base; /* first: the pool hands this pointer back */
+	enum job_kind kind;
+	struct cp *cp;
+	struct conn *c;
+	struct rec *r;
+	int64_t now;
+	int rc;
+	uint64_t req_id;
+	struct cpm_msg msg;           /* JOB_SESSION: decoded from buf, strings point into it */
+	struct cpsts_result *res;     /* JOB_SESSION */
+	struct sts_resolved *resolved; /* JOB_QUERY */
+	enum cprpt_delivery delivery; /* JOB_DELIVER */
+	char domain[STS_DOMAIN_MAX + 1];
+	char path[4200];
+	char why[512];
+	size_t buflen;
+	uint8_t buf[];
+};
+
+static void
+job_free(struct stsjob *j)
+{
+	free(j->res);
+	free(j->resolved);
+	free(j);
+}
+
+static void
+run_job(struct cpsts *ctx, struct cpw_job *base)
+{
+	struct stsjob *j = (struct stsjob *)base;
+	switch (j->kind) {
+	case JOB_SESSION:
+		j->rc = cpsts_session(ctx, &j->msg.u.session, j->now, j->res);
+		break;
+	case JOB_QUERY:
+		j->rc = cpsts_query(ctx, j->domain, j->now, j->resolved);
+		break;
+	case JOB_DELIVER:
+		j->delivery = cprpt_deliver(cpsts_dns(ctx), &j->cp->post, j->domain, j->path, j->why,
+					    sizeof(j->why));
+		break;
+	}
+}
+
+static void
+count_sts(struct cp *cp, const struct cpsts_result *res)
+{
+	for (unsigned i = 0; i < res->n; i++) {
+		const struct sts_verdict *v = &res->ev[i].v;
+		cp->sts_res[(unsigned)v->result < 4 ? v->result : STS_NONE]++;
+		if (v->result == STS_FAIL && (unsigned)v->reason < STS_RT_COUNT)
+			cp->sts_fail[v->reason]++;
+	}
+}
+
+/* The session's verdicts are in (or could not be had): count, report,
+ * write, and let the record be ACKed. */
+static void
+session_done(struct cp *cp, struct conn *c, struct rec *r, const struct cpm_session *s,
+	     struct cpsts_result *res)
+{
+	if (res) {
+		count_sts(cp, res);
+		if (cp->rpt && cprpt_add(cp->rpt, s, res) != 0)
+			logmsg("tlsrpt: counting record %llu failed", (unsigned long long)s->record_id);
+	}
+	cp->last_session = time(NULL);
+	/* a record whose connection died is still written (see on_policy_done) */
+	if (sink_session(cp->sink, s, res) >= 0 && r)
+		r->done = true;
+	if (!c->dead)
+		c->ack_due = true;
+	schedule_flush(cp);
+}
+
+static void
+on_session_job(struct cpw_job *base)
+{
+	struct stsjob *j = (struct stsjob *)base;
+	struct cp *cp = j->cp;
+	cp->inflight--;
+	if (!base->cancelled) {
+		if (j->rc != 0) {
+			cp->sts_errors++;
+			logmsg("sts: record %llu: %s", (unsigned long long)j->msg.u.session.record_id,
+			       j->res->ev[0].why);
+		}
+		session_done(cp, j->c, j->r, &j->msg.u.session, j->rc == 0 ? j->res : NULL);
+		resume_reading(cp);
+	}
+	conn_unref(j->c);
+	job_free(j);
+}
+
+static struct stsjob *
+job_new(struct cp *cp, enum job_kind kind, size_t buflen)
+{
+	struct stsjob *j = calloc(1, sizeof(*j) + buflen);
+	if (!j)
+		return NULL;
+	j->kind = kind;
+	j->cp = cp;
+	j->now = (int64_t)time(NULL);
+	j->buflen = buflen;
+	j->base.run = run_job;
+	return j;
+}
+
 static void
 handle_session(struct conn *c, const struct cpm_session *s)
 {
@@ -595,10 +751,254 @@ handle_session(struct conn *c, const struct cpm_session *s)
 	struct rec *r = add_rec(c, s->record_id);
 	if (!r)
 		return;
-	if (sink_session(cp->sink, s) >= 0)
-		r->done = true;
-	c->ack_due = true;
-	schedule_flush(cp);
+	if (!cp->workers) {
+		session_done(cp, c, r, s, NULL);
+		return;
+	}
+	/* the record's strings point into the datagram buffer, reused by the
+	 * next read: the worker gets its own copy, re-encoded and decoded */
+	struct cpm_writer w;
+	cpm_writer_init(&w, cp->copybuf, CPM_MAX_DATAGRAM);
+	struct cpm_msg *m = malloc(sizeof(*m));
+	struct stsjob *j = NULL;
+	if (!m)
+		goto fail;
+	m->type = CPM_SESSION_RECORD;
+	m->u.session = *s;
+	if (cpm_encode(&w, m) != 0)
+		goto fail;
+	j = job_new(cp, JOB_SESSION, w.len);
+	if (!j || !(j->res = calloc(1, sizeof(*j->res))))
+		goto fail;
+	memcpy(j->buf, cp->copybuf, w.len);
+	struct cpm_reader rd;
+	char why[128];
+	cpm_reader_init(&rd, j->buf, w.len);
+	if (cpm_decode_next(&rd, &j->msg, why, sizeof(why)) != 1)
+		goto fail;
+	j->c = c;
+	j->r = r;
+	j->base.done = on_session_job;
+	if (cpw_submit(cp->workers, &j->base) != 0) {
+		/* every worker busy and the queue full: judged without the
+		 * network, which means not at all */
+		cp->sts_busy++;
+		struct cpsts_eval *e = &j->res->ev[0];
+		j->res->n = 1;
+		e->source = CPSTS_SRC_UNKNOWN;
+		e->v = (struct sts_verdict){STS_NOT_ASSESSABLE, STS_RT_NONE, NULL, false};
+		e->cert = STS_CERT_NOT_ASSESSABLE;
+		snprintf(e->why, sizeof(e->why), "control plane busy: MTA-STS queue full");
+		session_done(cp, c, r, s, j->res);
+		job_free(j);
+		free(m);
+		return;
+	}
+	c->refs++;
+	cp->inflight++;
+	free(m);
+	return;
+fail:
+	/* left undone: never ACKed, so the dataplane will send it again */
+	cp->cnt.policy_errors++;
+	if (j)
+		job_free(j);
+	free(m);
+}
+
+/* -- the inline hook: STS_QUERY -> STS_ANSWER -- */
+
+static void
+answer_sts(struct conn *c, uint64_t req_id, const struct sts_resolved *r, int rc, int64_t now)
+{
+	struct cp *cp = c->cp;
+	struct cpm_msg m = {.type = CPM_STS_ANSWER};
+	struct cpm_sts_answer *a = &m.u.sts_answer;
+	char pats[CPM_MAX_STS_MX][STS_DOMAIN_MAX + 3];
+	a->req_id = req_id;
+	a->why = cpm_s("");
+	if (!r || rc != 0 || r->status == STS_RES_FAILED) {
+		a->status = CPM_STS_TEMPFAIL;
+		a->why = cpm_s(r ? r->why : "control plane busy");
+	} else if (r->status == STS_RES_NONE || r->policy.mode == STS_MODE_NONE) {
+		a->status = CPM_STS_NONE;
+		a->mode = CPM_STS_MODE_NONE;
+		a->ttl = cp->conf.sts_query_ttl;
+		a->why = cpm_s(r->why);
+	} else {
+		a->status = CPM_STS_POLICY;
+		a->mode = r->policy.mode == STS_MODE_ENFORCE ? CPM_STS_ENFORCE : CPM_STS_TESTING;
+		int64_t left = r->expires_at - now;
+		a->ttl = left <= 0 ? 0 : left < (int64_t)cp->conf.sts_query_ttl ? (uint32_t)left
+										  : cp->conf.sts_query_ttl;
+		for (unsigned i = 0; i < r->policy.n_mx && i < CPM_MAX_STS_MX; i++) {
+			snprintf(pats[i], sizeof(pats[i]), "%s%s", r->policy.mx[i].wildcard ? "*." : "",
+				 r->policy.mx[i].name);
+			a->mx[a->nmx++] = cpm_s(pats[i]);
+		}
+	}
+	if (a->why.len > 512)
+		a->why.len = 512;
+	conn_send(c, &m);
+}
+
+static void
+on_query_job(struct cpw_job *base)
+{
+	struct stsjob *j = (struct stsjob *)base;
+	struct cp *cp = j->cp;
+	cp->parked--;
+	if (!base->cancelled && !j->c->dead)
+		answer_sts(j->c, j->req_id, j->resolved, j->rc, (int64_t)time(NULL));
+	conn_unref(j->c);
+	job_free(j);
+}
+
+static void
+handle_sts_query(struct conn *c, const struct cpm_sts_query *q)
+{
+	struct cp *cp = c->cp;
+	cp->sts_queries++;
+	struct stsjob *j = NULL;
+	if (!cp->workers || cp->parked >= cp->conf.keys_max_parked)
+		goto busy;
+	j = job_new(cp, JOB_QUERY, 0);
+	if (!j || !(j->resolved = calloc(1, sizeof(*j->resolved))) ||
+	    cpm_str_copy(q->domain, j->domain, sizeof(j->domain)) != 0)
+		goto busy;
+	j->c = c;
+	j->req_id = q->req_id;
+	j->base.done = on_query_job;
+	if (cpw_submit(cp->workers, &j->base) != 0)
+		goto busy;
+	c->refs++;
+	cp->parked++;
+	return;
+busy:
+	if (j)
+		job_free(j);
+	cp->sts_busy++;
+	answer_sts(c, q->req_id, NULL, -1, 0);
+}
+
+/* -- TLS-RPT delivery -- */
+
+static void
+on_deliver_job(struct cpw_job *base)
+{
+	struct stsjob *j = (struct stsjob *)base;
+	struct cp *cp = j->cp;
+	cp->deliveries--;
+	if (!base->cancelled) {
+		/* delivered reports move to sent/, those with no https: rua to
+		 * no-endpoint/ (both beside the file: a reload may have changed
+		 * the configured spool); failures stay for the retry */
+		const char *sub = NULL;
+		switch (j->delivery) {
+		case CPRPT_DELIVERED:
+			cp->rpt_delivered++;
+			sub = "sent";
+			logmsg("tlsrpt: report for %s delivered to %s", j->domain, j->why);
+			break;
+		case CPRPT_NO_ENDPOINT:
+			cp->rpt_no_endpoint++;
+			sub = "no-endpoint";
+			logmsg("tlsrpt: report for %s kept: %s", j->domain, j->why);
+			break;
+		case CPRPT_FAILED:
+			cp->rpt_failed++;
+			logmsg("tlsrpt: report for %s not delivered (tried again later): %s", j->domain, j->why);
+			break;
+		}
+		if (sub) {
+			char dir[4300], dst[4400];
+			const char *slash = strrchr(j->path, '/');
+			int dl = slash ? (int)(slash - j->path) : 1;
+			snprintf(dir, sizeof(dir), "%.*s/%s", dl, slash ? j->path : ".", sub);
+			snprintf(dst, sizeof(dst), "%s%s", dir, slash ? slash : "/report");
+			if ((mkdir(dir, 0750) != 0 && errno != EEXIST) || rename(j->path, dst) != 0)
+				logmsg("tlsrpt: %s: %s", dst, strerror(errno));
+		}
+	}
+	job_free(j);
+}
+
+static void
+queue_delivery(struct cp *cp, const char *domain, const char *path)
+{
+	struct stsjob *j = job_new(cp, JOB_DELIVER, 0);
+	if (!j)
+		return;
+	snprintf(j->domain, sizeof(j->domain), "%s", domain);
+	snprintf(j->path, sizeof(j->path), "%s", path);
+	j->base.done = on_deliver_job;
+	if (cpw_submit(cp->workers, &j->base) != 0) {
+		cp->rpt_failed++;
+		job_free(j);
+		return;
+	}
+	cp->deliveries++;
+}
+
+static void
+on_report_file(void *arg, const char *domain, const char *path)
+{
+	struct cp *cp = arg;
+	logmsg("tlsrpt: wrote %s", path);
+	if (!cp->conf.tlsrpt_deliver || !cp->workers || cp->stopping)
+		return;
+	queue_delivery(cp, domain, path);
+}
+
+/* RFC 8460 5.4: a report not delivered is tried again, for up to a day.
+ * Every tlsrpt.retry_s (and at start) the spool's undelivered reports
+ * younger than CP_TLSRPT_RETRY_FOR are queued again, unless a delivery is
+ * still under way (then the next pass does it). Older ones stay, counted
+ * in the log only. */
+#define CP_TLSRPT_RETRY_FOR 86400
+static void
+retry_deliveries(struct cp *cp, time_t now)
+{
+	if (!cp->rpt || !cp->conf.tlsrpt_deliver || cp->deliveries || now < cp->next_retry)
+		return;
+	cp->next_retry = now + (time_t)cp->conf.tlsrpt_retry_s;
+	DIR *dir = opendir(cp->conf.tlsrpt_spool_dir);
+	if (!dir)
+		return;
+	struct dirent *de;
+	while ((de = readdir(dir))) {
+		struct tlsrpt_filename_parts fp;
+		if (de->d_name[0] == '.' || tlsrpt_filename_parse(de->d_name, &fp) != 0 || !fp.gzip)
+			continue;
+		char path[4200];
+		struct stat sb;
+		snprintf(path, sizeof(path), "%s/%s", cp->conf.tlsrpt_spool_dir, de->d_name);
+		if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || now - sb.st_mtime > CP_TLSRPT_RETRY_FOR)
+			continue;
+		cp->rpt_retries++;
+		queue_delivery(cp, fp.policy_domain, path);
+	}
+	closedir(dir);
+}
+
+static void
+on_work(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct cp *cp = arg;
+	cpw_collect(cp->workers);
+}
+
+static int
+tlsrpt_flush(struct cp *cp)
+{
+	if (!cp->rpt)
+		return -1;
+	int n = cprpt_flush(cp->rpt);
+	if (n < 0)
+		logmsg("tlsrpt: writing the reports failed");
+	return n;
 }
 
 static void
@@ -676,6 +1076,9 @@ handle_datagram(struct conn *c, const uint8_t *p, size_t len)
 			break;
 		case CPM_STATS:
 			handle_stats(cp, &m.u.stats);
+			break;
+		case CPM_STS_QUERY:
+			handle_sts_query(c, &m.u.sts_query);
 			break;
 		case CPM_ERROR:
 			logmsg("dataplane reports error %u", m.u.error.code);
@@ -912,6 +1315,43 @@ render_metrics(void *arg, size_t *len)
 		   "syslog lines lost (no syslog daemon, or its socket full)", (double)s->syslog_errors);
 	fam_sample(f, "wireseal_cp_uptime_seconds", "gauge", "seconds since start",
 		   (double)(time(NULL) - cp->started));
+	met_family(f, "wireseal_cp_sts_sessions_total", "counter",
+		   "MTA-STS verdicts by result (one per policy domain of a session)");
+	for (int i = 0; i < 4; i++) {
+		const char *l[] = {"result", sts_result_name((enum sts_result)i)};
+		met_sample(f, "wireseal_cp_sts_sessions_total", l, 1, (double)cp->sts_res[i]);
+	}
+	met_family(f, "wireseal_cp_sts_failures_total", "counter", "MTA-STS failures by TLS-RPT result type");
+	for (int i = 1; i < STS_RT_COUNT; i++) {
+		const char *l[] = {"result_type", sts_result_type_name((enum sts_result_type)i)};
+		met_sample(f, "wireseal_cp_sts_failures_total", l, 1, (double)cp->sts_fail[i]);
+	}
+	fam_sample(f, "wireseal_cp_sts_queries_total", "counter", "STS_QUERYs received", (double)cp->sts_queries);
+	fam_sample(f, "wireseal_cp_sts_busy_total", "counter",
+		   "sessions and queries answered without the network (workers' queue full)",
+		   (double)cp->sts_busy);
+	fam_sample(f, "wireseal_cp_sts_errors_total", "counter", "sessions whose evaluation failed locally",
+		   (double)cp->sts_errors);
+	if (cp->rpt) {
+		const struct cprpt_stats *rs = cprpt_stats(cp->rpt);
+		met_family(f, "wireseal_cp_tlsrpt_sessions_total", "counter",
+			   "session verdicts by how TLS-RPT took them");
+		const char *kinds[] = {"counted", "own", "not_assessable", "unattributed", "late"};
+		const uint64_t vals[] = {rs->counted, rs->own, rs->not_assessable, rs->unattributed, rs->late};
+		for (int i = 0; i < 5; i++) {
+			const char *l[] = {"kind", kinds[i]};
+			met_sample(f, "wireseal_cp_tlsrpt_sessions_total", l, 1, (double)vals[i]);
+		}
+		met_family(f, "wireseal_cp_tlsrpt_reports_total", "counter", "TLS-RPT report files by outcome");
+		const char *outs[] = {"written", "write_error", "delivered", "delivery_failed", "no_endpoint",
+				      "retried"};
+		const uint64_t ov[] = {rs->files, rs->write_errors, cp->rpt_delivered, cp->rpt_failed,
+				       cp->rpt_no_endpoint, cp->rpt_retries};
+		for (int i = 0; i < 6; i++) {
+			const char *l[] = {"outcome", outs[i]};
+			met_sample(f, "wireseal_cp_tlsrpt_reports_total", l, 1, (double)ov[i]);
+		}
+	}
 	if (cp->ndp_stats) {
 		met_family(f, "wireseal_dataplane_stat", "gauge", "dataplane counters relayed by STATS");
 		for (size_t i = 0; i < cp->ndp_stats; i++) {
@@ -964,6 +1404,7 @@ reload(struct cp *cp, char *why, size_t whylen)
 	KEEP_STR(control_socket);
 	KEEP_STR(metrics_listen);
 	KEEP_STR(psl_file);
+	KEEP_STR(tlsrpt_spool_dir); /* the spool the running cprpt writes */
 #undef KEEP_STR
 	cp->conf.metrics_port = old.metrics_port;
 	cp->conf.dns_timeout_ms = old.dns_timeout_ms;
@@ -1051,6 +1492,12 @@ ctl_run(struct ctl *k)
 		cpcache_dump(cp->dc, (int64_t)time(NULL), f);
 	} else if (strcmp(cmd, "cache flush") == 0) {
 		fprintf(f, "ok\nflushed %zu\n", cpcache_flush(cp->dc));
+	} else if (strcmp(cmd, "tlsrpt flush") == 0) {
+		int files = tlsrpt_flush(cp);
+		if (files >= 0)
+			fprintf(f, "ok\nfiles %d\n", files);
+		else
+			fprintf(f, "error: %s\n", cp->rpt ? "writing the reports failed" : "no tlsrpt.spool_dir");
 	} else if (strcmp(cmd, "reload") == 0) {
 		char why[512];
 		if (reload(cp, why, sizeof(why)) == 0)
@@ -1058,7 +1505,7 @@ ctl_run(struct ctl *k)
 		else
 			fprintf(f, "error: %s\n", why);
 	} else {
-		fprintf(f, "error: unknown command \"%s\" (status, stats, cache show, cache flush, reload)\n", cmd);
+		fprintf(f, "error: unknown command \"%s\" (status, stats, cache show, cache flush, tlsrpt flush, reload)\n", cmd);
 	}
 	if (fclose(f) == 0)
 		ctl_reply(k, body, blen);
@@ -1199,7 +1646,13 @@ on_dns(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct cp *cp = arg;
-	cpcache_process(cp->dc, (int64_t)time(NULL));
+	time_t now = time(NULL);
+	cpcache_process(cp->dc, (int64_t)now);
+	/* the open TLS-RPT day is written once it is over and quiet */
+	int64_t day = cp->rpt ? cprpt_open_day(cp->rpt) : 0;
+	if (day && (int64_t)now >= day + CPRPT_DAY && now - cp->last_session >= (time_t)cp->conf.tlsrpt_quiet_s)
+		tlsrpt_flush(cp);
+	retry_deliveries(cp, now);
 }
 
 static void
@@ -1212,10 +1665,75 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		reload(cp, why, sizeof(why));
 		return;
 	}
+	if (sig == SIGUSR1) {
+		tlsrpt_flush(cp);
+		return;
+	}
 	logmsg("signal %d: stopping", (int)sig);
 	notify("STOPPING=1");
 	cp->stopping = true;
 	event_base_loopbreak(cp->base);
+}
+
+static int
+start_sts(struct cp *cp, const struct ws_dns_config *dcfg, char *why, size_t whylen)
+{
+	const struct cpconf *c = &cp->conf;
+	if (!c->sts_enabled)
+		return 0;
+	struct cpsts_config sc = {
+		.dns = *dcfg,
+		.fetch = {
+			.cache_path = c->sts_cache_file[0] ? c->sts_cache_file : NULL,
+			.ca_file = c->sts_ca_file[0] ? c->sts_ca_file : NULL,
+			.timeout_ms = c->sts_fetch_timeout_ms,
+			.lenient_content_type = c->sts_lenient_ct,
+			.test_port = c->sts_test_port,
+		},
+		.map_key = (const char *const *)c->sts_policy_domains.key,
+		.map_domain = (const char *const *)c->sts_policy_domains.value,
+		.nmap = c->sts_policy_domains.n,
+	};
+	char inner[400];
+	cp->workers = cpw_new(c->sts_workers, &sc, inner, sizeof(inner));
+	if (!cp->workers) {
+		snprintf(why, whylen, "sts: %s", inner);
+		return -1;
+	}
+	cp->copybuf = malloc(CPM_MAX_DATAGRAM);
+	cp->post_ca = strdup(c->tlsrpt_ca_file);
+	if (!cp->copybuf || !cp->post_ca) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	cp->post = (struct cprpt_post_config){
+		.ca_file = cp->post_ca[0] ? cp->post_ca : NULL,
+		.timeout_ms = c->tlsrpt_post_timeout_ms,
+		.test_port = c->tlsrpt_test_port,
+	};
+	cp->ev_work = event_new(cp->base, cpw_fd(cp->workers), EV_READ | EV_PERSIST, on_work, cp);
+	if (!cp->ev_work || event_add(cp->ev_work, NULL)) {
+		snprintf(why, whylen, "event setup failed");
+		return -1;
+	}
+	if (c->tlsrpt_spool_dir[0]) {
+		struct cprpt_config rc = {
+			.spool_dir = c->tlsrpt_spool_dir,
+			.organization_name = c->tlsrpt_org[0] ? c->tlsrpt_org : cp->hostname,
+			.contact_info = c->tlsrpt_contact,
+			.submitter = c->tlsrpt_submitter[0] ? c->tlsrpt_submitter : cp->hostname,
+			.own_addresses = (const char *const *)c->tlsrpt_own.v,
+			.nown = c->tlsrpt_own.n,
+			.on_file = on_report_file,
+			.arg = cp,
+		};
+		cp->rpt = cprpt_new(&rc, inner, sizeof(inner));
+		if (!cp->rpt) {
+			snprintf(why, whylen, "tlsrpt: %s", inner);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static int
@@ -1272,6 +1790,9 @@ start(struct cp *cp, char *why, size_t whylen)
 	}
 	if (drop_privileges(cp, why, whylen) != 0)
 		return -1;
+	/* after the switch: the policy cache and the spool belong to the user */
+	if (start_sts(cp, &dcfg, why, whylen) != 0)
+		return -1;
 	struct timeval tick = {0, 50000}; /* drives DNS timeouts */
 	cp->ev_cpm = event_new(cp->base, cp->cpm_fd, EV_READ | EV_PERSIST, on_cpm_accept, cp);
 	cp->ev_ctl = event_new(cp->base, cp->ctl_fd, EV_READ | EV_PERSIST, on_ctl_accept, cp);
@@ -1281,6 +1802,11 @@ start(struct cp *cp, char *why, size_t whylen)
 	cp->ev_hup = evsignal_new(cp->base, SIGHUP, on_signal, cp);
 	cp->ev_term = evsignal_new(cp->base, SIGTERM, on_signal, cp);
 	cp->ev_int = evsignal_new(cp->base, SIGINT, on_signal, cp);
+	cp->ev_usr1 = evsignal_new(cp->base, SIGUSR1, on_signal, cp);
+	if (!cp->ev_usr1 || event_add(cp->ev_usr1, NULL)) {
+		snprintf(why, whylen, "event setup failed");
+		return -1;
+	}
 	if (!cp->ev_cpm || !cp->ev_ctl || !cp->ev_dns || !cp->ev_tick || !cp->ev_flush ||
 	    !cp->ev_hup || !cp->ev_term || !cp->ev_int || event_add(cp->ev_cpm, NULL) ||
 	    event_add(cp->ev_ctl, NULL) || event_add(cp->ev_dns, NULL) ||
@@ -1295,8 +1821,22 @@ start(struct cp *cp, char *why, size_t whylen)
 static void
 stop(struct cp *cp)
 {
+	cp->stopping = true; /* no new deliveries: reports written now stay in the spool */
 	while (cp->conns)
 		conn_close(cp->conns, "stopping");
+	/* the workers first: their finished jobs still write to the sink, the
+	 * rest are dropped (their records were not ACKed: the dataplane re-sends) */
+	cpw_free(cp->workers);
+	if (cp->ev_work)
+		event_free(cp->ev_work);
+	if (cp->ev_usr1)
+		event_free(cp->ev_usr1);
+	/* the open day's counts would be lost: written (not delivered) */
+	if (cp->rpt)
+		cprpt_flush(cp->rpt);
+	cprpt_free(cp->rpt);
+	free(cp->post_ca);
+	free(cp->copybuf);
 	struct event *evs[] = {cp->ev_cpm, cp->ev_ctl, cp->ev_dns, cp->ev_tick, cp->ev_flush,
 			       cp->ev_hup, cp->ev_term, cp->ev_int};
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)

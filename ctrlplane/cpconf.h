@@ -79,7 +79,47 @@ struct cpconf_map {
 	  "at start, record ids in this many bytes at the end of json_file are not written again") \
 	X("metrics.listen", STR, metrics_listen, "127.0.0.1",                                     \
 	  "address of the Prometheus endpoint (GET /metrics)")                                    \
-	X("metrics.port", UINT, metrics_port, "9187", "its TCP port; 0: no endpoint")
+	X("metrics.port", UINT, metrics_port, "9187", "its TCP port; 0: no endpoint")              \
+	X("sts.enabled", BOOL, sts_enabled, "true",                                               \
+	  "judge SESSION_RECORDs against the receiving domain's MTA-STS policy (restart)")        \
+	X("sts.workers", UINT, sts_workers, "2",                                                  \
+	  "threads doing MTA-STS DNS and HTTPS work off the event loop (restart)")                \
+	X("sts.cache_file", STR, sts_cache_file, "",                                              \
+	  "SQLite file of fetched policies (survives restarts); empty: in memory (restart)")      \
+	X("sts.ca_file", STR, sts_ca_file, "",                                                    \
+	  "PEM trust store for policy hosts; empty: the system store (restart)")                  \
+	X("sts.fetch_timeout_ms", UINT, sts_fetch_timeout_ms, "10000",                            \
+	  "one policy fetch's time limit (RFC 8461 suggests at most 60 s) (restart)")             \
+	X("sts.lenient_content_type", BOOL, sts_lenient_ct, "false",                              \
+	  "accept a policy served with a media type other than text/plain (counted) (restart)")   \
+	X("sts.test_port", UINT, sts_test_port, "0",                                              \
+	  "tests only: the policy hosts' HTTPS port (0: 443) (restart)")                          \
+	X("sts.policy_domains", MAP, sts_policy_domains, "",                                      \
+	  "server IP or SNI host -> policy domain (a smart host's domain, RFC 8461 3.4) (restart)") \
+	X("sts.query_ttl", UINT, sts_query_ttl, "300",                                            \
+	  "upper bound on the ttl of an STS_ANSWER to the dataplane")                             \
+	X("tlsrpt.spool_dir", STR, tlsrpt_spool_dir, "",                                          \
+	  "where daily TLS-RPT reports (RFC 8460 .json.gz) are written; empty: no reports (restart)") \
+	X("tlsrpt.organization_name", STR, tlsrpt_org, "",                                        \
+	  "organization-name of the reports; empty: the host name (restart)")                     \
+	X("tlsrpt.contact_info", STR, tlsrpt_contact, "",                                         \
+	  "contact-info of the reports (an e-mail address) (restart)")                            \
+	X("tlsrpt.submitter", STR, tlsrpt_submitter, "",                                          \
+	  "the submitter domain in report file names and ids; empty: the host name (restart)")    \
+	X("tlsrpt.own_addresses", LIST, tlsrpt_own, "",                                           \
+	  "client IPs of the appliance's own deliveries: never counted in reports (restart)")     \
+	X("tlsrpt.quiet_s", UINT, tlsrpt_quiet_s, "3600",                                         \
+	  "after the UTC day ended, write its reports once no session came for this long")        \
+	X("tlsrpt.deliver", BOOL, tlsrpt_deliver, "false",                                        \
+	  "POST each report to the domain's rua=https: URIs (_smtp._tls TXT)")                     \
+	X("tlsrpt.retry_s", UINT, tlsrpt_retry_s, "3600",                                         \
+	  "undelivered reports younger than a day are POSTed again this often (and at start)")    \
+	X("tlsrpt.ca_file", STR, tlsrpt_ca_file, "",                                              \
+	  "PEM trust store for report receivers; empty: the system store (restart)")              \
+	X("tlsrpt.post_timeout_ms", UINT, tlsrpt_post_timeout_ms, "30000",                        \
+	  "one report POST's time limit (restart)")                                               \
+	X("tlsrpt.test_port", UINT, tlsrpt_test_port, "0",                                        \
+	  "tests only: connect report POSTs to this port (0: the URI's) (restart)")
 
 #define CPCONF_T_STR char *
 #define CPCONF_T_UINT unsigned

@@ -47,6 +47,13 @@ cpm_key_status_name(unsigned st)
 	return st < 4 ? n[st] : "?";
 }
 
+const char *
+cpm_sts_status_name(unsigned st)
+{
+	static const char *const n[] = {"policy", "none", "tempfail"};
+	return st < 3 ? n[st] : "?";
+}
+
 struct cpm_str
 cpm_s(const char *s)
 {
@@ -370,6 +377,33 @@ walk_message(struct cpm_io *io, struct cpm_message *m)
 }
 
 static void
+io_tls(struct cpm_io *io, struct cpm_tls *t)
+{
+	io_u8(io, &t->client_hello);
+	io_u8(io, &t->server_hello);
+	io_u16(io, &t->version_offered_max);
+	io_u16(io, &t->version);
+	io_u8(io, &t->resumed);
+	io_str(io, &t->sni);
+	io_u8(io, &t->cert_seen);
+	if (!io_count(io, &t->ncert_names, CPM_MAX_CERT_NAMES))
+		return;
+	for (uint32_t i = 0; i < t->ncert_names; i++)
+		io_str(io, &t->cert_names[i]);
+	uint64_t nb = (uint64_t)t->not_before, na = (uint64_t)t->not_after;
+	io_u64(io, &nb);
+	io_u64(io, &na);
+	t->not_before = (int64_t)nb;
+	t->not_after = (int64_t)na;
+	io_str(io, &t->issuer);
+	io_u8(io, &t->chain_trusted);
+	/* booleans are 0 or 1, so the encoding stays canonical */
+	if (t->client_hello > 1 || t->server_hello > 1 || t->resumed > 1 || t->cert_seen > 1 ||
+	    t->chain_trusted > 1)
+		io->bad = true;
+}
+
+static void
 walk_session(struct cpm_io *io, struct cpm_session *m)
 {
 	io_u64(io, &m->record_id);
@@ -380,14 +414,45 @@ walk_session(struct cpm_io *io, struct cpm_session *m)
 	io_str(io, &m->helo);
 	io_u8(io, &m->starttls_offered);
 	io_u8(io, &m->starttls_used);
-	io_str(io, &m->tls_version);
-	io_str(io, &m->sni);
 	io_str(io, &m->end_reason);
 	io_u32(io, &m->transactions);
-	if (!io_count(io, &m->nanomalies, CPM_MAX_ANOMALIES))
+	if (!io_count(io, &m->nrcpt_domains, CPM_MAX_RCPT_DOMAINS))
 		return;
-	for (uint32_t i = 0; i < m->nanomalies; i++)
-		io_str(io, &m->anomalies[i]);
+	for (uint32_t i = 0; i < m->nrcpt_domains; i++)
+		io_str(io, &m->rcpt_domains[i]);
+	io_tls(io, &m->tls);
+	if (io->bad || !io_count(io, &m->nanomalies, CPM_MAX_ANOMALIES))
+		return;
+	for (uint32_t i = 0; i < m->nanomalies; i++) {
+		io_str(io, &m->anomalies[i].name);
+		io_u8(io, &m->anomalies[i].dir);
+		io_u64(io, &m->anomalies[i].offset);
+		if (m->anomalies[i].dir > CPM_DIR_S2C)
+			io->bad = true;
+	}
+}
+
+static void
+walk_sts_query(struct cpm_io *io, struct cpm_sts_query *m)
+{
+	io_u64(io, &m->req_id);
+	io_str(io, &m->domain);
+}
+
+static void
+walk_sts_answer(struct cpm_io *io, struct cpm_sts_answer *m)
+{
+	io_u64(io, &m->req_id);
+	io_u8(io, &m->status);
+	io_u8(io, &m->mode);
+	io_u32(io, &m->ttl);
+	if (m->status > CPM_STS_TEMPFAIL || m->mode > CPM_STS_MODE_NONE)
+		io->bad = true;
+	if (!io_count(io, &m->nmx, CPM_MAX_STS_MX))
+		return;
+	for (uint32_t i = 0; i < m->nmx; i++)
+		io_str(io, &m->mx[i]);
+	io_str(io, &m->why);
 }
 
 static void

@@ -27,7 +27,9 @@
  * says every record with id <= n sent on this connection is durably written
  * by the sinks. Unacknowledged records are re-sent after a reconnect, so a
  * sink may see a record twice (at-least-once). KEY_REQUEST carries a req_id
- * chosen by the requester; KEY_ANSWER echoes it, in any order.
+ * chosen by the requester; KEY_ANSWER echoes it, in any order. STS_QUERY
+ * (the inline hook: "may a session to this domain proceed in cleartext?")
+ * works the same way: STS_ANSWER echoes its req_id.
  *
  * Ownership: a decoded struct cpm_msg's strings (struct cpm_str) point into
  * the datagram buffer and are valid while it is; they are not NUL-terminated.
@@ -41,7 +43,7 @@
 #include <stdint.h>
 
 #define CPM_MAGIC 0x57534350u      /* "WSCP" */
-#define CPM_VERSION 1u
+#define CPM_VERSION 2u /* 2: SESSION_RECORD carries TLS facts; STS_QUERY/STS_ANSWER */
 #define CPM_MAX_DATAGRAM 65536u    /* bytes in one datagram (a batch) */
 #define CPM_RECORD_HDR 6u          /* u16 type + u32 length */
 #define CPM_MAX_STR 8192u          /* bytes of one string field */
@@ -49,7 +51,10 @@
 #define CPM_MAX_DKIM 16u           /* DKIM signature results in a MESSAGE_RECORD */
 #define CPM_MAX_FROM 8u            /* From header field values in a MESSAGE_RECORD */
 #define CPM_MAX_ARC 50u            /* ARC instances (RFC 8617 5.1.1.1) */
-#define CPM_MAX_ANOMALIES 16u      /* anomaly names in a SESSION_RECORD */
+#define CPM_MAX_ANOMALIES 16u      /* anomalies in a SESSION_RECORD */
+#define CPM_MAX_CERT_NAMES 64u     /* leaf certificate SAN dNSNames in a SESSION_RECORD */
+#define CPM_MAX_RCPT_DOMAINS 32u   /* distinct RCPT TO domains in a SESSION_RECORD */
+#define CPM_MAX_STS_MX 64u         /* mx patterns in an STS_ANSWER (= STS_POLICY_MAX_MX) */
 #define CPM_MAX_STATS 256u         /* counters in one STATS */
 
 /* X(NAME, id, union member) */
@@ -61,7 +66,9 @@
 	X(MESSAGE_RECORD, 5, message)        \
 	X(SESSION_RECORD, 6, session)        \
 	X(ACK, 7, ack)                       \
-	X(STATS, 8, stats)
+	X(STATS, 8, stats)                   \
+	X(STS_QUERY, 9, sts_query)           \
+	X(STS_ANSWER, 10, sts_answer)
 
 enum cpm_type {
 #define CPM_ENUM(name, id, member) CPM_##name = id,
@@ -157,17 +164,51 @@ struct cpm_message {
 	struct cpm_arc arc[CPM_MAX_ARC];
 };
 
+/* Direction of an anomaly's evidence (dataplane enum dp_dir). */
+enum cpm_dir { CPM_DIR_C2S = 0, CPM_DIR_S2C = 1 };
+
+/* One wire signal: its name ("starttls-stripped", ...), which direction's
+ * byte stream holds the evidence, and the evidence's offset in it. */
+struct cpm_anomaly {
+	struct cpm_str name;
+	uint8_t dir; /* enum cpm_dir */
+	uint64_t offset;
+};
+
+/* What the dataplane saw of the TLS handshake after STARTTLS, field for
+ * field its struct dp_tls_facts. Versions are the TLS code points (0x0303
+ * TLS 1.2, 0x0304 TLS 1.3; 0 = not seen). The certificate fields are
+ * meaningful only when cert_seen (a full TLS <= 1.2 handshake): cert_names
+ * are the leaf's SAN dNSNames, validity in seconds since the epoch. */
+struct cpm_tls {
+	uint8_t client_hello, server_hello;
+	uint16_t version_offered_max, version;
+	uint8_t resumed;
+	struct cpm_str sni; /* "" = the ClientHello had no server_name */
+	uint8_t cert_seen;
+	uint32_t ncert_names;
+	struct cpm_str cert_names[CPM_MAX_CERT_NAMES];
+	int64_t not_before, not_after;
+	struct cpm_str issuer;
+	uint8_t chain_trusted;
+};
+
 struct cpm_session {
 	uint64_t record_id;
 	uint64_t flow_id;
-	uint64_t ts_usec;
+	uint64_t ts_usec; /* when the session ended (capture time) */
 	struct cpm_endpoint client, server;
 	struct cpm_str helo;
 	uint8_t starttls_offered, starttls_used;
-	struct cpm_str tls_version, sni, end_reason;
+	struct cpm_str end_reason;
 	uint32_t transactions;
+	/* the domains of the RCPT TO addresses of the session's transactions
+	 * (visible only in cleartext), each once, lowercase */
+	uint32_t nrcpt_domains;
+	struct cpm_str rcpt_domains[CPM_MAX_RCPT_DOMAINS];
+	struct cpm_tls tls;
 	uint32_t nanomalies;
-	struct cpm_str anomalies[CPM_MAX_ANOMALIES];
+	struct cpm_anomaly anomalies[CPM_MAX_ANOMALIES];
 };
 
 struct cpm_ack {
@@ -182,6 +223,29 @@ struct cpm_stat {
 struct cpm_stats {
 	uint32_t n;
 	struct cpm_stat s[CPM_MAX_STATS];
+};
+
+struct cpm_sts_query {
+	uint64_t req_id;
+	struct cpm_str domain; /* the policy domain (RCPT TO domain), A-label form */
+};
+
+enum cpm_sts_status {
+	CPM_STS_POLICY,   /* a policy applies: mode and mx below */
+	CPM_STS_NONE,     /* no MTA-STS policy for the domain (or it is unusable) */
+	CPM_STS_TEMPFAIL, /* not known yet (DNS or fetch still running, or failed) */
+};
+const char *cpm_sts_status_name(unsigned st);
+enum cpm_sts_mode { CPM_STS_ENFORCE, CPM_STS_TESTING, CPM_STS_MODE_NONE }; /* = enum sts_mode */
+
+struct cpm_sts_answer {
+	uint64_t req_id;
+	uint8_t status; /* enum cpm_sts_status */
+	uint8_t mode;   /* enum cpm_sts_mode; meaningful when POLICY */
+	uint32_t ttl;   /* seconds the answer may be cached by the dataplane */
+	uint32_t nmx;
+	struct cpm_str mx[CPM_MAX_STS_MX]; /* patterns as in the policy ("*.example.com") */
+	struct cpm_str why;                /* a reason when not POLICY; else "" */
 };
 
 struct cpm_msg {

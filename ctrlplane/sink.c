@@ -15,6 +15,7 @@
 
 #include "authres.h"
 #include "json.h"
+#include "tlsrpt.h"
 
 #define SET_SLOTS (SINK_DEDUPE_KEYS * 2u) /* open addressing, half full at most */
 
@@ -537,8 +538,92 @@ sink_message(struct sink *s, const struct cpm_message *m, const struct pol_verdi
 	return rc;
 }
 
+static const char *
+tls_version_name(uint16_t v)
+{
+	switch (v) {
+	case 0x0300:
+		return "SSLv3";
+	case 0x0301:
+		return "TLSv1.0";
+	case 0x0302:
+		return "TLSv1.1";
+	case 0x0303:
+		return "TLSv1.2";
+	case 0x0304:
+		return "TLSv1.3";
+	default:
+		return NULL;
+	}
+}
+
+static const char *
+cert_name(enum sts_cert c)
+{
+	static const char *const n[] = {"valid", "host-mismatch", "expired", "not-trusted",
+					"other-failure", "not-assessable"};
+	return (unsigned)c <= STS_CERT_NOT_ASSESSABLE ? n[c] : "?";
+}
+
+static void
+jtime(struct json *j, const char *key, int64_t t)
+{
+	char b[21];
+	tlsrpt_datetime_format(t, b);
+	json_key(j, key);
+	json_str(j, b);
+}
+
+static void
+sts_json(struct json *j, const struct cpm_session *m, const struct cpsts_eval *e)
+{
+	json_obj(j);
+	json_key(j, "result");
+	json_str(j, sts_result_name(e->v.result));
+	json_key(j, "reason");
+	json_str(j, e->v.reason != STS_RT_NONE ? sts_result_type_name(e->v.reason) : NULL);
+	json_key(j, "reason_code");
+	json_str(j, e->v.reason_code);
+	json_key(j, "enforce");
+	json_bool(j, e->v.enforce);
+	json_key(j, "policy_domain");
+	json_str(j, e->domain[0] ? e->domain : NULL);
+	json_key(j, "policy_domain_source");
+	json_str(j, cpsts_source_name(e->source));
+	json_key(j, "policy");
+	json_str(j, sts_resolve_status_name(e->res));
+	json_key(j, "mode");
+	json_str(j, e->res == STS_RES_POLICY ? sts_mode_name(e->policy.mode) : NULL);
+	json_key(j, "policy_id");
+	json_str(j, e->policy_id[0] ? e->policy_id : NULL);
+	json_key(j, "from_cache");
+	json_bool(j, e->from_cache);
+	json_key(j, "fetch_error");
+	json_str(j, e->res == STS_RES_FAILED && e->fetch_report != STS_RT_NONE
+			    ? sts_result_type_name(e->fetch_report) : NULL);
+	json_key(j, "mx_host");
+	json_str(j, e->mx_host);
+	json_key(j, "mx_source");
+	json_str(j, cpsts_mx_source_name(e->mx_source));
+	json_key(j, "mx_matched");
+	if (e->res == STS_RES_POLICY)
+		json_bool(j, e->mx_matched);
+	else
+		json_null(j);
+	json_key(j, "cert");
+	json_str(j, cert_name(e->cert));
+	json_key(j, "anomalies");
+	json_arr(j);
+	for (uint32_t i = 0; i < m->nanomalies; i++)
+		json_strn(j, m->anomalies[i].name.p ? m->anomalies[i].name.p : "", m->anomalies[i].name.len);
+	json_arr_end(j);
+	json_key(j, "why");
+	json_str(j, e->why);
+	json_obj_end(j);
+}
+
 int
-sink_session(struct sink *s, const struct cpm_session *m)
+sink_session(struct sink *s, const struct cpm_session *m, const struct cpsts_result *sts)
 {
 	uint64_t k = key_of(m->record_id, m->ts_usec);
 	if (seen(s, k)) {
@@ -562,26 +647,78 @@ sink_session(struct sink *s, const struct cpm_session *m)
 	json_bool(&j, m->starttls_offered);
 	json_key(&j, "starttls_used");
 	json_bool(&j, m->starttls_used);
-	jstr(&j, "tls_version", m->tls_version);
-	jstr(&j, "sni", m->sni);
 	json_key(&j, "transactions");
 	json_int(&j, m->transactions);
+	json_key(&j, "rcpt_domains");
+	json_arr(&j);
+	for (uint32_t i = 0; i < m->nrcpt_domains; i++)
+		json_strn(&j, m->rcpt_domains[i].p ? m->rcpt_domains[i].p : "", m->rcpt_domains[i].len);
+	json_arr_end(&j);
 	jstr(&j, "end_reason", m->end_reason);
+	json_obj_end(&j);
+	const struct cpm_tls *t = &m->tls;
+	json_key(&j, "tls");
+	json_obj(&j);
+	json_key(&j, "client_hello");
+	json_bool(&j, t->client_hello);
+	json_key(&j, "server_hello");
+	json_bool(&j, t->server_hello);
+	json_key(&j, "version");
+	json_str(&j, tls_version_name(t->version));
+	json_key(&j, "version_offered_max");
+	json_str(&j, tls_version_name(t->version_offered_max));
+	json_key(&j, "resumed");
+	json_bool(&j, t->resumed);
+	jstr(&j, "sni", t->sni);
+	json_key(&j, "cert_seen");
+	json_bool(&j, t->cert_seen);
+	if (t->cert_seen) {
+		json_key(&j, "cert_names");
+		json_arr(&j);
+		for (uint32_t i = 0; i < t->ncert_names; i++)
+			json_strn(&j, t->cert_names[i].p ? t->cert_names[i].p : "", t->cert_names[i].len);
+		json_arr_end(&j);
+		jtime(&j, "not_before", t->not_before);
+		jtime(&j, "not_after", t->not_after);
+		jstr(&j, "issuer", t->issuer);
+		json_key(&j, "chain_trusted");
+		json_bool(&j, t->chain_trusted);
+	}
+	json_obj_end(&j);
 	json_key(&j, "anomalies");
 	json_arr(&j);
-	for (uint32_t i = 0; i < m->nanomalies; i++)
-		json_strn(&j, m->anomalies[i].p ? m->anomalies[i].p : "", m->anomalies[i].len);
+	for (uint32_t i = 0; i < m->nanomalies; i++) {
+		json_obj(&j);
+		jstr(&j, "name", m->anomalies[i].name);
+		json_key(&j, "dir");
+		json_str(&j, m->anomalies[i].dir == CPM_DIR_S2C ? "s2c" : "c2s");
+		json_key(&j, "offset");
+		json_int(&j, (long long)m->anomalies[i].offset);
+		json_obj_end(&j);
+	}
 	json_arr_end(&j);
-	json_obj_end(&j);
+	if (sts && sts->n) {
+		json_key(&j, "sts");
+		sts_json(&j, m, &sts->ev[0]);
+		if (sts->n > 1) {
+			json_key(&j, "sts_additional");
+			json_arr(&j);
+			for (unsigned i = 1; i < sts->n; i++)
+				sts_json(&j, m, &sts->ev[i]);
+			json_arr_end(&j);
+		}
+	}
 	json_end(&j);
 	int rc = fclose(f) == 0 ? emit(s, line, len) : -1;
 	if (rc == 0) {
 		remember(s, k);
 		s->st.written++;
 		if (s->log_fd >= 0)
-			slog(s, "session record_id=%llu flow_id=%llu transactions=%u",
+			slog(s, "session record_id=%llu flow_id=%llu transactions=%u sts=%s%s%s",
 			       (unsigned long long)m->record_id, (unsigned long long)m->flow_id,
-			       m->transactions);
+			       m->transactions, sts && sts->n ? sts_result_name(sts->ev[0].v.result) : "-",
+			       sts && sts->n && sts->ev[0].domain[0] ? " policy_domain=" : "",
+			       sts && sts->n ? sts->ev[0].domain : "");
 	}
 	free(line);
 	return rc;

@@ -3,7 +3,9 @@
  * object per line; "event_type" is "message" or "session"; "timestamp",
  * "flow_id", "record_id", endpoints, the SMTP facts and the verdict object
  * that `wireseal verify --json` prints, completed with SPF, DMARC and ARC),
- * and optionally one syslog line per record (a datagram to the syslog socket,
+ * (a session event carries the TLS facts, the anomalies and an "sts" object:
+ * result, reason, policy domain and its source, mode, MX match), and
+ * optionally one syslog line per record (a datagram to the syslog socket,
  * written here directly so the path is configurable and a dead syslog
  * daemon never blocks).
  *
@@ -28,6 +30,7 @@
 
 #include "cpm.h"
 #include "cppolicy.h"
+#include "cpsts.h"
 
 #define SINK_DEDUPE_KEYS 65536u /* keys per generation */
 #define SINK_LINE_MAX (256u * 1024) /* a longer event is replaced by an error event */
@@ -53,7 +56,8 @@ int sink_reopen(struct sink *s, const struct sink_config *cfg, char *why, size_t
 void sink_close(struct sink *s); /* NULL-safe */
 /* 0 written, 1 skipped as a duplicate, -1 write error (errno-based reason). */
 int sink_message(struct sink *s, const struct cpm_message *m, const struct pol_verdict *v);
-int sink_session(struct sink *s, const struct cpm_session *m);
+/* sts: the session's MTA-STS verdicts ("sts", "sts_additional"); NULL: none. */
+int sink_session(struct sink *s, const struct cpm_session *m, const struct cpsts_result *sts);
 /* Make everything written so far durable. 0, or -1. */
 int sink_sync(struct sink *s);
 const struct sink_stats *sink_stats(const struct sink *s);

@@ -165,7 +165,7 @@ def events():
 
 def connect():
     c = cpm.Client(os.path.join(E.dir, "cpm.sock"))
-    T.check(c.peer_hello == {"magic": cpm.MAGIC, "version": 1, "role": cpm.ROLE_CP},
+    T.check(c.peer_hello == {"magic": cpm.MAGIC, "version": cpm.VERSION, "role": cpm.ROLE_CP},
             "control plane HELLO: %r" % c.peer_hello)
     return c
 
@@ -187,7 +187,9 @@ def check_config():
                        ("user: [a\n", "line"), ("user: no-such-user-here\n", "no such user"),
                        ("metrics:\n  listen: localhost\n", "not an IP address"),
                        ("dns:\n  zone_file: /z\n  servers: [127.0.0.1]\n", "exclude each other"),
-                       ("policy:\n  domain_overrides:\n    a.example: allow\n", "not none, quarantine")):
+                       ("policy:\n  domain_overrides:\n    a.example: allow\n", "not none, quarantine"),
+                       ("sts:\n  workers: 0\n", "sts.workers"),
+                       ("tlsrpt:\n  own_addresses: [mta.example]\n", "own_addresses")):
         with open(bad, "w") as f:
             f.write(text)
         p = subprocess.run([CP, "-c", bad, "--check-config"], capture_output=True, text=True)
@@ -199,7 +201,7 @@ def check_config():
 
 def handshake_refusals():
     path = os.path.join(E.dir, "cpm.sock")
-    c = cpm.Client(path, version=2)
+    c = cpm.Client(path, version=cpm.VERSION + 1)
     c.wait(lambda: c.errors or c.closed, 5)
     T.check(c.errors and c.errors[0]["code"] == 1 and "version" in c.errors[0]["text"],
             "version mismatch answered with ERROR: %r" % c.errors)
@@ -291,8 +293,12 @@ def keys_and_verdicts():
             any("message record_id=1 " in l and "dmarc=pass" in l for l in lines) and
             any("session record_id=5 " in l for l in lines),
             "one syslog line per record: %r" % lines[:2])
-    T.check(e5.get("event_type") == "session" and e5.get("smtp", {}).get("anomalies") == ["starttls_stripped"],
-            "record 5: session event: %r" % e5)
+    T.check(e5.get("event_type") == "session" and
+            e5.get("anomalies") == [{"name": "starttls_stripped", "dir": "c2s", "offset": 0}] and
+            e5.get("tls", {}).get("sni") == "mx.example.net" and
+            e5.get("sts", {}).get("result") == "not-assessable" and
+            e5.get("sts", {}).get("policy_domain_source") == "unknown",
+            "record 5: session event (no policy domain to be found: not-assessable): %r" % e5)
 
     # the same traffic again: keys and policy records come from the cache
     m2 = scrape()
@@ -360,7 +366,7 @@ def control():
     st = os.stat(os.path.join(E.dir, "ctl.sock"))
     T.check(stat.S_IMODE(st.st_mode) == 0o660, "control socket mode 0660: %o" % stat.S_IMODE(st.st_mode))
     p = ctl("status")
-    T.check(p.returncode == 0 and "uid 65534" in p.stdout and "protocol 1" in p.stdout, "status: %r" % p.stdout)
+    T.check(p.returncode == 0 and "uid 65534" in p.stdout and "protocol %d" % cpm.VERSION in p.stdout, "status: %r" % p.stdout)
     p = ctl("stats")
     T.check(p.returncode == 0 and "wireseal_cp_dns_cache_hits_total" in p.stdout, "stats")
     p = ctl("cache", "show")

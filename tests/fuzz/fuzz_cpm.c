@@ -36,6 +36,21 @@ check_strings(const struct cpm_msg *m)
 			in_range(r->arc[i].aar);
 	} else if (m->type == CPM_KEY_REQUEST) {
 		in_range(m->u.key_request.name);
+	} else if (m->type == CPM_SESSION_RECORD) {
+		const struct cpm_session *s = &m->u.session;
+		in_range(s->helo);
+		for (uint32_t i = 0; i < s->nrcpt_domains; i++)
+			in_range(s->rcpt_domains[i]);
+		in_range(s->tls.sni);
+		for (uint32_t i = 0; i < s->tls.ncert_names; i++)
+			in_range(s->tls.cert_names[i]);
+		in_range(s->tls.issuer);
+		for (uint32_t i = 0; i < s->nanomalies; i++)
+			in_range(s->anomalies[i].name);
+	} else if (m->type == CPM_STS_ANSWER) {
+		for (uint32_t i = 0; i < m->u.sts_answer.nmx; i++)
+			in_range(m->u.sts_answer.mx[i]);
+		in_range(m->u.sts_answer.why);
 	}
 }
 

@@ -16,6 +16,12 @@ Usage: stsd.py -- COMMAND [ARG ...]
   WS_STS_WWW         nginx's document root for mta-sts.cache.stsrig.net:
                      the test writes .well-known/mta-sts.txt there itself
   WS_STS_ACCESS_LOG  nginx's access log ("host uri status" per line)
+  WS_STS_RUA_PORT    a TLS-RPT report receiver (HTTPS, the main certificate,
+                     which also names rua.stsrig.net): each POST is stored
+  WS_STS_RUA_DIR     as N.body with N.headers beside it, answered 201; a
+                     path ending in /fail is answered 500 (the report
+                     receiver is the peer of the code under test, not a
+                     component of ours, so a small Python server will do)
 
 Exit status: the command's; 77 (skip) when nginx or openssl is missing;
 1 when nginx does not start within 10 s, with its log on stderr.
@@ -71,6 +77,14 @@ HOSTS = {
     "ctype-json": (200, "text/json", GOOD, "main"),
     "ctype-bad": (200, "invalid/content/type", GOOD, "main"),
     "ctype-prefix": (200, "text/plainx", GOOD, "main"),
+    # wireseal-cp session verdicts (tests/e2e/cp_sts.py)
+    "cp-enforce": (200, "text/plain", "version: STSv1\nmode: enforce\nmx: mx.cp-enforce.stsrig.net\n"
+                   "max_age: 86400\n", "main"),
+    "cp-testing": (200, "text/plain", "version: STSv1\nmode: testing\nmx: *.cp-testing.stsrig.net\n"
+                   "max_age: 86400\n", "main"),
+    "cp-mismatch": (200, "text/plain", "version: STSv1\nmode: enforce\nmx: mx.cp-mismatch.stsrig.net\n"
+                    "max_age: 86400\n", "main"),
+    "cp-broken": (404, "text/plain", GOOD, "main"),
 }
 SLOW_HOSTS = ["slow", "chunked-overlength"]
 
@@ -231,6 +245,74 @@ class SlowServer:
         self.sock.close()
 
 
+class ReportReceiver:
+    """HTTPS POST sink for TLS-RPT reports: stores each body and its headers."""
+
+    def __init__(self, cert, d):
+        self.dir = d
+        os.makedirs(d, exist_ok=True)
+        self.n = 0
+        self.lock = threading.Lock()
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert[1], cert[0])
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        threading.Thread(target=self.loop, daemon=True).start()
+
+    def loop(self):
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, raw):
+        try:
+            raw.settimeout(10)
+            c = self.ctx.wrap_socket(raw, server_side=True)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = c.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, body = data.split(b"\r\n\r\n", 1)
+            lines = head.decode("latin-1").split("\r\n")
+            length = 0
+            for l in lines[1:]:
+                k, _, v = l.partition(":")
+                if k.strip().lower() == "content-length":
+                    length = int(v.strip())
+            while len(body) < length:
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                body += chunk
+            with self.lock:
+                self.n += 1
+                n = self.n
+            with open(os.path.join(self.dir, "%d.headers" % n), "w") as f:
+                f.write("\n".join(lines) + "\n")
+            with open(os.path.join(self.dir, "%d.body" % n), "wb") as f:
+                f.write(body)
+            status = b"500 Internal Server Error" if lines[0].split(" ")[1].endswith("/fail") \
+                else b"201 Created"
+            c.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            c.close()
+        except (OSError, ssl.SSLError, ValueError, IndexError):
+            pass
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+
+
 def wait_port(port, proc, timeout=10.0):
     end = time.time() + timeout
     while time.time() < end:
@@ -257,10 +339,11 @@ def main():
     os.chmod(d, 0o755)
     nginx = None
     slow = None
+    rua = None
     try:
         ca = make_ca(d, "ca")
         other_ca = make_ca(d, "untrusted-ca")
-        names = ["mta-sts.%s.%s" % (h, ZONE) for h in list(HOSTS) + SLOW_HOSTS]
+        names = ["mta-sts.%s.%s" % (h, ZONE) for h in list(HOSTS) + SLOW_HOSTS] + ["rua." + ZONE]
         certs = {
             "main": make_leaf(d, "main", ca, "mta-sts test", names),
             "untrusted": make_leaf(d, "untrusted", other_ca, "x", ["mta-sts.bad-cert1." + ZONE]),
@@ -280,6 +363,7 @@ def main():
             print("stsd.py: nginx did not start:\n" + out, file=sys.stderr)
             return 1
         slow = SlowServer(certs["main"])
+        rua = ReportReceiver(certs["main"], os.path.join(d, "rua"))
         env = dict(os.environ)
         env.update({
             "WS_STS_HTTPS_PORT": str(port),
@@ -287,6 +371,8 @@ def main():
             "WS_STS_CA": ca[1],
             "WS_STS_WWW": os.path.join(www, "cache"),
             "WS_STS_ACCESS_LOG": os.path.join(d, "access.log"),
+            "WS_STS_RUA_PORT": str(rua.port),
+            "WS_STS_RUA_DIR": rua.dir,
         })
         return subprocess.call(cmd, env=env)
     except subprocess.CalledProcessError as e:
@@ -296,6 +382,8 @@ def main():
     finally:
         if slow:
             slow.close()
+        if rua:
+            rua.close()
         if nginx and nginx.poll() is None:
             nginx.send_signal(signal.SIGQUIT)
             try:

@@ -10,13 +10,18 @@ import struct
 import time
 
 MAGIC = 0x57534350
-VERSION = 1
+VERSION = 2
 ROLE_DP, ROLE_CP = 1, 2
 MAX_DATAGRAM = 65536
 
-HELLO, ERROR, KEY_REQUEST, KEY_ANSWER, MESSAGE_RECORD, SESSION_RECORD, ACK, STATS = range(1, 9)
+(HELLO, ERROR, KEY_REQUEST, KEY_ANSWER, MESSAGE_RECORD, SESSION_RECORD, ACK, STATS, STS_QUERY,
+ STS_ANSWER) = range(1, 11)
 KEY_STATUS = ["found", "missing", "invalid", "tempfail"]
 ARC_NONE, ARC_PASS, ARC_FAIL = 0, 1, 2
+STS_STATUS = ["policy", "none", "tempfail"]
+STS_MODE = ["enforce", "testing", "none"]
+C2S, S2C = 0, 1
+TLS12, TLS13 = 0x0303, 0x0304
 
 
 def _s(x):
@@ -64,14 +69,43 @@ def message(rid, flow=1, ts=None, client=("192.0.2.10", 40000), server=("198.51.
     return record(MESSAGE_RECORD, p)
 
 
+def tls(client_hello=1, server_hello=1, version_offered_max=TLS13, version=TLS12, resumed=0,
+        sni="mx.example.net", cert_seen=0, cert_names=(), not_before=0, not_after=0, issuer="",
+        chain_trusted=0):
+    """The TLS facts of a SESSION_RECORD (dataplane struct dp_tls_facts), as a dict."""
+    return dict(client_hello=client_hello, server_hello=server_hello,
+                version_offered_max=version_offered_max, version=version, resumed=resumed, sni=sni,
+                cert_seen=cert_seen, cert_names=tuple(cert_names), not_before=not_before,
+                not_after=not_after, issuer=issuer, chain_trusted=chain_trusted)
+
+
 def session(rid, flow=1, ts=None, client=("192.0.2.10", 40000), server=("198.51.100.25", 25),
-            helo="mail.example.org", offered=1, used=1, tls_version="TLSv1.3", sni="mx.example.net",
-            end_reason="fin", transactions=1, anomalies=()):
+            helo="mail.example.org", offered=1, used=1, end_reason="fin", transactions=1,
+            rcpt_domains=(), tls_facts=None, anomalies=()):
+    """anomalies: (name, direction, offset) tuples, or names (C2S, offset 0)."""
     ts = ts if ts is not None else int(time.time() * 1e6)
+    t = tls_facts if tls_facts is not None else tls()
     p = struct.pack(">QQQ", rid, flow, ts) + _ep(*client) + _ep(*server) + _s(helo)
-    p += struct.pack(">BB", offered, used) + _s(tls_version) + _s(sni) + _s(end_reason)
-    p += struct.pack(">I", transactions) + struct.pack(">I", len(anomalies)) + b"".join(_s(a) for a in anomalies)
+    p += struct.pack(">BB", offered, used) + _s(end_reason) + struct.pack(">I", transactions)
+    p += struct.pack(">I", len(rcpt_domains)) + b"".join(_s(d) for d in rcpt_domains)
+    p += struct.pack(">BBHHB", t["client_hello"], t["server_hello"], t["version_offered_max"],
+                     t["version"], t["resumed"]) + _s(t["sni"]) + struct.pack(">B", t["cert_seen"])
+    p += struct.pack(">I", len(t["cert_names"])) + b"".join(_s(n) for n in t["cert_names"])
+    p += struct.pack(">qq", t["not_before"], t["not_after"]) + _s(t["issuer"])
+    p += struct.pack(">B", t["chain_trusted"])
+    an = [(a, C2S, 0) if isinstance(a, str) else a for a in anomalies]
+    p += struct.pack(">I", len(an)) + b"".join(_s(n) + struct.pack(">BQ", d, o) for n, d, o in an)
     return record(SESSION_RECORD, p)
+
+
+def sts_query(req_id, domain):
+    return record(STS_QUERY, struct.pack(">Q", req_id) + _s(domain))
+
+
+def sts_answer(req_id, status, mode, ttl, mx=(), why=""):
+    p = struct.pack(">QBBI", req_id, status, mode, ttl)
+    p += struct.pack(">I", len(mx)) + b"".join(_s(m) for m in mx) + _s(why)
+    return record(STS_ANSWER, p)
 
 
 class Reader:
@@ -118,6 +152,11 @@ def decode(dgram):
             m = {"req_id": p.u64(), "status": KEY_STATUS[p.u8()], "ttl": p.u32(), "record": p.s()}
         elif t == ACK:
             m = {"up_to": p.u64()}
+        elif t == STS_ANSWER:
+            m = {"req_id": p.u64(), "status": STS_STATUS[p.u8()], "mode": STS_MODE[p.u8()],
+                 "ttl": p.u32()}
+            m["mx"] = [p.s() for _ in range(p.u32())]
+            m["why"] = p.s()
         else:
             raise ValueError("unexpected type %d from the control plane" % t)
         if p.o != n:
@@ -134,6 +173,7 @@ class Client:
         self.sock.settimeout(timeout)
         self.sock.connect(path)
         self.answers, self.acked, self.errors = {}, 0, []
+        self.sts_answers = {}
         self.closed = False
         self.peer_hello = None
         if do_hello:
@@ -163,6 +203,8 @@ class Client:
                 self.peer_hello = m
             elif t == KEY_ANSWER:
                 self.answers[m["req_id"]] = m
+            elif t == STS_ANSWER:
+                self.sts_answers[m["req_id"]] = m
             elif t == ACK:
                 if m["up_to"] < self.acked:
                     raise ValueError("ACK went backwards: %d after %d" % (m["up_to"], self.acked))

@@ -55,6 +55,79 @@ fill_message(struct cpm_message *m)
 }
 
 static void
+fill_session(struct cpm_session *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->record_id = 9;
+	m->flow_id = 10;
+	m->ts_usec = 11;
+	m->client.ip = cpm_s("198.51.100.7");
+	m->client.port = 1;
+	m->server.ip = cpm_s("198.51.100.8");
+	m->server.port = 25;
+	m->helo = cpm_s("h");
+	m->starttls_offered = 1;
+	m->starttls_used = 1;
+	m->end_reason = cpm_s("fin");
+	m->transactions = 2;
+	m->nrcpt_domains = 2;
+	m->rcpt_domains[0] = cpm_s("example.com");
+	m->rcpt_domains[1] = cpm_s("example.net");
+	struct cpm_tls *t = &m->tls;
+	t->client_hello = t->server_hello = 1;
+	t->version_offered_max = 0x0304;
+	t->version = 0x0303;
+	t->sni = cpm_s("mx.example.com");
+	t->cert_seen = 1;
+	t->ncert_names = 2;
+	t->cert_names[0] = cpm_s("mx.example.com");
+	t->cert_names[1] = cpm_s("*.example.com");
+	t->not_before = -86400; /* negative times survive the u64 on the wire */
+	t->not_after = 1900000000;
+	t->issuer = cpm_s("CN=test CA");
+	t->chain_trusted = 1;
+	m->nanomalies = 2;
+	m->anomalies[0] = (struct cpm_anomaly){cpm_s("starttls-response-injection"), CPM_DIR_S2C, 1234};
+	m->anomalies[1] = (struct cpm_anomaly){cpm_s("tls-version-downgrade"), CPM_DIR_C2S, 1ull << 40};
+}
+
+static void
+check_session(const struct cpm_session *a, const struct cpm_session *b)
+{
+	assert_true(a->record_id == b->record_id && a->flow_id == b->flow_id && a->ts_usec == b->ts_usec);
+	assert_str(a->client.ip, b->client.ip);
+	assert_int_equal(a->server.port, b->server.port);
+	assert_str(a->helo, b->helo);
+	assert_int_equal(a->starttls_offered, b->starttls_offered);
+	assert_int_equal(a->starttls_used, b->starttls_used);
+	assert_str(a->end_reason, b->end_reason);
+	assert_int_equal(a->transactions, b->transactions);
+	assert_int_equal(a->nrcpt_domains, b->nrcpt_domains);
+	for (uint32_t i = 0; i < a->nrcpt_domains; i++)
+		assert_str(a->rcpt_domains[i], b->rcpt_domains[i]);
+	const struct cpm_tls *x = &a->tls, *y = &b->tls;
+	assert_int_equal(x->client_hello, y->client_hello);
+	assert_int_equal(x->server_hello, y->server_hello);
+	assert_int_equal(x->version_offered_max, y->version_offered_max);
+	assert_int_equal(x->version, y->version);
+	assert_int_equal(x->resumed, y->resumed);
+	assert_str(x->sni, y->sni);
+	assert_int_equal(x->cert_seen, y->cert_seen);
+	assert_int_equal(x->ncert_names, y->ncert_names);
+	for (uint32_t i = 0; i < x->ncert_names; i++)
+		assert_str(x->cert_names[i], y->cert_names[i]);
+	assert_true(x->not_before == y->not_before && x->not_after == y->not_after);
+	assert_str(x->issuer, y->issuer);
+	assert_int_equal(x->chain_trusted, y->chain_trusted);
+	assert_int_equal(a->nanomalies, b->nanomalies);
+	for (uint32_t i = 0; i < a->nanomalies; i++) {
+		assert_str(a->anomalies[i].name, b->anomalies[i].name);
+		assert_int_equal(a->anomalies[i].dir, b->anomalies[i].dir);
+		assert_true(a->anomalies[i].offset == b->anomalies[i].offset);
+	}
+}
+
+static void
 check_message(const struct cpm_message *a, const struct cpm_message *b)
 {
 	assert_true(a->record_id == b->record_id && a->flow_id == b->flow_id &&
@@ -147,33 +220,35 @@ test_roundtrip_each_type(void **state)
 	check_message(&in.u.message, &out[0].u.message);
 
 	in.type = CPM_SESSION_RECORD;
-	memset(&in.u.session, 0, sizeof(in.u.session));
-	in.u.session.record_id = 9;
-	in.u.session.flow_id = 10;
-	in.u.session.ts_usec = 11;
-	in.u.session.client.ip = cpm_s("198.51.100.7");
-	in.u.session.client.port = 1;
-	in.u.session.server.ip = cpm_s("198.51.100.8");
-	in.u.session.server.port = 587;
-	in.u.session.helo = cpm_s("h");
-	in.u.session.starttls_offered = 1;
-	in.u.session.starttls_used = 0;
-	in.u.session.tls_version = cpm_s("");
-	in.u.session.sni = cpm_s("mx.example.com");
-	in.u.session.end_reason = cpm_s("fin");
-	in.u.session.transactions = 2;
-	in.u.session.nanomalies = 1;
-	in.u.session.anomalies[0] = cpm_s("starttls_stripped");
+	fill_session(&in.u.session);
 	roundtrip(&in, out);
-	const struct cpm_session *s = &out[0].u.session;
-	assert_true(s->record_id == 9 && s->flow_id == 10 && s->ts_usec == 11);
-	assert_int_equal(s->server.port, 587);
-	assert_int_equal(s->starttls_offered, 1);
-	assert_int_equal(s->transactions, 2);
-	assert_str(s->sni, in.u.session.sni);
-	assert_str(s->end_reason, in.u.session.end_reason);
-	assert_int_equal(s->nanomalies, 1);
-	assert_str(s->anomalies[0], in.u.session.anomalies[0]);
+	check_session(&in.u.session, &out[0].u.session);
+
+	in.type = CPM_STS_QUERY;
+	in.u.sts_query = (struct cpm_sts_query){0xfeedull, cpm_s("example.com")};
+	roundtrip(&in, out);
+	assert_true(out[0].u.sts_query.req_id == 0xfeedull);
+	assert_str(out[0].u.sts_query.domain, in.u.sts_query.domain);
+
+	in.type = CPM_STS_ANSWER;
+	memset(&in.u.sts_answer, 0, sizeof(in.u.sts_answer));
+	in.u.sts_answer.req_id = 0xfeedull;
+	in.u.sts_answer.status = CPM_STS_POLICY;
+	in.u.sts_answer.mode = CPM_STS_TESTING;
+	in.u.sts_answer.ttl = 86400;
+	in.u.sts_answer.nmx = 2;
+	in.u.sts_answer.mx[0] = cpm_s("mx1.example.com");
+	in.u.sts_answer.mx[1] = cpm_s("*.example.net");
+	in.u.sts_answer.why = cpm_s("");
+	roundtrip(&in, out);
+	assert_true(out[0].u.sts_answer.req_id == 0xfeedull);
+	assert_int_equal(out[0].u.sts_answer.status, CPM_STS_POLICY);
+	assert_int_equal(out[0].u.sts_answer.mode, CPM_STS_TESTING);
+	assert_int_equal(out[0].u.sts_answer.ttl, 86400);
+	assert_int_equal(out[0].u.sts_answer.nmx, 2);
+	assert_str(out[0].u.sts_answer.mx[1], in.u.sts_answer.mx[1]);
+	assert_string_equal(cpm_type_name(CPM_STS_ANSWER), "STS_ANSWER");
+	assert_string_equal(cpm_sts_status_name(CPM_STS_TEMPFAIL), "tempfail");
 
 	in.type = CPM_ACK;
 	in.u.ack.up_to = 123456789;
@@ -339,14 +414,49 @@ test_limits(void **state)
 		assert_int_equal(cpm_encode(&w, &in), -1);
 		(*counts[i])--;
 	}
+	/* the session's lists at their limits, then one past each */
 	in.type = CPM_SESSION_RECORD;
-	memset(&in.u.session, 0, sizeof(in.u.session));
+	fill_session(&in.u.session);
 	in.u.session.nanomalies = CPM_MAX_ANOMALIES;
 	for (unsigned i = 0; i < CPM_MAX_ANOMALIES; i++)
-		in.u.session.anomalies[i] = cpm_s("a");
+		in.u.session.anomalies[i] = in.u.session.anomalies[i % 2];
+	in.u.session.nrcpt_domains = CPM_MAX_RCPT_DOMAINS;
+	for (unsigned i = 0; i < CPM_MAX_RCPT_DOMAINS; i++)
+		in.u.session.rcpt_domains[i] = cpm_s("d.example");
+	in.u.session.tls.ncert_names = CPM_MAX_CERT_NAMES;
+	for (unsigned i = 0; i < CPM_MAX_CERT_NAMES; i++)
+		in.u.session.tls.cert_names[i] = cpm_s("n.example");
 	roundtrip(&in, out);
-	assert_int_equal(out[0].u.session.nanomalies, CPM_MAX_ANOMALIES);
-	in.u.session.nanomalies++;
+	check_session(&in.u.session, &out[0].u.session);
+	uint32_t *scounts[] = {&in.u.session.nanomalies, &in.u.session.nrcpt_domains,
+			       &in.u.session.tls.ncert_names};
+	for (size_t i = 0; i < 3; i++) {
+		(*scounts[i])++;
+		cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
+		assert_int_equal(cpm_encode(&w, &in), -1);
+		(*scounts[i])--;
+	}
+	/* values out of range: a boolean that is not 0/1, a direction */
+	in.u.session.tls.cert_seen = 2;
+	cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
+	assert_int_equal(cpm_encode(&w, &in), -1);
+	in.u.session.tls.cert_seen = 1;
+	in.u.session.anomalies[3].dir = CPM_DIR_S2C + 1;
+	cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
+	assert_int_equal(cpm_encode(&w, &in), -1);
+
+	in.type = CPM_STS_ANSWER;
+	memset(&in.u.sts_answer, 0, sizeof(in.u.sts_answer));
+	in.u.sts_answer.nmx = CPM_MAX_STS_MX;
+	for (unsigned i = 0; i < CPM_MAX_STS_MX; i++)
+		in.u.sts_answer.mx[i] = cpm_s("*.example.com");
+	roundtrip(&in, out);
+	assert_int_equal(out[0].u.sts_answer.nmx, CPM_MAX_STS_MX);
+	in.u.sts_answer.nmx++;
+	cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
+	assert_int_equal(cpm_encode(&w, &in), -1);
+	in.u.sts_answer.nmx = 0;
+	in.u.sts_answer.status = CPM_STS_TEMPFAIL + 1;
 	cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
 	assert_int_equal(cpm_encode(&w, &in), -1);
 
@@ -403,6 +513,63 @@ test_hello_check(void **state)
 	assert_string_equal(cpm_error_text(0), "unknown error");
 }
 
+/* The seeds written by tests/lib/cpm.py (the independent Python codec the
+ * e2e tests speak) decode here to the values it was given. */
+static size_t
+read_seed(const char *name, uint8_t *buf, size_t cap)
+{
+	char path[512];
+	const char *root = getenv("WS_SOURCE_ROOT");
+	snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/cpm/%s", root ? root : ".", name);
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, cap, f);
+	fclose(f);
+	return n;
+}
+
+static void
+test_python_seeds(void **state)
+{
+	(void)state;
+	static struct cpm_msg m;
+	struct cpm_reader r;
+	char why[128];
+	size_t n = read_seed("session", dgram, sizeof(dgram));
+	cpm_reader_init(&r, dgram, n);
+	assert_int_equal(cpm_decode_next(&r, &m, why, sizeof(why)), 1);
+	assert_int_equal(m.type, CPM_SESSION_RECORD);
+	const struct cpm_session *s = &m.u.session;
+	assert_true(s->record_id == 5 && s->ts_usec == 1764400000000000ull);
+	assert_int_equal(s->nrcpt_domains, 1);
+	assert_true(cpm_str_eq(s->rcpt_domains[0], "example.net"));
+	assert_true(s->tls.version == 0x0303 && s->tls.version_offered_max == 0x0304 && s->tls.cert_seen);
+	assert_true(cpm_str_eq(s->tls.sni, "mx.example.net"));
+	assert_int_equal(s->tls.ncert_names, 2);
+	assert_true(cpm_str_eq(s->tls.cert_names[1], "*.example.net"));
+	assert_true(s->tls.not_before == 1700000000 && s->tls.not_after == 1800000000);
+	assert_true(cpm_str_eq(s->tls.issuer, "CN=ca") && s->tls.chain_trusted);
+	assert_int_equal(s->nanomalies, 1);
+	assert_true(cpm_str_eq(s->anomalies[0].name, "starttls-response-injection"));
+	assert_true(s->anomalies[0].dir == CPM_DIR_S2C && s->anomalies[0].offset == 120);
+	assert_int_equal(cpm_decode_next(&r, &m, why, sizeof(why)), 0);
+
+	n = read_seed("sts_answer", dgram, sizeof(dgram));
+	cpm_reader_init(&r, dgram, n);
+	assert_int_equal(cpm_decode_next(&r, &m, why, sizeof(why)), 1);
+	assert_int_equal(m.type, CPM_STS_ANSWER);
+	assert_true(m.u.sts_answer.req_id == 7 && m.u.sts_answer.status == CPM_STS_POLICY &&
+		    m.u.sts_answer.mode == CPM_STS_TESTING && m.u.sts_answer.ttl == 300);
+	assert_int_equal(m.u.sts_answer.nmx, 2);
+	assert_true(cpm_str_eq(m.u.sts_answer.mx[1], "*.example.org"));
+
+	n = read_seed("sts_query", dgram, sizeof(dgram));
+	cpm_reader_init(&r, dgram, n);
+	assert_int_equal(cpm_decode_next(&r, &m, why, sizeof(why)), 1);
+	assert_true(m.type == CPM_STS_QUERY && m.u.sts_query.req_id == 7);
+	assert_true(cpm_str_eq(m.u.sts_query.domain, "example.net"));
+}
+
 int
 main(void)
 {
@@ -412,6 +579,7 @@ main(void)
 		cmocka_unit_test(test_truncated_and_trailing),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_hello_check),
+		cmocka_unit_test(test_python_seeds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

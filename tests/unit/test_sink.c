@@ -113,8 +113,8 @@ test_lines_and_dedupe(void **state)
 	assert_int_equal(sink_message(s, &msg, &verdict), 0);
 	struct cpm_session ss = {.record_id = 2, .flow_id = 42, .ts_usec = 5, .transactions = 1};
 	ss.client.ip = cpm_s("192.0.2.1");
-	ss.sni = cpm_s("mx.example.org");
-	assert_int_equal(sink_session(s, &ss), 0);
+	ss.tls.sni = cpm_s("mx.example.org");
+	assert_int_equal(sink_session(s, &ss, NULL), 0);
 	/* the same record again (a re-send): skipped */
 	assert_int_equal(sink_message(s, &msg, &verdict), 1);
 	assert_int_equal(sink_sync(s), 0);
@@ -132,7 +132,7 @@ test_lines_and_dedupe(void **state)
 	/* a restart: the ids at the end of the file are remembered */
 	s = open_sink(1 << 20);
 	assert_int_equal(sink_message(s, &msg, &verdict), 1);
-	assert_int_equal(sink_session(s, &ss), 1);
+	assert_int_equal(sink_session(s, &ss, NULL), 1);
 	make(3);
 	assert_int_equal(sink_message(s, &msg, &verdict), 0);
 	sink_close(s);
@@ -159,7 +159,7 @@ test_torn_line_and_reopen(void **state)
 	make(8); /* the torn line's id is not trusted: written again */
 	assert_int_equal(sink_message(s, &msg, &verdict), 0);
 	struct cpm_session ss = {.record_id = 7, .ts_usec = 1};
-	assert_int_equal(sink_session(s, &ss), 1); /* a complete line's id is */
+	assert_int_equal(sink_session(s, &ss, NULL), 1); /* a complete line's id is */
 	char moved[160];
 	snprintf(moved, sizeof(moved), "%s.1", path);
 	assert_int_equal(rename(path, moved), 0);
@@ -194,14 +194,14 @@ test_limits(void **state)
 	struct cpm_session ss = {0};
 	for (uint64_t i = 1; i <= 2 * SINK_DEDUPE_KEYS; i++) {
 		ss.record_id = i;
-		assert_int_equal(sink_session(s, &ss), 0);
+		assert_int_equal(sink_session(s, &ss, NULL), 0);
 	}
 	ss.record_id = 1;
-	assert_int_equal(sink_session(s, &ss), 1); /* at the limit: still known */
+	assert_int_equal(sink_session(s, &ss, NULL), 1); /* at the limit: still known */
 	ss.record_id = 2 * SINK_DEDUPE_KEYS + 1;
-	assert_int_equal(sink_session(s, &ss), 0); /* one more: the oldest generation goes */
+	assert_int_equal(sink_session(s, &ss, NULL), 0); /* one more: the oldest generation goes */
 	ss.record_id = 1;
-	assert_int_equal(sink_session(s, &ss), 0);
+	assert_int_equal(sink_session(s, &ss, NULL), 0);
 	sink_close(s);
 
 	/* SINK_LINE_MAX: an event longer than that is refused, not cut */
@@ -251,11 +251,68 @@ test_metrics_text(void **state)
 	assert_false(met_name_ok("a b", 3));
 }
 
+/* A session event: TLS facts, anomalies, and the sts objects. */
+static void
+test_session_sts(void **state)
+{
+	(void)state;
+	struct sink *s = open_sink(0);
+	struct cpm_session ss = {.record_id = 5, .flow_id = 9, .ts_usec = 1764400000000000ull,
+				 .starttls_offered = 1, .starttls_used = 1};
+	ss.nrcpt_domains = 1;
+	ss.rcpt_domains[0] = cpm_s("example.com");
+	ss.tls.client_hello = ss.tls.server_hello = 1;
+	ss.tls.version = 0x0303;
+	ss.tls.version_offered_max = 0x0304;
+	ss.tls.sni = cpm_s("mx.example.com");
+	ss.tls.cert_seen = 1;
+	ss.tls.ncert_names = 1;
+	ss.tls.cert_names[0] = cpm_s("other.example.net");
+	ss.tls.not_before = 1700000000;
+	ss.tls.not_after = 1800000000;
+	ss.nanomalies = 1;
+	ss.anomalies[0] = (struct cpm_anomaly){cpm_s("starttls-response-injection"), CPM_DIR_S2C, 77};
+	static struct cpsts_result res;
+	res.n = 2;
+	struct cpsts_eval *e = &res.ev[0];
+	snprintf(e->domain, sizeof(e->domain), "example.com");
+	e->source = CPSTS_SRC_RCPT;
+	snprintf(e->mx_host, sizeof(e->mx_host), "mx.example.com");
+	e->mx_source = CPSTS_MX_DNS;
+	e->res = STS_RES_POLICY;
+	e->policy.mode = STS_MODE_ENFORCE;
+	e->mx_matched = true;
+	e->cert = STS_CERT_HOST_MISMATCH;
+	e->v = (struct sts_verdict){STS_FAIL, STS_RT_CERT_HOST_MISMATCH, NULL, true};
+	e = &res.ev[1];
+	snprintf(e->domain, sizeof(e->domain), "example.net");
+	e->source = CPSTS_SRC_RCPT;
+	e->res = STS_RES_NONE;
+	e->v = (struct sts_verdict){STS_NONE, STS_RT_NONE, NULL, false};
+	assert_int_equal(sink_session(s, &ss, &res), 0);
+	sink_close(s);
+	char *t = slurp(path);
+	assert_non_null(strstr(t, "\"tls\":{\"client_hello\":true,\"server_hello\":true,\"version\":\"TLSv1.2\","
+				 "\"version_offered_max\":\"TLSv1.3\",\"resumed\":false,\"sni\":\"mx.example.com\","
+				 "\"cert_seen\":true,\"cert_names\":[\"other.example.net\"],"
+				 "\"not_before\":\"2023-11-14T22:13:20Z\""));
+	assert_non_null(strstr(t, "\"anomalies\":[{\"name\":\"starttls-response-injection\",\"dir\":\"s2c\",\"offset\":77}]"));
+	assert_non_null(strstr(t, "\"sts\":{\"result\":\"fail\",\"reason\":\"certificate-host-mismatch\","
+				 "\"reason_code\":null,\"enforce\":true,\"policy_domain\":\"example.com\","
+				 "\"policy_domain_source\":\"rcpt\",\"policy\":\"policy\",\"mode\":\"enforce\""));
+	assert_non_null(strstr(t, "\"mx_host\":\"mx.example.com\",\"mx_source\":\"dns\",\"mx_matched\":true,"
+				 "\"cert\":\"host-mismatch\",\"anomalies\":[\"starttls-response-injection\"]"));
+	assert_non_null(strstr(t, "\"sts_additional\":[{\"result\":\"none\",\"reason\":null"));
+	assert_non_null(strstr(t, "\"rcpt_domains\":[\"example.com\"]"));
+	free(t);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lines_and_dedupe),
+		cmocka_unit_test(test_session_sts),
 		cmocka_unit_test(test_torn_line_and_reopen),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_metrics_text),
