@@ -19,6 +19,7 @@
 #include <rte_mbuf_dyn.h>
 #include <rte_ring.h>
 #include <rte_telemetry.h>
+#include <rte_thash.h>
 
 #include "flow.h"
 
@@ -26,6 +27,10 @@
 #define DPE_EXPIRE_PER_BURST 64u  /* idle flows ended per worker loop turn at most */
 #define DPE_MAX_EAL_ARGS 64
 #define DPE_TICK_NS 100000000u /* expiry passes at most every 100 ms of capture time */
+#define DPE_RETA_MAX 512u      /* RSS redirection table entries we read back at most */
+#define DPE_RX_DESC 1024u      /* rx descriptors per queue (one queue per port) */
+#define DPE_RX_DESC_RSS 512u   /* per queue with one queue per worker */
+#define DPE_RSS_HF (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP)
 
 struct worker {
 	unsigned id;
@@ -37,6 +42,11 @@ struct worker {
 	uint64_t now_ns;
 	uint64_t busy_tsc; /* when the last burst was done */
 	uint64_t tick_ns;  /* capture time of the last expiry pass */
+	/* RSS mode: this worker polls queue id of every port itself */
+	struct rte_ip_frag_tbl *frag;
+	struct rte_ip_frag_death_row dr;
+	uint64_t first_rx_tsc, last_rx_tsc;
+	struct dpe_port_stats pst[DPE_MAX_PORTS]; /* summed into the run's stats by the main lcore */
 	uint8_t lin[DPE_LIN_MAX];
 } __rte_cache_aligned;
 
@@ -52,6 +62,13 @@ static struct engine {
 	int pmd_ts_off;                  /* the PMD's rx timestamp, -1 if none */
 	uint64_t pmd_ts_flag;
 	volatile bool input_done;
+	/* RSS mode (every port spreads flows over one queue per worker with the
+	 * symmetric key): the redirection table read back from each port, to
+	 * find the owner of a datagram rebuilt from fragments */
+	bool rss;
+	uint16_t reta_size[DPE_MAX_PORTS];
+	uint16_t reta[DPE_MAX_PORTS][DPE_RETA_MAX];
+	unsigned rx_stopped; /* workers that stopped polling their queues */
 	uint8_t lin[DPE_LIN_MAX]; /* main lcore's linearising buffer */
 } * eng;
 
@@ -296,19 +313,39 @@ worker_burst(struct worker *w, struct rte_mbuf **m, unsigned n)
 	flow_trim(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
 }
 
+static bool rss_rx(struct worker *w);
+
+/* Software mode: segments come over the ring from the main lcore. RSS mode:
+ * the worker polls its own queues, and the ring carries only rebuilt
+ * datagrams from the other workers; at the end each worker stops polling,
+ * and leaves once every worker has (nothing more can enter its ring). */
 static int
 worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct rte_mbuf *m[DPE_BURST];
+	bool rx_on = eng->rss;
+	unsigned want_stopped = eng->rss ? eng->cfg->nworkers : 0;
 	for (;;) {
+		bool any = false;
+		if (rx_on && eng->input_done) {
+			rx_on = false;
+			__atomic_fetch_add(&eng->rx_stopped, 1, __ATOMIC_RELEASE);
+		} else if (rx_on) {
+			any = rss_rx(w);
+		}
 		unsigned n = rte_ring_dequeue_burst(w->ring, (void **)m, DPE_BURST, NULL);
 		if (n) {
 			worker_burst(w, m, n);
+			any = true;
+		}
+		if (any) {
 			w->busy_tsc = rte_rdtsc();
 			continue;
 		}
-		if (eng->input_done && rte_ring_empty(w->ring))
+		if (eng->input_done && !rx_on &&
+		    __atomic_load_n(&eng->rx_stopped, __ATOMIC_ACQUIRE) == want_stopped &&
+		    rte_ring_empty(w->ring))
 			break;
 		if (!w->cfg->end_idle_ms) {
 			/* live: capture time is wall time, idle flows age without traffic */
@@ -381,45 +418,129 @@ reassemble(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struc
 	return NULL;
 }
 
+/* Count, stamp capture time, rebuild fragments, parse to TCP: the mbuf to
+ * hand on, or NULL when it was held, dropped or is not TCP (counted in ps).
+ * *whole: it is a datagram rebuilt here (in: its segment). */
+static struct rte_mbuf *
+rx_one(struct rte_mbuf *mb, unsigned port, struct rte_ip_frag_tbl *frag,
+       struct rte_ip_frag_death_row *dr, struct dpe_port_stats *ps, uint8_t *lin,
+       struct pkt_info *in, bool *whole)
+{
+	ps->packets++;
+	ps->bytes += rte_pktmbuf_pkt_len(mb);
+	*whole = false;
+	uint64_t ts;
+	if (eng->pmd_ts_off >= 0 && (mb->ol_flags & eng->pmd_ts_flag))
+		ts = *RTE_MBUF_DYNFIELD(mb, eng->pmd_ts_off, uint64_t *) * eng->ts_mult[port];
+	else
+		ts = wall_ns();
+	*ts_field(mb) = ts;
+	mb->packet_type = 0;
+	mb->l2_len = 0;
+	size_t len;
+	const uint8_t *f = frame_of(mb, lin, &len);
+	enum pkt_reason r = f ? pkt_parse(f, len, in) : PKT_TRUNCATED;
+	if (r == PKT_FRAGMENT) {
+		ps->fragments++;
+		struct rte_mbuf *w = reassemble(frag, dr, mb, in, ps);
+		if (!w)
+			return NULL; /* held, or dropped (counted) */
+		ps->reassembled++;
+		*ts_field(w) = ts;
+		f = frame_of(w, lin, &len);
+		r = f ? pkt_parse(f, len, in) : PKT_TRUNCATED;
+		mb = w;
+		*whole = true;
+	}
+	ps->reasons[r]++;
+	if (r != PKT_TCP) {
+		rte_pktmbuf_free(mb);
+		return NULL;
+	}
+	return mb;
+}
+
 static void
 rx_burst(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struct rte_mbuf **m,
          unsigned n, unsigned port)
 {
 	struct dpe_port_stats *ps = &eng->st->port[port];
 	for (unsigned i = 0; i < n; i++) {
-		struct rte_mbuf *mb = m[i];
-		ps->packets++;
-		ps->bytes += rte_pktmbuf_pkt_len(mb);
-		uint64_t ts;
-		if (eng->pmd_ts_off >= 0 && (mb->ol_flags & eng->pmd_ts_flag))
-			ts = *RTE_MBUF_DYNFIELD(mb, eng->pmd_ts_off, uint64_t *) *
-			     eng->ts_mult[port];
-		else
-			ts = wall_ns();
-		*ts_field(mb) = ts;
-		mb->packet_type = 0;
-		mb->l2_len = 0;
-		size_t len;
-		const uint8_t *f = frame_of(mb, eng->lin, &len);
 		struct pkt_info in;
-		enum pkt_reason r = f ? pkt_parse(f, len, &in) : PKT_TRUNCATED;
-		if (r == PKT_FRAGMENT) {
-			ps->fragments++;
-			struct rte_mbuf *whole = reassemble(frag, dr, mb, &in, ps);
-			if (!whole)
-				continue; /* held, or dropped (counted) */
-			ps->reassembled++;
-			*ts_field(whole) = ts;
-			f = frame_of(whole, eng->lin, &len);
-			r = f ? pkt_parse(f, len, &in) : PKT_TRUNCATED;
-			mb = whole;
-		}
-		ps->reasons[r]++;
-		if (r != PKT_TCP) {
-			rte_pktmbuf_free(mb);
+		bool whole;
+		struct rte_mbuf *mb = rx_one(m[i], port, frag, dr, ps, eng->lin, &in, &whole);
+		if (mb)
+			dispatch(mb, &in, ps);
+	}
+}
+
+/* RSS mode: the worker whose queue the NIC gives this segment's 4-tuple. */
+static unsigned
+rss_owner(unsigned port, const struct pkt_info *in)
+{
+	uint32_t h = flow_rss_hash(in->src, in->sport, in->dst, in->dport);
+	unsigned q = eng->reta_size[port] ? eng->reta[port][h % eng->reta_size[port]]
+	                                  : h % eng->cfg->nworkers;
+	return q < eng->cfg->nworkers ? q : q % eng->cfg->nworkers;
+}
+
+/* RSS mode: one burst from each port's queue w->id, run to completion here;
+ * a datagram rebuilt from fragments (hashed by the NIC on its addresses
+ * alone) goes to the worker owning its 4-tuple over that worker's ring
+ * (never waiting: two workers could wait on each other; a full ring drops,
+ * counted). Returns whether anything arrived. */
+static bool
+rss_rx(struct worker *w)
+{
+	struct rte_mbuf *m[DPE_BURST], *keep[DPE_BURST];
+	bool any = false;
+	for (unsigned p = 0; p < eng->st->nports; p++) {
+		uint16_t n = rte_eth_rx_burst(eng->port_id[p], (uint16_t)w->id, m, DPE_BURST);
+		if (!n)
 			continue;
+		any = true;
+		w->last_rx_tsc = rte_rdtsc();
+		if (!w->first_rx_tsc)
+			w->first_rx_tsc = w->last_rx_tsc;
+		unsigned k = 0;
+		for (unsigned i = 0; i < n; i++) {
+			struct pkt_info in;
+			bool whole;
+			struct rte_mbuf *mb =
+			        rx_one(m[i], p, w->frag, &w->dr, &w->pst[p], w->lin, &in, &whole);
+			if (!mb)
+				continue;
+			unsigned o = whole ? rss_owner(p, &in) : w->id;
+			if (o == w->id) {
+				keep[k++] = mb;
+			} else if (rte_ring_enqueue(eng->w[o]->ring, mb) != 0) {
+				w->pst[p].ring_full_drops++;
+				rte_pktmbuf_free(mb);
+			}
 		}
-		dispatch(mb, &in, ps);
+		rte_ip_frag_free_death_row(&w->dr, 3);
+		if (k)
+			worker_burst(w, keep, k);
+	}
+	return any;
+}
+
+/* RSS mode: the port stage of every worker summed into the run's stats
+ * (main lcore only; the workers' own counters are read while they run). */
+static void
+rss_port_stats(struct dpe_stats *st)
+{
+	for (unsigned p = 0; p < st->nports; p++) {
+		struct dpe_port_stats *t = &st->port[p];
+		memset(&t->packets, 0, sizeof(*t) - offsetof(struct dpe_port_stats, packets));
+		for (unsigned i = 0; i < st->nworkers; i++) {
+			const struct dpe_port_stats *x = &eng->w[i]->pst[p];
+			t->packets += x->packets, t->bytes += x->bytes, t->fragments += x->fragments;
+			t->reassembled += x->reassembled, t->frag_unsupported += x->frag_unsupported;
+			t->ring_full_drops += x->ring_full_drops;
+			for (unsigned r = 0; r < PKT_REASON_COUNT; r++)
+				t->reasons[r] += x->reasons[r];
+		}
 	}
 }
 
@@ -538,8 +659,50 @@ dpe_count_message(struct dpe_worker_stats *ws, const struct dp_message_record *r
 		ws->results[DPE_NRESULTS - 1]++;
 }
 
+/* Whether port pid can spread flows over nq queues itself, both directions
+ * of a connection together (RSS on the TCP 4-tuple with our key). */
+static bool
+rss_capable(uint16_t pid, unsigned nq)
+{
+	struct rte_eth_dev_info info;
+	if (nq < 2 || rte_eth_dev_info_get(pid, &info) != 0)
+		return false;
+	uint64_t tcp = RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV6_TCP;
+	return info.max_rx_queues >= nq && (info.flow_type_rss_offloads & tcp) == tcp &&
+	       (info.hash_key_size == 0 || info.hash_key_size >= FLOW_RSS_KEY_LEN) &&
+	       info.hash_key_size <= 64 && info.reta_size <= DPE_RETA_MAX;
+}
+
+/* RSS mode: point the redirection table at the queues round-robin, then read
+ * back what the port uses (a PMD may refuse the update; its table is what
+ * decides). reta_size 0: the owner is the hash modulo the queue count. */
+static void
+rss_reta(uint16_t pid, unsigned nq, unsigned pi)
+{
+	struct rte_eth_dev_info info;
+	eng->reta_size[pi] = 0;
+	if (rte_eth_dev_info_get(pid, &info) != 0 || info.reta_size == 0 ||
+	    info.reta_size > DPE_RETA_MAX)
+		return;
+	struct rte_eth_rss_reta_entry64 r[DPE_RETA_MAX / RTE_ETH_RETA_GROUP_SIZE];
+	memset(r, 0, sizeof(r));
+	for (unsigned i = 0; i < info.reta_size; i++) {
+		r[i / RTE_ETH_RETA_GROUP_SIZE].mask |= 1ULL << (i % RTE_ETH_RETA_GROUP_SIZE);
+		r[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE] = (uint16_t)(i % nq);
+	}
+	rte_eth_dev_rss_reta_update(pid, r, info.reta_size);
+	bool read = rte_eth_dev_rss_reta_query(pid, r, info.reta_size) == 0;
+	for (unsigned i = 0; i < info.reta_size; i++)
+		eng->reta[pi][i] = read ? r[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE]
+		                        : (uint16_t)(i % nq);
+	eng->reta_size[pi] = info.reta_size;
+}
+
+/* nq receive queues (1: software spreading; > 1: RSS with the symmetric
+ * key, one queue per worker). */
 static int
-setup_port(uint16_t pid, struct rte_mempool *mp, uint32_t *ts_mult, char *why, size_t why_len)
+setup_port(uint16_t pid, unsigned nq, struct rte_mempool *mp, uint32_t *ts_mult, char *why,
+           size_t why_len)
 {
 	struct rte_eth_dev_info info;
 	int rc = rte_eth_dev_info_get(pid, &info);
@@ -550,12 +713,21 @@ setup_port(uint16_t pid, struct rte_mempool *mp, uint32_t *ts_mult, char *why, s
 	/* net_pcap stamps the capture file's time in microseconds */
 	*ts_mult = info.driver_name && strcmp(info.driver_name, "net_pcap") == 0 ? 1000 : 1;
 	struct rte_eth_conf conf = {0};
+	uint8_t key[64];
 	if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TIMESTAMP)
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TIMESTAMP;
-	rc = rte_eth_dev_configure(pid, 1, 1, &conf);
-	if (rc == 0)
-		rc = rte_eth_rx_queue_setup(pid, 0, 1024, (unsigned)rte_eth_dev_socket_id(pid),
-		                            NULL, mp);
+	if (nq > 1) {
+		uint8_t klen = info.hash_key_size ? info.hash_key_size : FLOW_RSS_KEY_LEN;
+		flow_rss_key(key, klen);
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_key = key;
+		conf.rx_adv_conf.rss_conf.rss_key_len = klen;
+		conf.rx_adv_conf.rss_conf.rss_hf = DPE_RSS_HF & info.flow_type_rss_offloads;
+	}
+	rc = rte_eth_dev_configure(pid, (uint16_t)nq, 1, &conf);
+	for (unsigned q = 0; rc == 0 && q < nq; q++)
+		rc = rte_eth_rx_queue_setup(pid, (uint16_t)q, nq > 1 ? DPE_RX_DESC_RSS : DPE_RX_DESC,
+		                            (unsigned)rte_eth_dev_socket_id(pid), NULL, mp);
 	if (rc == 0)
 		rc = rte_eth_tx_queue_setup(pid, 0, 64, (unsigned)rte_eth_dev_socket_id(pid), NULL);
 	if (rc == 0)
@@ -640,16 +812,28 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 		snprintf(why, why_len, "mbuf pool: %s", rte_strerror(rte_errno));
 		goto out;
 	}
+	/* RSS when every port can: one queue per worker, no main-lcore hop */
 	uint16_t pid;
+	unsigned nports = 0;
+	e->rss = cfg->nworkers > 1 && !cfg->no_rss;
+	RTE_ETH_FOREACH_DEV(pid)
+	{
+		if (nports++ < DPE_MAX_PORTS && !rss_capable(pid, cfg->nworkers))
+			e->rss = false;
+	}
+	unsigned nq = e->rss ? cfg->nworkers : 1;
 	RTE_ETH_FOREACH_DEV(pid)
 	{
 		if (st->nports == DPE_MAX_PORTS)
 			break;
-		if (setup_port(pid, mp, &e->ts_mult[st->nports], why, why_len) != 0)
+		if (setup_port(pid, nq, mp, &e->ts_mult[st->nports], why, why_len) != 0)
 			goto out;
+		if (e->rss)
+			rss_reta(pid, nq, st->nports);
 		rte_eth_dev_get_name_by_port(pid, st->port[st->nports].name);
 		e->port_id[st->nports++] = pid;
 	}
+	st->rss = e->rss;
 	if (st->nports == 0) {
 		snprintf(why, why_len, "no ports (give --vdev=net_pcap0,rx_pcap=FILE or a NIC)");
 		goto out;
@@ -675,10 +859,18 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 		w->st = &st->worker[i];
 		char name[32];
 		snprintf(name, sizeof(name), "dpe_ring%u", i);
+		/* RSS mode: any worker may hand this one a rebuilt datagram */
 		w->ring = rte_ring_create(name, DPE_RING_SIZE, (int)rte_socket_id(),
-		                          RING_F_SP_ENQ | RING_F_SC_DEQ);
+		                          e->rss ? RING_F_SC_DEQ : RING_F_SP_ENQ | RING_F_SC_DEQ);
 		if (!w->ring)
 			goto nomem;
+		if (e->rss) {
+			w->frag = rte_ip_frag_table_create(DPE_FRAG_FLOWS / 4, 4, DPE_FRAG_FLOWS,
+			                                   hz / 1000 * DPE_FRAG_TTL_MS,
+			                                   (int)rte_socket_id());
+			if (!w->frag)
+				goto nomem;
+		}
 		snprintf(name, sizeof(name), "dpe_flows%u", i);
 		struct flow_table_config fc = {.name = name,
 		                               .capacity = cfg->flows_per_worker,
@@ -709,7 +901,22 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 	         last_progress = 0;
 	for (;;) {
 		bool any = false;
-		for (unsigned p = 0; p < st->nports; p++) {
+		if (e->rss) {
+			/* the workers poll; the main lcore watches for the end */
+			uint64_t l = 0;
+			for (unsigned i = 0; i < cfg->nworkers; i++) {
+				if (e->w[i]->last_rx_tsc > l)
+					l = e->w[i]->last_rx_tsc;
+				if (e->w[i]->first_rx_tsc &&
+				    (!first || e->w[i]->first_rx_tsc < first))
+					first = e->w[i]->first_rx_tsc;
+			}
+			any = l > last_rx;
+			if (any)
+				last_rx = l;
+			rte_delay_us_sleep(1000);
+		}
+		for (unsigned p = 0; !e->rss && p < st->nports; p++) {
 			uint16_t n = rte_eth_rx_burst(e->port_id[p], 0, m, DPE_BURST);
 			if (!n)
 				continue;
@@ -718,17 +925,19 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 			rte_ip_frag_free_death_row(&dr, 3);
 		}
 		uint64_t now = rte_rdtsc();
-		if (any) {
+		if (any && !e->rss) {
 			if (!first)
 				first = now;
 			last_rx = now;
-		} else if (cfg->end_idle_ms && now - last_rx > idle_cycles) {
+		} else if (!any && cfg->end_idle_ms && now - last_rx > idle_cycles) {
 			break;
 		}
 		if (cfg->stop && *cfg->stop)
 			break;
 		if (cfg->progress && now - last_progress > hz / 4) {
 			last_progress = now;
+			if (e->rss)
+				rss_port_stats(st);
 			st->wall_s = first ? secs(last_rx - first) : 0;
 			cfg->progress(cfg->app, st);
 		}
@@ -747,6 +956,8 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 		if (e->w[i]->busy_tsc > flush_end)
 			flush_end = e->w[i]->busy_tsc;
 	st->wall_s = first ? secs(busy - first) + secs(flush_end - flush_start) : 0;
+	if (e->rss)
+		rss_port_stats(st);
 	rte_ip_frag_free_death_row(&dr, 0);
 	rc = 0;
 	goto out;
@@ -758,6 +969,10 @@ out:
 			if (!e->w[i])
 				continue;
 			flow_table_free(e->w[i]->ft, "capture-end");
+			if (e->w[i]->frag) {
+				rte_ip_frag_free_death_row(&e->w[i]->dr, 0);
+				rte_ip_frag_table_destroy(e->w[i]->frag);
+			}
 			rte_ring_free(e->w[i]->ring);
 			rte_free(e->w[i]);
 		}

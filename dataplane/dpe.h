@@ -2,13 +2,26 @@
  * dpe: the DPDK engine of wireseal-dp and `wireseal replay`. One per process
  * (one EAL per process): dpe_run brings the EAL up, runs, and tears it down.
  *
- * Threads: the main lcore polls every port's queue 0 in bursts of DPE_BURST,
- * stamps capture time, reassembles IPv4 fragments (rte_ip_frag), parses to
- * the TCP header and hands each segment to worker hash(sorted endpoints) %
- * nworkers over that worker's rte_ring (ports here have one rx queue:
- * net_pcap, net_af_packet). Each worker lcore runs to completion: ring ->
- * flow table (struct flow_table, bulk lookup) -> dp_session -> callbacks.
- * Callbacks (cfg->worker_setup's dp_session_config) run on worker lcores.
+ * Threads, two modes chosen at start:
+ *  - RSS (nworkers > 1 and every port offers nworkers rx queues with RSS on
+ *    the TCP 4-tuple): each port gets one queue per worker and the
+ *    symmetric Toeplitz key (flow_rss_key), so the NIC puts both directions
+ *    of a connection on one queue; worker w polls queue w of every port and
+ *    runs to completion (own fragment table; a datagram rebuilt from
+ *    fragments, which the NIC hashes on addresses only, goes to the worker
+ *    owning its 4-tuple by the port's redirection table, over that worker's
+ *    ring). The main lcore only watches for the end and sums counters.
+ *  - software (one worker, or a port with one queue: net_pcap,
+ *    net_af_packet, net_ring): the main lcore polls every port's queue 0 in
+ *    bursts of DPE_BURST, stamps capture time, reassembles fragments
+ *    (rte_ip_frag), parses to the TCP header and hands each segment to
+ *    worker flow_key_hash(sorted endpoints) % nworkers over its rte_ring.
+ *    (The other software design, every worker reading the one queue and
+ *    dropping flows it does not own, cannot work here: a DPDK queue has one
+ *    reader.)
+ * Each worker runs to completion: flow table (struct flow_table, bulk
+ * lookup) -> dp_session -> callbacks. Callbacks (cfg->worker_setup's
+ * dp_session_config) run on worker lcores.
  *
  * Memory, all sized at start: one mbuf pool (DPE_MBUFS), one ring of
  * DPE_RING_SIZE per worker, one flow table of flows_per_worker per worker,
@@ -65,6 +78,7 @@ struct dpe_stats {
 	unsigned nports, nworkers;
 	struct dpe_port_stats port[DPE_MAX_PORTS];
 	struct dpe_worker_stats worker[DPE_MAX_WORKERS];
+	bool rss;       /* the ports spread flows over the workers (RSS mode) */
 	double wall_s;  /* first packet to end of input (replay: without the idle wait) */
 	double total_s; /* whole run including EAL start */
 };
@@ -85,6 +99,7 @@ struct dpe_config {
 	unsigned end_idle_ms; /* > 0: replay mode */
 	volatile bool *stop;  /* live mode: set (by a signal handler) to stop */
 	bool telemetry;       /* register /wireseal/stats (needs an EAL with telemetry on) */
+	bool no_rss;          /* software spreading even where the ports offer RSS */
 	/* Fills worker w's session config (callbacks and their arg); the
 	 * worker's counters are passed so callbacks can count messages/results.
 	 * Returns 0, or -1 to abort the run. Runs on the main lcore at start. */
