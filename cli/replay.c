@@ -155,11 +155,61 @@ on_message(void *arg, const struct dp_message_record *rec)
 	funlockfile(stdout);
 }
 
+/* Implicit TLS (465) shows no SMTP: its session facts are the only record,
+ * one line with "event": "session" (SMTP sessions are told by their
+ * messages). */
 static void
 on_session(void *arg, const struct dp_session_record *rec)
 {
-	(void)arg;
-	(void)rec;
+	struct app_worker *w = arg;
+	if (!rec->info->implicit_tls)
+		return;
+	char cip[INET6_ADDRSTRLEN], sip[INET6_ADDRSTRLEN];
+	cpc_ip_text(&rec->info->client, cip, sizeof(cip));
+	cpc_ip_text(&rec->info->server, sip, sizeof(sip));
+	flockfile(stdout);
+	if (w->a->json) {
+		struct json j;
+		json_begin(&j, stdout);
+		json_key(&j, "event");
+		json_str(&j, "session");
+		json_key(&j, "session");
+		json_obj(&j);
+		json_key(&j, "client_ip");
+		json_str(&j, cip);
+		json_key(&j, "client_port");
+		json_int(&j, rec->info->client.port);
+		json_key(&j, "server_ip");
+		json_str(&j, sip);
+		json_key(&j, "server_port");
+		json_int(&j, rec->info->server.port);
+		json_key(&j, "implicit_tls");
+		json_bool(&j, true);
+		json_key(&j, "tls_bytes_c2s");
+		json_int(&j, (int64_t)rec->tls_bytes[DP_DIR_C2S]);
+		json_key(&j, "tls_bytes_s2c");
+		json_int(&j, (int64_t)rec->tls_bytes[DP_DIR_S2C]);
+		json_key(&j, "end");
+		json_str(&j, rec->end_reason);
+		if (rec->info->midstream) {
+			json_key(&j, "midstream");
+			json_bool(&j, true);
+		}
+		if (rec->gaps) {
+			json_key(&j, "gaps");
+			json_int(&j, (int64_t)rec->gaps);
+		}
+		json_obj_end(&j);
+		json_end(&j);
+	} else {
+		printf("session %s port %u -> %s port %u: implicit TLS, %llu bytes client, %llu "
+		       "bytes server, ended %s\n",
+		       cip, rec->info->client.port, sip, rec->info->server.port,
+		       (unsigned long long)rec->tls_bytes[DP_DIR_C2S],
+		       (unsigned long long)rec->tls_bytes[DP_DIR_S2C], rec->end_reason);
+	}
+	fflush(stdout);
+	funlockfile(stdout);
 }
 
 static int

@@ -175,12 +175,8 @@ new_flow(struct worker *w, const struct pkt_info *in, const struct flow_key *k, 
 	else
 		src_client = false;
 	uint16_t server_port = src_client ? in->dport : in->sport;
-	if (port_in(cfg->tls_ports, cfg->ntls_ports, server_port)) {
-		if (syn && !ack)
-			w->st->tls_flows++;
-		return NULL;
-	}
-	if (!port_in(cfg->smtp_ports, cfg->nsmtp_ports, server_port)) {
+	bool tls = port_in(cfg->tls_ports, cfg->ntls_ports, server_port);
+	if (!tls && !port_in(cfg->smtp_ports, cfg->nsmtp_ports, server_port)) {
 		w->st->not_smtp++;
 		return NULL;
 	}
@@ -199,6 +195,7 @@ new_flow(struct worker *w, const struct pkt_info *in, const struct flow_key *k, 
 	}
 	info.flow_id = ((uint64_t)w->id << 56) | w->st->flows;
 	info.midstream = !(syn && !ack);
+	info.implicit_tls = tls;
 	e->client_is_lo = src_client == src_lo;
 	e->user = dp_session_new(&w->scfg, &info);
 	if (!e->user) {
@@ -207,6 +204,8 @@ new_flow(struct worker *w, const struct pkt_info *in, const struct flow_key *k, 
 		return NULL;
 	}
 	w->st->flows++;
+	if (tls)
+		w->st->tls_flows++;
 	return e;
 }
 

@@ -66,7 +66,8 @@ struct dpe_port_stats {
 
 struct dpe_worker_stats {
 	uint64_t packets, bytes;
-	uint64_t not_smtp, tls_flows, no_flow; /* segments no session was made for */
+	uint64_t not_smtp, no_flow; /* segments no session was made for */
+	uint64_t tls_flows;         /* flows on an implicit-TLS port (also in flows) */
 	uint64_t flows, ended_fin, ended_rst, ended_idle, ended_evicted, ended_capture,
 	        insert_failed;
 	uint64_t trimmed; /* quiet sessions whose buffers were released (dp_session_trim) */
@@ -92,7 +93,7 @@ struct dpe_config {
 	unsigned nworkers; /* 1 .. DPE_MAX_WORKERS; the EAL needs nworkers + 1 lcores */
 	uint16_t smtp_ports[DPE_MAX_SMTP_PORTS];
 	unsigned nsmtp_ports;
-	uint16_t tls_ports[DPE_MAX_SMTP_PORTS]; /* implicit TLS (465): flows counted, no session */
+	uint16_t tls_ports[DPE_MAX_SMTP_PORTS]; /* implicit TLS (465): session facts only */
 	unsigned ntls_ports;
 	uint32_t flows_per_worker;
 	uint64_t idle_ns;     /* flow idle timeout in capture time */

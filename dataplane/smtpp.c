@@ -72,6 +72,15 @@ smtpp_init(struct smtpp *p, const struct smtpp_ops *ops, void *arg, bool midstre
 }
 
 void
+smtpp_init_tls(struct smtpp *p, const struct smtpp_ops *ops, void *arg)
+{
+	smtpp_init(p, ops, arg, false);
+	p->qlen = 0; /* no greeting expected in the clear */
+	p->cstate = C_TLS;
+	p->sstate = S_TLS;
+}
+
+void
 smtpp_free(struct smtpp *p)
 {
 	for (int d = 0; d < 2; d++) {
