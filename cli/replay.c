@@ -306,6 +306,18 @@ summary(const struct app *a, const struct dpe_stats *st)
 	        a->prog, st->nports, st->nworkers, (unsigned long long)tp.packets,
 	        (unsigned long long)tp.bytes, st->wall_s, (double)tp.packets / s,
 	        (double)tp.bytes * 8 / s / 1e9, (double)tw.messages / s, st->total_s);
+	/* per core in CPU time (idle lcores sleep in replay): what one worker
+	 * core does, and the whole pipeline with the reading lcore */
+	double wcpu = 0;
+	for (unsigned i = 0; i < st->nworkers; i++)
+		wcpu += w[i].cpu_s;
+	double wc = wcpu > 0 ? wcpu : 1e-9, all = wcpu + st->main_cpu_s > 0 ? wcpu + st->main_cpu_s : 1e-9;
+	fprintf(stderr,
+	        "%s: cpu: main %.3f s, workers %.3f s: per worker core %.0f packets/s, %.3f Gbit/s, "
+	        "%.0f messages/s; all lcores %.0f packets/s, %.3f Gbit/s, %.0f messages/s (%s)\n",
+	        a->prog, st->main_cpu_s, wcpu, (double)tp.packets / wc, (double)tp.bytes * 8 / wc / 1e9,
+	        (double)tw.messages / wc, (double)tp.packets / all, (double)tp.bytes * 8 / all / 1e9,
+	        (double)tw.messages / all, st->rss ? "rss" : "software spreading");
 	fprintf(stderr, "%s: packets:", a->prog);
 	for (unsigned r = 0; r < PKT_REASON_COUNT; r++)
 		fprintf(stderr, " %s=%llu", pkt_reason_name((enum pkt_reason)r),

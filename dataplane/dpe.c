@@ -31,6 +31,11 @@
 #define DPE_RX_DESC 1024u      /* rx descriptors per queue (one queue per port) */
 #define DPE_RX_DESC_RSS 512u   /* per queue with one queue per worker */
 #define DPE_RSS_HF (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP)
+/* replay mode: an lcore with nothing to do after this many empty polls
+ * sleeps DPE_NAP_US instead of spinning, so that its CPU time is its work
+ * (the per-core rates of the summary) and it leaves the CPU to the others */
+#define DPE_IDLE_POLLS 256u
+#define DPE_NAP_US 50u
 
 struct worker {
 	unsigned id;
@@ -41,6 +46,7 @@ struct worker {
 	const struct dpe_config *cfg;
 	uint64_t now_ns;
 	uint64_t busy_tsc; /* when the last burst was done */
+	unsigned idle_polls;
 	uint64_t tick_ns;  /* capture time of the last expiry pass */
 	/* RSS mode: this worker polls queue id of every port itself */
 	struct rte_ip_frag_tbl *frag;
@@ -314,6 +320,24 @@ worker_burst(struct worker *w, struct rte_mbuf **m, unsigned n)
 
 static bool rss_rx(struct worker *w);
 
+static double
+thread_cpu_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* One empty poll: spin (live, or briefly), or sleep (replay, idle a while). */
+static void
+nap(unsigned *idle_polls, bool replay)
+{
+	if (replay && ++*idle_polls > DPE_IDLE_POLLS)
+		rte_delay_us_sleep(DPE_NAP_US);
+	else
+		rte_pause();
+}
+
 /* Software mode: segments come over the ring from the main lcore. RSS mode:
  * the worker polls its own queues, and the ring carries only rebuilt
  * datagrams from the other workers; at the end each worker stops polling,
@@ -340,6 +364,7 @@ worker_main(void *arg)
 		}
 		if (any) {
 			w->busy_tsc = rte_rdtsc();
+			w->idle_polls = 0;
 			continue;
 		}
 		if (eng->input_done && !rx_on &&
@@ -352,10 +377,11 @@ worker_main(void *arg)
 			flow_expire(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
 			flow_trim(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
 		}
-		rte_pause();
+		nap(&w->idle_polls, w->cfg->end_idle_ms > 0);
 	}
 	flow_end_all(w->ft, "capture-end");
 	w->busy_tsc = rte_rdtsc();
+	w->st->cpu_s = thread_cpu_s();
 	return 0;
 }
 
@@ -368,13 +394,14 @@ dispatch(struct rte_mbuf *mb, const struct pkt_info *in, struct dpe_port_stats *
 	struct flow_key k;
 	flow_key_make(in->src, in->sport, in->dst, in->dport, &k);
 	struct worker *w = eng->w[nw == 1 ? 0 : flow_key_hash(&k) % nw];
+	unsigned polls = 0;
 	while (rte_ring_enqueue(w->ring, mb) != 0) {
 		if (!eng->cfg->end_idle_ms) {
 			ps->ring_full_drops++;
 			rte_pktmbuf_free(mb);
 			return;
 		}
-		rte_pause(); /* replay: lossless, wait for the worker */
+		nap(&polls, true); /* replay: lossless, wait for the worker */
 	}
 }
 
@@ -898,6 +925,8 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 	struct rte_mbuf *m[DPE_BURST];
 	uint64_t idle_cycles = hz / 1000 * cfg->end_idle_ms, last_rx = rte_rdtsc(), first = 0,
 	         last_progress = 0;
+	unsigned idle_polls = 0;
+	double cpu0 = thread_cpu_s();
 	for (;;) {
 		bool any = false;
 		if (e->rss) {
@@ -928,9 +957,12 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 			if (!first)
 				first = now;
 			last_rx = now;
-		} else if (!any && cfg->end_idle_ms && now - last_rx > idle_cycles) {
-			break;
+			idle_polls = 0;
+		} else if (!e->rss) {
+			nap(&idle_polls, cfg->end_idle_ms > 0);
 		}
+		if (!any && cfg->end_idle_ms && now - last_rx > idle_cycles)
+			break;
 		if (cfg->stop && *cfg->stop)
 			break;
 		if (cfg->progress && now - last_progress > hz / 4) {
@@ -943,6 +975,7 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 	}
 	/* processing time: first packet to the workers' last burst, plus the
 	 * capture-end flush, leaving out the end-of-input wait between them */
+	st->main_cpu_s = thread_cpu_s() - cpu0;
 	uint64_t busy = last_rx;
 	for (unsigned i = 0; i < cfg->nworkers; i++)
 		if (e->w[i]->busy_tsc > busy)

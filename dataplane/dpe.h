@@ -73,6 +73,7 @@ struct dpe_worker_stats {
 	uint64_t trimmed; /* quiet sessions whose buffers were released (dp_session_trim) */
 	uint64_t messages, sessions, gaps;
 	uint64_t results[DPE_NRESULTS]; /* signature results, [DPE_NRESULTS-1]: unsigned messages */
+	double cpu_s; /* the worker thread's CPU time (replay: idle time sleeps, so this is work) */
 } __attribute__((aligned(64)));
 
 struct dpe_stats {
@@ -82,6 +83,7 @@ struct dpe_stats {
 	bool rss;       /* the ports spread flows over the workers (RSS mode) */
 	double wall_s;  /* first packet to end of input (replay: without the idle wait) */
 	double total_s; /* whole run including EAL start */
+	double main_cpu_s; /* main lcore's CPU time from its first poll to the end of input */
 };
 
 struct dpe_config {
