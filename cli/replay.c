@@ -317,7 +317,8 @@ summary(const struct app *a, const struct dpe_stats *st)
 	        "%.0f messages/s; all lcores %.0f packets/s, %.3f Gbit/s, %.0f messages/s (%s)\n",
 	        a->prog, st->main_cpu_s, wcpu, (double)tp.packets / wc, (double)tp.bytes * 8 / wc / 1e9,
 	        (double)tw.messages / wc, (double)tp.packets / all, (double)tp.bytes * 8 / all / 1e9,
-	        (double)tw.messages / all, st->rss ? "rss" : "software spreading");
+	        (double)tw.messages / all,
+	        st->rss ? "rss" : st->inline_worker ? "inline worker" : "software spreading");
 	fprintf(stderr, "%s: packets:", a->prog);
 	for (unsigned r = 0; r < PKT_REASON_COUNT; r++)
 		fprintf(stderr, " %s=%llu", pkt_reason_name((enum pkt_reason)r),

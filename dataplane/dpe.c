@@ -17,6 +17,7 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
+#include <rte_prefetch.h>
 #include <rte_ring.h>
 #include <rte_telemetry.h>
 #include <rte_thash.h>
@@ -36,6 +37,7 @@
  * (the per-core rates of the summary) and it leaves the CPU to the others */
 #define DPE_IDLE_POLLS 256u
 #define DPE_NAP_US 50u
+#define DPE_PREFETCH_MAX 2048u /* payload bytes of the next segment prefetched */
 
 struct worker {
 	unsigned id;
@@ -46,6 +48,7 @@ struct worker {
 	const struct dpe_config *cfg;
 	uint64_t now_ns;
 	uint64_t busy_tsc; /* when the last burst was done */
+	double busy_cpu_s; /* inline mode: CPU time in the worker's stage (its share of the lcore) */
 	unsigned idle_polls;
 	uint64_t tick_ns;  /* capture time of the last expiry pass */
 	/* RSS mode: this worker polls queue id of every port itself */
@@ -72,6 +75,7 @@ static struct engine {
 	 * symmetric key): the redirection table read back from each port, to
 	 * find the owner of a datagram rebuilt from fragments */
 	bool rss;
+	bool inline_worker; /* one worker, one queue: the main lcore is the worker */
 	uint16_t reta_size[DPE_MAX_PORTS];
 	uint16_t reta[DPE_MAX_PORTS][DPE_RETA_MAX];
 	unsigned rx_stopped; /* workers that stopped polling their queues */
@@ -266,6 +270,15 @@ struct pending {
 	unsigned n;
 };
 
+static inline void
+prefetch_payload(const struct pkt_info *in)
+{
+	const uint8_t *d = in->payload;
+	size_t n = in->payload_len < DPE_PREFETCH_MAX ? in->payload_len : DPE_PREFETCH_MAX;
+	for (size_t off = 0; off < n; off += RTE_CACHE_LINE_SIZE)
+		rte_prefetch0(d + off);
+}
+
 /* Segments parsed in place, in arrival order: one bulk lookup, then each. */
 static void
 flush(struct worker *w, struct pending *p)
@@ -275,6 +288,11 @@ flush(struct worker *w, struct pending *p)
 		return;
 	flow_lookup_bulk(w->ft, p->kp, p->n, fe);
 	for (unsigned i = 0; i < p->n; i++) {
+		/* the payload was written on another core (the reading lcore,
+		 * or the NIC): ask for the next segment's lines while this one
+		 * is parsed, the parser reads every byte */
+		if (i + 1 < p->n)
+			prefetch_payload(&p->in[i + 1]);
 		handle(w, &p->in[i], &p->key[i], p->lo[i], fe[i], *ts_field(p->m[i]));
 		rte_pktmbuf_free(p->m[i]);
 	}
@@ -491,12 +509,26 @@ rx_burst(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struct 
          unsigned n, unsigned port)
 {
 	struct dpe_port_stats *ps = &eng->st->port[port];
+	struct rte_mbuf *keep[DPE_BURST];
+	unsigned k = 0;
 	for (unsigned i = 0; i < n; i++) {
 		struct pkt_info in;
 		bool whole;
 		struct rte_mbuf *mb = rx_one(m[i], port, frag, dr, ps, eng->lin, &in, &whole);
-		if (mb)
+		if (!mb)
+			continue;
+		if (eng->inline_worker)
+			keep[k++] = mb;
+		else
 			dispatch(mb, &in, ps);
+	}
+	if (k) {
+		/* one worker: it runs right here, on bytes still in this core's cache */
+		struct worker *w = eng->w[0];
+		double c0 = thread_cpu_s();
+		worker_burst(w, keep, k);
+		w->busy_tsc = rte_rdtsc();
+		w->busy_cpu_s += thread_cpu_s() - c0;
 	}
 }
 
@@ -914,10 +946,14 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 			goto out;
 		}
 	}
+	/* one worker on one-queue ports: no ring, no second lcore (the
+	 * segment bytes stay in the reading core's cache) */
+	e->inline_worker = !e->rss && cfg->nworkers == 1 && !cfg->no_inline;
+	st->inline_worker = e->inline_worker;
 	unsigned lcore, wi = 0;
 	RTE_LCORE_FOREACH_WORKER(lcore)
 	{
-		if (wi == cfg->nworkers)
+		if (wi == cfg->nworkers || e->inline_worker)
 			break;
 		rte_eal_remote_launch(worker_main, e->w[wi++], lcore);
 	}
@@ -963,6 +999,13 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 		}
 		if (!any && cfg->end_idle_ms && now - last_rx > idle_cycles)
 			break;
+		if (!any && e->inline_worker && !cfg->end_idle_ms) {
+			/* live, inline: idle flows age without traffic */
+			struct worker *w0 = e->w[0];
+			w0->now_ns = wall_ns();
+			flow_expire(w0->ft, w0->now_ns, DPE_EXPIRE_PER_BURST);
+			flow_trim(w0->ft, w0->now_ns, DPE_EXPIRE_PER_BURST);
+		}
 		if (cfg->stop && *cfg->stop)
 			break;
 		if (cfg->progress && now - last_progress > hz / 4) {
@@ -975,7 +1018,14 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 	}
 	/* processing time: first packet to the workers' last burst, plus the
 	 * capture-end flush, leaving out the end-of-input wait between them */
-	st->main_cpu_s = thread_cpu_s() - cpu0;
+	if (e->inline_worker) {
+		double c0 = thread_cpu_s();
+		flow_end_all(e->w[0]->ft, "capture-end");
+		e->w[0]->busy_tsc = rte_rdtsc();
+		e->w[0]->busy_cpu_s += thread_cpu_s() - c0;
+		st->worker[0].cpu_s = e->w[0]->busy_cpu_s;
+	}
+	st->main_cpu_s = thread_cpu_s() - cpu0 - st->worker[0].cpu_s * e->inline_worker;
 	uint64_t busy = last_rx;
 	for (unsigned i = 0; i < cfg->nworkers; i++)
 		if (e->w[i]->busy_tsc > busy)

@@ -19,6 +19,11 @@
  *    (The other software design, every worker reading the one queue and
  *    dropping flows it does not own, cannot work here: a DPDK queue has one
  *    reader.)
+ *  - inline (one worker, one-queue ports): the main lcore reads and runs
+ *    the worker's stage itself, no ring and no second lcore, so a segment's
+ *    bytes are parsed while still in the cache of the core that read them
+ *    (a ring hop costs a cross-core transfer of every byte: measured 2x on
+ *    the no-verify worker stage). cpu_s is then the time spent in it.
  * Each worker runs to completion: flow table (struct flow_table, bulk
  * lookup) -> dp_session -> callbacks. Callbacks (cfg->worker_setup's
  * dp_session_config) run on worker lcores.
@@ -81,6 +86,7 @@ struct dpe_stats {
 	struct dpe_port_stats port[DPE_MAX_PORTS];
 	struct dpe_worker_stats worker[DPE_MAX_WORKERS];
 	bool rss;       /* the ports spread flows over the workers (RSS mode) */
+	bool inline_worker; /* one worker, run on the main lcore (no ring) */
 	double wall_s;  /* first packet to end of input (replay: without the idle wait) */
 	double total_s; /* whole run including EAL start */
 	double main_cpu_s; /* main lcore's CPU time from its first poll to the end of input */
@@ -103,6 +109,7 @@ struct dpe_config {
 	volatile bool *stop;  /* live mode: set (by a signal handler) to stop */
 	bool telemetry;       /* register /wireseal/stats (needs an EAL with telemetry on) */
 	bool no_rss;          /* software spreading even where the ports offer RSS */
+	bool no_inline;       /* one worker on its own lcore even on one-queue ports */
 	/* Fills worker w's session config (callbacks and their arg); the
 	 * worker's counters are passed so callbacks can count messages/results.
 	 * Returns 0, or -1 to abort the run. Runs on the main lcore at start. */
