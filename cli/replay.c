@@ -271,6 +271,24 @@ progress(void *app, const struct dpe_stats *st)
 	        (unsigned long long)msgs);
 }
 
+/* VmHWM of /proc/self/status (kB), -1 when unreadable. */
+static long
+peak_rss_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return -1;
+	char line[256];
+	long kb = -1;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "VmHWM:", 6) == 0) {
+			kb = strtol(line + 6, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return kb;
+}
+
 static void
 summary(const struct app *a, const struct dpe_stats *st)
 {
@@ -319,6 +337,14 @@ summary(const struct app *a, const struct dpe_stats *st)
 	        (double)tw.messages / wc, (double)tp.packets / all, (double)tp.bytes * 8 / all / 1e9,
 	        (double)tw.messages / all,
 	        st->rss ? "rss" : st->inline_worker ? "inline worker" : "software spreading");
+	/* memory: the flow tables (sized at start) and the process's peak
+	 * resident set; bench/replay.sh turns them into bytes per session */
+	uint64_t peak = 0;
+	for (unsigned i = 0; i < st->nworkers; i++)
+		peak += w[i].peak_flows;
+	fprintf(stderr, "%s: memory: peak rss %ld kB, flow tables %llu bytes, peak open flows %llu\n",
+	        a->prog, peak_rss_kb(), (unsigned long long)st->flow_table_bytes,
+	        (unsigned long long)peak);
 	fprintf(stderr, "%s: packets:", a->prog);
 	for (unsigned r = 0; r < PKT_REASON_COUNT; r++)
 		fprintf(stderr, " %s=%llu", pkt_reason_name((enum pkt_reason)r),

@@ -397,6 +397,7 @@ worker_main(void *arg)
 		}
 		nap(&w->idle_polls, w->cfg->end_idle_ms > 0);
 	}
+	w->st->peak_flows = flow_counters(w->ft)->peak;
 	flow_end_all(w->ft, "capture-end");
 	w->busy_tsc = rte_rdtsc();
 	w->st->cpu_s = thread_cpu_s();
@@ -938,7 +939,11 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 		                               .on_end = on_flow_end,
 		                               .on_quiet = on_flow_quiet,
 		                               .arg = w};
+		struct rte_malloc_socket_stats ms0, ms1;
+		rte_malloc_get_socket_stats((int)rte_socket_id(), &ms0);
 		w->ft = flow_table_new(&fc, why, why_len);
+		rte_malloc_get_socket_stats((int)rte_socket_id(), &ms1);
+		st->flow_table_bytes += ms1.heap_allocsz_bytes - ms0.heap_allocsz_bytes;
 		if (!w->ft)
 			goto out;
 		if (cfg->worker_setup(cfg->app, i, w->st, &w->scfg) != 0) {
@@ -1020,6 +1025,7 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 	 * capture-end flush, leaving out the end-of-input wait between them */
 	if (e->inline_worker) {
 		double c0 = thread_cpu_s();
+		st->worker[0].peak_flows = flow_counters(e->w[0]->ft)->peak;
 		flow_end_all(e->w[0]->ft, "capture-end");
 		e->w[0]->busy_tsc = rte_rdtsc();
 		e->w[0]->busy_cpu_s += thread_cpu_s() - c0;

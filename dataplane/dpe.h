@@ -79,6 +79,7 @@ struct dpe_worker_stats {
 	uint64_t messages, sessions, gaps;
 	uint64_t results[DPE_NRESULTS]; /* signature results, [DPE_NRESULTS-1]: unsigned messages */
 	double cpu_s; /* the worker thread's CPU time (replay: idle time sleeps, so this is work) */
+	uint64_t peak_flows; /* most flows open at once */
 } __attribute__((aligned(64)));
 
 struct dpe_stats {
@@ -90,6 +91,7 @@ struct dpe_stats {
 	double wall_s;  /* first packet to end of input (replay: without the idle wait) */
 	double total_s; /* whole run including EAL start */
 	double main_cpu_s; /* main lcore's CPU time from its first poll to the end of input */
+	uint64_t flow_table_bytes; /* DPDK heap taken by the flow tables (all slots) */
 };
 
 struct dpe_config {
