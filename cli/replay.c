@@ -19,6 +19,12 @@
  * replay: one net_pcap port per capture (pcap or pcapng), EAL without
  * hugepages, PCI or root; the end of input is the ports staying idle for
  * --end-idle MS (net_pcap has no EOF), then every flow ends "capture-end".
+ * --inline (one worker): the reading lcore runs the worker's stage itself
+ * (one core in all, no ring hop; the per-core figures of bench/replay.sh).
+ * Summary on stderr: wall rates, then CPU time per lcore and the rates per
+ * worker core in CPU time (idle lcores sleep in replay mode), memory (peak
+ * RSS, flow-table bytes, peak open flows), packets, flows, sessions.
+ * 465 (implicit TLS): one {"event": "session", ...} line per connection.
  * wireseal-dp: EAL arguments after "--" (hugepages, -a PCI, --vdev ...),
  * runs until SIGINT/SIGTERM, telemetry command /wireseal/stats.
  */
@@ -393,6 +399,7 @@ struct run_opts {
 	unsigned idle_s, end_idle_ms;
 	uint16_t smtp[DPE_MAX_SMTP_PORTS], tls[DPE_MAX_SMTP_PORTS];
 	unsigned nsmtp, ntls;
+	bool inline_worker;
 };
 
 static const struct option common_opts[] = {
@@ -408,6 +415,7 @@ static const struct option common_opts[] = {
         {"flows", required_argument, NULL, 'f'},
         {"idle-timeout", required_argument, NULL, 'i'},
         {"end-idle", required_argument, NULL, 'e'},
+        {"inline", no_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
@@ -458,6 +466,9 @@ parse_common(int argc, char **argv, struct app *a, struct run_opts *o)
 		case 'e':
 			o->end_idle_ms = (unsigned)strtoul(optarg, NULL, 10);
 			break;
+		case 'I':
+			o->inline_worker = true;
+			break;
 		case 'h':
 			return 1;
 		default:
@@ -504,6 +515,7 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 	        .nsmtp_ports = o->nsmtp,
 	        .ntls_ports = o->ntls,
 	        .flows_per_worker = o->flows,
+	        .inline_worker = o->inline_worker,
 	        .idle_ns = (uint64_t)o->idle_s * 1000000000u,
 	        .end_idle_ms = replay ? o->end_idle_ms : 0,
 	        .stop = stop,
@@ -555,7 +567,7 @@ replay_usage(void)
 {
 	fprintf(stderr, "usage: wireseal replay [--zone FILE] [--cp SOCKET] [--json] [--workers N] [--no-verify] "
 	                "[--authserv-id ID] [--now EPOCH] [--smtp-ports 25,587] [--tls-ports 465] "
-	                "[--flows N] [--idle-timeout S] [--end-idle MS] CAPTURE...\n");
+	                "[--flows N] [--idle-timeout S] [--end-idle MS] [--inline] CAPTURE...\n");
 }
 
 int
@@ -649,7 +661,7 @@ cmd_dp(int argc, char **argv)
 	if (pc != 0 || optind != split || split == argc) {
 		fprintf(stderr,
 		        "usage: wireseal-dp [--zone FILE] [--cp SOCKET] [--json] [--workers N] [--no-verify] "
-		        "[--smtp-ports 25,587] [--tls-ports 465] [--flows N] [--idle-timeout S] "
+		        "[--smtp-ports 25,587] [--tls-ports 465] [--flows N] [--idle-timeout S] [--inline] "
 		        "-- EAL-ARGS (-l 0-N, hugepages or --no-huge, -a PCI or --vdev=...)\n");
 		return pc > 0 ? 0 : 2;
 	}

@@ -953,7 +953,7 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 	}
 	/* one worker on one-queue ports: no ring, no second lcore (the
 	 * segment bytes stay in the reading core's cache) */
-	e->inline_worker = !e->rss && cfg->nworkers == 1 && !cfg->no_inline;
+	e->inline_worker = !e->rss && cfg->nworkers == 1 && cfg->inline_worker;
 	st->inline_worker = e->inline_worker;
 	unsigned lcore, wi = 0;
 	RTE_LCORE_FOREACH_WORKER(lcore)

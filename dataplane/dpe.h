@@ -19,7 +19,7 @@
  *    (The other software design, every worker reading the one queue and
  *    dropping flows it does not own, cannot work here: a DPDK queue has one
  *    reader.)
- *  - inline (one worker, one-queue ports): the main lcore reads and runs
+ *  - inline (asked for; one worker, one-queue ports): the main lcore reads and runs
  *    the worker's stage itself, no ring and no second lcore, so a segment's
  *    bytes are parsed while still in the cache of the core that read them
  *    (a ring hop costs a cross-core transfer of every byte: measured 2x on
@@ -111,7 +111,7 @@ struct dpe_config {
 	volatile bool *stop;  /* live mode: set (by a signal handler) to stop */
 	bool telemetry;       /* register /wireseal/stats (needs an EAL with telemetry on) */
 	bool no_rss;          /* software spreading even where the ports offer RSS */
-	bool no_inline;       /* one worker on its own lcore even on one-queue ports */
+	bool inline_worker;   /* one worker on one-queue ports: run it on the main lcore */
 	/* Fills worker w's session config (callbacks and their arg); the
 	 * worker's counters are passed so callbacks can count messages/results.
 	 * Returns 0, or -1 to abort the run. Runs on the main lcore at start. */
