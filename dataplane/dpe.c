@@ -873,11 +873,10 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 	}
 	/* RSS when every port can: one queue per worker, no main-lcore hop */
 	uint16_t pid;
-	unsigned nports = 0;
 	e->rss = cfg->nworkers > 1 && !cfg->no_rss;
 	RTE_ETH_FOREACH_DEV(pid)
 	{
-		if (nports++ < DPE_MAX_PORTS && !rss_capable(pid, cfg->nworkers))
+		if (!rss_capable(pid, cfg->nworkers))
 			e->rss = false;
 	}
 	unsigned nq = e->rss ? cfg->nworkers : 1;

@@ -2,7 +2,7 @@
  * dpe: the DPDK engine of wireseal-dp and `wireseal replay`. One per process
  * (one EAL per process): dpe_run brings the EAL up, runs, and tears it down.
  *
- * Threads, two modes chosen at start:
+ * Threads, three modes chosen at start (dpe_stats says which):
  *  - RSS (nworkers > 1 and every port offers nworkers rx queues with RSS on
  *    the TCP 4-tuple): each port gets one queue per worker and the
  *    symmetric Toeplitz key (flow_rss_key), so the NIC puts both directions
@@ -19,18 +19,22 @@
  *    (The other software design, every worker reading the one queue and
  *    dropping flows it does not own, cannot work here: a DPDK queue has one
  *    reader.)
- *  - inline (asked for; one worker, one-queue ports): the main lcore reads and runs
- *    the worker's stage itself, no ring and no second lcore, so a segment's
- *    bytes are parsed while still in the cache of the core that read them
- *    (a ring hop costs a cross-core transfer of every byte: measured 2x on
- *    the no-verify worker stage). cpu_s is then the time spent in it.
+ *  - inline (asked for; one worker, one-queue ports): the main lcore reads
+ *    and runs the worker's stage itself, no ring and no second lcore, so a
+ *    segment's bytes are parsed while still in the cache of the core that
+ *    read them (a ring hop moves every byte across cores: measured 2x on
+ *    the no-verify worker stage). The worker's cpu_s is then its share of
+ *    the lcore's CPU time, by TSC cycles spent in it against all bursts.
+ * Replay mode: an lcore idle for DPE_IDLE_POLLS polls sleeps DPE_NAP_US, so
+ * its CPU time (dpe_worker_stats.cpu_s, dpe_stats.main_cpu_s) is its work.
  * Each worker runs to completion: flow table (struct flow_table, bulk
  * lookup) -> dp_session -> callbacks. Callbacks (cfg->worker_setup's
  * dp_session_config) run on worker lcores.
  *
  * Memory, all sized at start: one mbuf pool (DPE_MBUFS), one ring of
  * DPE_RING_SIZE per worker, one flow table of flows_per_worker per worker,
- * one fragment table (DPE_FRAG_FLOWS datagrams in reassembly).
+ * one fragment table (DPE_FRAG_FLOWS datagrams in reassembly; RSS mode: one
+ * per worker). RSS needs a redirection table of at most DPE_RETA_MAX entries.
  * A session quiet for DPE_QUIET_S of capture time is trimmed (dp_session_trim:
  * its reassembly rings, line buffers and idle verifier go back).
  * Behaviours at the caps: a full flow table evicts its oldest flow ("evicted");
