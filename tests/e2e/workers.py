@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Spreading flows over workers changes nothing: `wireseal replay --json`
-with 1, 2 and 3 workers gives the same set of message records (every field,
+with 1 worker (its own lcore, and --inline on the reading lcore), 2 and 3
+workers gives the same set of message records (every field,
 verdicts and session facts) on the captures where flows interleave and
 segments are cut, reordered, duplicated, fragmented and lost.
 
@@ -20,17 +21,19 @@ import sys
 
 NOW = "1800000000"
 CAPTURES = ["adversarial", "concurrent", "frag-v6", "loss", "pipelining"]
-WORKERS = [1, 2, 3]
+# (workers, extra arguments, what the summary must say)
+CONFIGS = [(1, [], "software spreading"), (1, ["--inline"], "inline worker"),
+           (2, [], "software spreading"), (3, [], "software spreading")]
 
 
-def records(wireseal, zone, pcap, workers):
+def records(wireseal, zone, pcap, workers, extra, mode):
     r = subprocess.run([wireseal, "replay", "--json", "--zone", zone, "--now", NOW,
-                        "--workers", str(workers), pcap],
+                        "--workers", str(workers)] + extra + [pcap],
                        capture_output=True, text=True, timeout=120)
     if r.returncode != 0:
         raise SystemExit("replay --workers %d %s exited %d: %s" % (workers, pcap, r.returncode, r.stderr))
-    if "%d workers" % workers not in r.stderr:
-        raise SystemExit("replay did not run %d workers: %s" % (workers, r.stderr))
+    if "%d workers" % workers not in r.stderr or "(%s)" % mode not in r.stderr:
+        raise SystemExit("replay did not run %d workers (%s): %s" % (workers, mode, r.stderr))
     lines = [json.dumps(json.loads(l), sort_keys=True) for l in r.stdout.splitlines()]
     # the summary's flow and session lines, without the timing line
     for l in r.stderr.splitlines():
@@ -47,22 +50,23 @@ def main():
     bad = 0
     for name in CAPTURES:
         pcap = os.path.join(root, "tests", "data", "captures", name + ".pcap")
-        base = records(wireseal, zone, pcap, 1)
+        base = records(wireseal, zone, pcap, *CONFIGS[0])
         if not any(not l.startswith("summary") for l in base):
             print("%s: no records with one worker" % name)
             bad += 1
             continue
-        for w in WORKERS[1:]:
-            got = records(wireseal, zone, pcap, w)
+        for w, extra, mode in CONFIGS[1:]:
+            got = records(wireseal, zone, pcap, w, extra, mode)
+            label = "%d workers (%s)" % (w, mode)
             if got != base:
                 bad += 1
-                print("%s: %d workers differ from 1 worker" % (name, w))
+                print("%s: %s differ from 1 worker" % (name, label))
                 for l in (base - got):
                     print("  only with 1: " + l[:300])
                 for l in (got - base):
-                    print("  only with %d: %s" % (w, l[:300]))
+                    print("  only with %s: %s" % (label, l[:300]))
             else:
-                print("%s: %d records, same with %d workers" % (name, sum(base.values()), w))
+                print("%s: %d records, same with %s" % (name, sum(base.values()), label))
     return 1 if bad else 0
 
 
