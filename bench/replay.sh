@@ -97,10 +97,13 @@ EOF
 # ---- the measurements, interleaved so that each ratio comes from one stretch
 : >"$tmp/runs.jsonl"
 : >"$tmp/physlimit.jsonl"
+: >"$tmp/lib.jsonl"
 : >"$tmp/pcapread.txt"
 for rep in $(seq 1 "$reps"); do
   "$build/bench/bench-pcap-read" "$cap" 1 >>"$tmp/pcapread.txt"
   taskset -c 0 "$build/bench/bench-physlimit" "$corpus" | grep '^{' >>"$tmp/physlimit.jsonl"
+  # the same verification in-process, no packets (what the dataplane adds is the difference)
+  taskset -c 0 "$build/bench/bench-wireseal-lib" "$corpus" 2>/dev/null | grep '^{' >>"$tmp/lib.jsonl" || true
   for w in 1i 1 2; do
     for v in 1 0; do
       if [ "$w" = 1i ]; then
@@ -135,6 +138,8 @@ import json, os, re, socket, statistics as st, sys, time
 tmp = sys.argv[1]
 runs = [json.loads(l) for l in open(tmp + "/runs.jsonl")]
 phys = [json.loads(l) for l in open(tmp + "/physlimit.jsonl")]
+lib = [json.loads(l).get("msgs_per_cpu_s") for l in open(tmp + "/lib.jsonl")]
+lib = [x for x in lib if x]
 reads = [re.search(r"(\d+) packets/s, ([\d.]+) Gbit/s", l) for l in open(tmp + "/pcapread.txt")]
 idle, closed = (json.load(open(tmp + f)) for f in ("/idle.json", "/idle-closed.json"))
 big, small = (json.load(open(tmp + f)) for f in ("/big.json", "/small.json"))
@@ -169,6 +174,11 @@ ratio_core = med(x["per_worker_core"] for x in ratios)
 ratio_all = med(x["all_lcores"] for x in ratios)
 print("full pipeline / physical limit, 1 inline worker: %.2f per worker core, %.2f with the reading (per rep: %s)" %
       (ratio_core, ratio_all, ", ".join("%.2f/%.2f" % (x["per_worker_core"], x["all_lcores"]) for x in ratios)))
+lib_ratio = med(l / p["msgs_per_cpu_s"] for l, p in zip(lib, phys)) if lib else None
+if lib:
+    print("library alone (bench-wireseal-lib, same corpus, no packets): %.0f messages/s, %.2f of the physical limit; "
+          "replay per worker core is %.2f of it" % (med(lib), lib_ratio, med(
+              r["per_worker_core"]["messages_per_s"] for r in runs if r["mode"] == "inline worker" and r["verify"]) / med(lib)))
 nv = [r["per_worker_core"]["gbit_per_s"] for r in runs if r["mode"] == "inline worker" and not r["verify"]]
 n = int(os.environ["IDLE_N"])
 slots = int(os.environ["SLOTS"])
@@ -199,7 +209,8 @@ out = {
     "bench": "replay", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": socket.gethostname(),
     "cpus": os.cpu_count(), "load": open("/proc/loadavg").read().split()[:3], "command": os.environ["CMD"].strip(),
     "corpus": os.environ["CORPUS"], "capture_repeat": int(os.environ["REPEAT"]),
-    "pcap_read": pr, "physlimit_msgs_per_cpu_s": pl, "summary": summary, "ratios": ratios,
+    "pcap_read": pr, "physlimit_msgs_per_cpu_s": pl, "wireseal_lib_msgs_per_cpu_s": lib,
+    "wireseal_lib_vs_physlimit": lib_ratio, "summary": summary, "ratios": ratios,
     "ratio_pipeline_vs_physlimit": {"per_worker_core": ratio_core, "all_lcores": ratio_all},
     "idle": {"sessions": n, "peak_open_flows": idle["peak_open_flows"], "rss_open_kb": idle["peak_rss_kb"],
              "rss_closed_kb": closed["peak_rss_kb"], "flow_table_bytes": idle["flow_table_bytes"],

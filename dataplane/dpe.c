@@ -39,6 +39,14 @@
 #define DPE_NAP_US 50u
 #define DPE_PREFETCH_MAX 2048u /* payload bytes of the next segment prefetched */
 
+/* An lcore's CPU time while it works: the stretches between its naps (the
+ * naps' own system calls, e.g. through the end-of-input wait, are not work).
+ * The clock is read only when a nap begins or ends. */
+struct cpu_meter {
+	double active, since;
+	bool on;
+};
+
 struct worker {
 	unsigned id;
 	struct rte_ring *ring;
@@ -50,6 +58,7 @@ struct worker {
 	uint64_t busy_tsc; /* when the last burst was done */
 	uint64_t busy_cycles; /* inline mode: TSC cycles in the worker's stage */
 	unsigned idle_polls;
+	struct cpu_meter meter;
 	uint64_t tick_ns;  /* capture time of the last expiry pass */
 	/* RSS mode: this worker polls queue id of every port itself */
 	struct rte_ip_frag_tbl *frag;
@@ -79,6 +88,7 @@ static struct engine {
 	uint16_t reta_size[DPE_MAX_PORTS];
 	uint16_t reta[DPE_MAX_PORTS][DPE_RETA_MAX];
 	unsigned rx_stopped; /* workers that stopped polling their queues */
+	struct cpu_meter main_meter;
 	uint8_t lin[DPE_LIN_MAX]; /* main lcore's linearising buffer */
 } * eng;
 
@@ -346,14 +356,48 @@ thread_cpu_s(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+static void
+meter_start(struct cpu_meter *m)
+{
+	m->active = 0;
+	m->since = thread_cpu_s();
+	m->on = true;
+}
+
+static double
+meter_total(struct cpu_meter *m)
+{
+	if (m->on) {
+		m->active += thread_cpu_s() - m->since;
+		m->since = thread_cpu_s();
+	}
+	return m->active;
+}
+
+/* Work came: a napping lcore is at work again. */
+static void
+awake(unsigned *idle_polls, struct cpu_meter *m)
+{
+	if (*idle_polls > DPE_IDLE_POLLS && !m->on) {
+		m->since = thread_cpu_s();
+		m->on = true;
+	}
+	*idle_polls = 0;
+}
+
 /* One empty poll: spin (live, or briefly), or sleep (replay, idle a while). */
 static void
-nap(unsigned *idle_polls, bool replay)
+nap(unsigned *idle_polls, bool replay, struct cpu_meter *m)
 {
-	if (replay && ++*idle_polls > DPE_IDLE_POLLS)
+	if (replay && ++*idle_polls > DPE_IDLE_POLLS) {
+		if (m->on) {
+			m->active += thread_cpu_s() - m->since;
+			m->on = false;
+		}
 		rte_delay_us_sleep(DPE_NAP_US);
-	else
+	} else {
 		rte_pause();
+	}
 }
 
 /* Software mode: segments come over the ring from the main lcore. RSS mode:
@@ -365,6 +409,7 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct rte_mbuf *m[DPE_BURST];
+	meter_start(&w->meter);
 	bool rx_on = eng->rss;
 	unsigned want_stopped = eng->rss ? eng->cfg->nworkers : 0;
 	for (;;) {
@@ -377,6 +422,7 @@ worker_main(void *arg)
 		}
 		unsigned n = rte_ring_dequeue_burst(w->ring, (void **)m, DPE_BURST, NULL);
 		if (n) {
+			awake(&w->idle_polls, &w->meter); /* before the work: it counts */
 			worker_burst(w, m, n);
 			any = true;
 		}
@@ -395,12 +441,14 @@ worker_main(void *arg)
 			flow_expire(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
 			flow_trim(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
 		}
-		nap(&w->idle_polls, w->cfg->end_idle_ms > 0);
+		nap(&w->idle_polls, w->cfg->end_idle_ms > 0, &w->meter);
 	}
+	w->idle_polls = DPE_IDLE_POLLS + 1;
+	awake(&w->idle_polls, &w->meter); /* the final flush is work */
 	w->st->peak_flows = flow_counters(w->ft)->peak;
 	flow_end_all(w->ft, "capture-end");
 	w->busy_tsc = rte_rdtsc();
-	w->st->cpu_s = thread_cpu_s();
+	w->st->cpu_s = meter_total(&w->meter);
 	return 0;
 }
 
@@ -420,8 +468,9 @@ dispatch(struct rte_mbuf *mb, const struct pkt_info *in, struct dpe_port_stats *
 			rte_pktmbuf_free(mb);
 			return;
 		}
-		nap(&polls, true); /* replay: lossless, wait for the worker */
+		nap(&polls, true, &eng->main_meter); /* replay: lossless, wait for the worker */
 	}
+	awake(&polls, &eng->main_meter);
 }
 
 /* Give one fragment to rte_ip_frag; the whole datagram when it is complete.
@@ -966,7 +1015,7 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 	uint64_t idle_cycles = hz / 1000 * cfg->end_idle_ms, last_rx = rte_rdtsc(), first = 0,
 	         last_progress = 0;
 	unsigned idle_polls = 0;
-	double cpu0 = thread_cpu_s();
+	meter_start(&e->main_meter);
 	uint64_t rx_cycles = 0; /* TSC cycles in bursts that brought packets: read, parse, (inline) work */
 	for (;;) {
 		bool any = false;
@@ -991,6 +1040,7 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 			if (!n)
 				continue;
 			any = true;
+			awake(&idle_polls, &e->main_meter); /* before the work: it counts */
 			rx_burst(frag, &dr, m, n, p);
 			rx_cycles += rte_rdtsc() - r0;
 			rte_ip_frag_free_death_row(&dr, 3);
@@ -1000,9 +1050,8 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 			if (!first)
 				first = now;
 			last_rx = now;
-			idle_polls = 0;
 		} else if (!e->rss) {
-			nap(&idle_polls, cfg->end_idle_ms > 0);
+			nap(&idle_polls, cfg->end_idle_ms > 0, &e->main_meter);
 		}
 		if (!any && cfg->end_idle_ms && now - last_rx > idle_cycles)
 			break;
@@ -1030,7 +1079,7 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 		 * the cycles spent on bursts (a clock read per burst would
 		 * cost a system call each, here about a tenth of a burst's
 		 * work; preemption falls on both shares alike) */
-		double loop = thread_cpu_s() - cpu0;
+		double loop = meter_total(&e->main_meter);
 		double share = rx_cycles ? (double)e->w[0]->busy_cycles / (double)rx_cycles : 0;
 		double c0 = thread_cpu_s();
 		st->worker[0].peak_flows = flow_counters(e->w[0]->ft)->peak;
@@ -1038,7 +1087,9 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 		e->w[0]->busy_tsc = rte_rdtsc();
 		st->worker[0].cpu_s = loop * (share < 1 ? share : 1) + (thread_cpu_s() - c0);
 	}
-	st->main_cpu_s = thread_cpu_s() - cpu0 - st->worker[0].cpu_s * e->inline_worker;
+	st->main_cpu_s = meter_total(&e->main_meter) - (e->inline_worker ? st->worker[0].cpu_s : 0);
+	if (st->main_cpu_s < 0)
+		st->main_cpu_s = 0;
 	uint64_t busy = last_rx;
 	for (unsigned i = 0; i < cfg->nworkers; i++)
 		if (e->w[i]->busy_tsc > busy)
