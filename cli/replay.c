@@ -23,6 +23,12 @@
  * replay: one net_pcap port per capture (pcap or pcapng), EAL without
  * hugepages, PCI or root; the end of input is the ports staying idle for
  * --end-idle MS (net_pcap has no EOF), then every flow ends "capture-end".
+ * --inline (one worker): the reading lcore runs the worker's stage itself
+ * (one core in all, no ring hop; the per-core figures of bench/replay.sh).
+ * Summary on stderr: wall rates, then CPU time per lcore and the rates per
+ * worker core in CPU time (idle lcores sleep in replay mode), memory (peak
+ * RSS, flow-table bytes, peak open flows), packets, flows, sessions.
+ * 465 (implicit TLS): one {"event": "session", ...} line per connection.
  * wireseal-dp: EAL arguments after "--" (hugepages, -a PCI, --vdev ...),
  * runs until SIGINT/SIGTERM, telemetry command /wireseal/stats.
  */
@@ -205,12 +211,63 @@ on_message(void *arg, const struct dp_message_record *rec)
 	funlockfile(stdout);
 }
 
+/* Implicit TLS (465) shows no SMTP: its session facts are the only record,
+ * one line with "event": "session" (SMTP sessions are told by their
+ * messages). */
 static void
 on_session(void *arg, const struct dp_session_record *rec)
 {
 	struct app_worker *w = arg;
 	if (w->a->cp)
 		cpc_session(w->a->cp, rec); /* a failure is counted there, reported at the end */
+	if (!rec->info->implicit_tls)
+		return;
+	char cip[INET6_ADDRSTRLEN], sip[INET6_ADDRSTRLEN];
+	cpc_ip_text(&rec->info->client, cip, sizeof(cip));
+	cpc_ip_text(&rec->info->server, sip, sizeof(sip));
+	flockfile(stdout);
+	if (w->a->json) {
+		struct json j;
+		json_begin(&j, stdout);
+		json_key(&j, "event");
+		json_str(&j, "session");
+		json_key(&j, "session");
+		json_obj(&j);
+		json_key(&j, "client_ip");
+		json_str(&j, cip);
+		json_key(&j, "client_port");
+		json_int(&j, rec->info->client.port);
+		json_key(&j, "server_ip");
+		json_str(&j, sip);
+		json_key(&j, "server_port");
+		json_int(&j, rec->info->server.port);
+		json_key(&j, "implicit_tls");
+		json_bool(&j, true);
+		json_key(&j, "tls_bytes_c2s");
+		json_int(&j, (int64_t)rec->tls_bytes[DP_DIR_C2S]);
+		json_key(&j, "tls_bytes_s2c");
+		json_int(&j, (int64_t)rec->tls_bytes[DP_DIR_S2C]);
+		json_key(&j, "end");
+		json_str(&j, rec->end_reason);
+		if (rec->info->midstream) {
+			json_key(&j, "midstream");
+			json_bool(&j, true);
+		}
+		if (rec->gaps) {
+			json_key(&j, "gaps");
+			json_int(&j, (int64_t)rec->gaps);
+		}
+		json_obj_end(&j);
+		json_end(&j);
+	} else {
+		printf("session %s port %u -> %s port %u: implicit TLS, %llu bytes client, %llu "
+		       "bytes server, ended %s\n",
+		       cip, rec->info->client.port, sip, rec->info->server.port,
+		       (unsigned long long)rec->tls_bytes[DP_DIR_C2S],
+		       (unsigned long long)rec->tls_bytes[DP_DIR_S2C], rec->end_reason);
+	}
+	fflush(stdout);
+	funlockfile(stdout);
 }
 
 static int
@@ -319,6 +376,24 @@ progress(void *app, const struct dpe_stats *st)
 	        (unsigned long long)msgs);
 }
 
+/* VmHWM of /proc/self/status (kB), -1 when unreadable. */
+static long
+peak_rss_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return -1;
+	char line[256];
+	long kb = -1;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "VmHWM:", 6) == 0) {
+			kb = strtol(line + 6, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return kb;
+}
+
 static void
 summary(const struct app *a, const struct dpe_stats *st)
 {
@@ -354,6 +429,27 @@ summary(const struct app *a, const struct dpe_stats *st)
 	        a->prog, st->nports, st->nworkers, (unsigned long long)tp.packets,
 	        (unsigned long long)tp.bytes, st->wall_s, (double)tp.packets / s,
 	        (double)tp.bytes * 8 / s / 1e9, (double)tw.messages / s, st->total_s);
+	/* per core in CPU time (idle lcores sleep in replay): what one worker
+	 * core does, and the whole pipeline with the reading lcore */
+	double wcpu = 0;
+	for (unsigned i = 0; i < st->nworkers; i++)
+		wcpu += w[i].cpu_s;
+	double wc = wcpu > 0 ? wcpu : 1e-9, all = wcpu + st->main_cpu_s > 0 ? wcpu + st->main_cpu_s : 1e-9;
+	fprintf(stderr,
+	        "%s: cpu: main %.3f s, workers %.3f s: per worker core %.0f packets/s, %.3f Gbit/s, "
+	        "%.0f messages/s; all lcores %.0f packets/s, %.3f Gbit/s, %.0f messages/s (%s)\n",
+	        a->prog, st->main_cpu_s, wcpu, (double)tp.packets / wc, (double)tp.bytes * 8 / wc / 1e9,
+	        (double)tw.messages / wc, (double)tp.packets / all, (double)tp.bytes * 8 / all / 1e9,
+	        (double)tw.messages / all,
+	        st->rss ? "rss" : st->inline_worker ? "inline worker" : "software spreading");
+	/* memory: the flow tables (sized at start) and the process's peak
+	 * resident set; bench/replay.sh turns them into bytes per session */
+	uint64_t peak = 0;
+	for (unsigned i = 0; i < st->nworkers; i++)
+		peak += w[i].peak_flows;
+	fprintf(stderr, "%s: memory: peak rss %ld kB, flow tables %llu bytes, peak open flows %llu\n",
+	        a->prog, peak_rss_kb(), (unsigned long long)st->flow_table_bytes,
+	        (unsigned long long)peak);
 	fprintf(stderr, "%s: packets:", a->prog);
 	for (unsigned r = 0; r < PKT_REASON_COUNT; r++)
 		fprintf(stderr, " %s=%llu", pkt_reason_name((enum pkt_reason)r),
@@ -423,6 +519,7 @@ struct run_opts {
 	unsigned idle_s, end_idle_ms;
 	uint16_t smtp[DPE_MAX_SMTP_PORTS], tls[DPE_MAX_SMTP_PORTS];
 	unsigned nsmtp, ntls;
+	bool inline_worker;
 };
 
 static const struct option common_opts[] = {
@@ -443,6 +540,7 @@ static const struct option common_opts[] = {
         {"flows", required_argument, NULL, 'f'},
         {"idle-timeout", required_argument, NULL, 'i'},
         {"end-idle", required_argument, NULL, 'e'},
+        {"inline", no_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
@@ -507,6 +605,9 @@ parse_common(int argc, char **argv, struct app *a, struct run_opts *o)
 			break;
 		case 'e':
 			o->end_idle_ms = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'I':
+			o->inline_worker = true;
 			break;
 		case 'h':
 			return 1;
@@ -688,6 +789,7 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 	        .nsmtp_ports = o->nsmtp,
 	        .ntls_ports = o->ntls,
 	        .flows_per_worker = o->flows,
+	        .inline_worker = o->inline_worker,
 	        .idle_ns = (uint64_t)o->idle_s * 1000000000u,
 	        .end_idle_ms = replay ? o->end_idle_ms : 0,
 	        .stop = stop,
@@ -757,7 +859,7 @@ replay_usage(void)
 {
 	fprintf(stderr, "usage: wireseal replay [--zone FILE] [--cp SOCKET | --spawn-cp SINK] [--cp-wait MS] [--async-keys [--max-parked N] [--park-timeout MS]] [--json] [--workers N] [--no-verify] "
 	                "[--authserv-id ID] [--now EPOCH] [--smtp-ports 25,587] [--tls-ports 465] "
-	                "[--flows N] [--idle-timeout S] [--end-idle MS] CAPTURE...\n");
+	                "[--flows N] [--idle-timeout S] [--end-idle MS] [--inline] CAPTURE...\n");
 }
 
 int
@@ -853,7 +955,7 @@ cmd_dp(int argc, char **argv)
 	if (pc != 0 || optind != split || split == argc) {
 		fprintf(stderr,
 		        "usage: wireseal-dp [--zone FILE] [--cp SOCKET [--cp-wait MS] [--max-parked N] [--park-timeout MS]] [--json] [--workers N] [--no-verify] "
-		        "[--smtp-ports 25,587] [--tls-ports 465] [--flows N] [--idle-timeout S] "
+		        "[--smtp-ports 25,587] [--tls-ports 465] [--flows N] [--idle-timeout S] [--inline] "
 		        "-- EAL-ARGS (-l 0-N, hugepages or --no-huge, -a PCI or --vdev=...)\n");
 		return pc > 0 ? 0 : 2;
 	}

@@ -17,8 +17,10 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
+#include <rte_prefetch.h>
 #include <rte_ring.h>
 #include <rte_telemetry.h>
+#include <rte_thash.h>
 
 #include "flow.h"
 
@@ -26,6 +28,24 @@
 #define DPE_EXPIRE_PER_BURST 64u  /* idle flows ended per worker loop turn at most */
 #define DPE_MAX_EAL_ARGS 64
 #define DPE_TICK_NS 100000000u /* expiry passes at most every 100 ms of capture time */
+#define DPE_RETA_MAX 512u      /* RSS redirection table entries we read back at most */
+#define DPE_RX_DESC 1024u      /* rx descriptors per queue (one queue per port) */
+#define DPE_RX_DESC_RSS 512u   /* per queue with one queue per worker */
+#define DPE_RSS_HF (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP)
+/* replay mode: an lcore with nothing to do after this many empty polls
+ * sleeps DPE_NAP_US instead of spinning, so that its CPU time is its work
+ * (the per-core rates of the summary) and it leaves the CPU to the others */
+#define DPE_IDLE_POLLS 256u
+#define DPE_NAP_US 50u
+#define DPE_PREFETCH_MAX 2048u /* payload bytes of the next segment prefetched */
+
+/* An lcore's CPU time while it works: the stretches between its naps (the
+ * naps' own system calls, e.g. through the end-of-input wait, are not work).
+ * The clock is read only when a nap begins or ends. */
+struct cpu_meter {
+	double active, since;
+	bool on;
+};
 
 struct worker {
 	unsigned id;
@@ -36,7 +56,15 @@ struct worker {
 	const struct dpe_config *cfg;
 	uint64_t now_ns;
 	uint64_t busy_tsc; /* when the last burst was done */
+	uint64_t busy_cycles; /* inline mode: TSC cycles in the worker's stage */
+	unsigned idle_polls;
+	struct cpu_meter meter;
 	uint64_t tick_ns;  /* capture time of the last expiry pass */
+	/* RSS mode: this worker polls queue id of every port itself */
+	struct rte_ip_frag_tbl *frag;
+	struct rte_ip_frag_death_row dr;
+	uint64_t first_rx_tsc, last_rx_tsc;
+	struct dpe_port_stats pst[DPE_MAX_PORTS]; /* summed into the run's stats by the main lcore */
 	uint8_t lin[DPE_LIN_MAX];
 } __rte_cache_aligned;
 
@@ -52,6 +80,15 @@ static struct engine {
 	int pmd_ts_off;                  /* the PMD's rx timestamp, -1 if none */
 	uint64_t pmd_ts_flag;
 	volatile bool input_done;
+	/* RSS mode (every port spreads flows over one queue per worker with the
+	 * symmetric key): the redirection table read back from each port, to
+	 * find the owner of a datagram rebuilt from fragments */
+	bool rss;
+	bool inline_worker; /* one worker, one queue: the main lcore is the worker */
+	uint16_t reta_size[DPE_MAX_PORTS];
+	uint16_t reta[DPE_MAX_PORTS][DPE_RETA_MAX];
+	unsigned rx_stopped; /* workers that stopped polling their queues */
+	struct cpu_meter main_meter;
 	uint8_t lin[DPE_LIN_MAX]; /* main lcore's linearising buffer */
 } * eng;
 
@@ -158,12 +195,8 @@ new_flow(struct worker *w, const struct pkt_info *in, const struct flow_key *k, 
 	else
 		src_client = false;
 	uint16_t server_port = src_client ? in->dport : in->sport;
-	if (port_in(cfg->tls_ports, cfg->ntls_ports, server_port)) {
-		if (syn && !ack)
-			w->st->tls_flows++;
-		return NULL;
-	}
-	if (!port_in(cfg->smtp_ports, cfg->nsmtp_ports, server_port)) {
+	bool tls = port_in(cfg->tls_ports, cfg->ntls_ports, server_port);
+	if (!tls && !port_in(cfg->smtp_ports, cfg->nsmtp_ports, server_port)) {
 		w->st->not_smtp++;
 		return NULL;
 	}
@@ -182,6 +215,7 @@ new_flow(struct worker *w, const struct pkt_info *in, const struct flow_key *k, 
 	}
 	info.flow_id = ((uint64_t)w->id << 56) | (w->st->flows + 1); /* never 0: 0 is "no flow" */
 	info.midstream = !(syn && !ack);
+	info.implicit_tls = tls;
 	e->client_is_lo = src_client == src_lo;
 	e->user = dp_session_new(&w->scfg, &info);
 	if (!e->user) {
@@ -190,6 +224,8 @@ new_flow(struct worker *w, const struct pkt_info *in, const struct flow_key *k, 
 		return NULL;
 	}
 	w->st->flows++;
+	if (tls)
+		w->st->tls_flows++;
 	return e;
 }
 
@@ -244,6 +280,15 @@ struct pending {
 	unsigned n;
 };
 
+static inline void
+prefetch_payload(const struct pkt_info *in)
+{
+	const uint8_t *d = in->payload;
+	size_t n = in->payload_len < DPE_PREFETCH_MAX ? in->payload_len : DPE_PREFETCH_MAX;
+	for (size_t off = 0; off < n; off += RTE_CACHE_LINE_SIZE)
+		rte_prefetch0(d + off);
+}
+
 /* Segments parsed in place, in arrival order: one bulk lookup, then each. */
 static void
 flush(struct worker *w, struct pending *p)
@@ -253,6 +298,11 @@ flush(struct worker *w, struct pending *p)
 		return;
 	flow_lookup_bulk(w->ft, p->kp, p->n, fe);
 	for (unsigned i = 0; i < p->n; i++) {
+		/* the payload was written on another core (the reading lcore,
+		 * or the NIC): ask for the next segment's lines while this one
+		 * is parsed, the parser reads every byte */
+		if (i + 1 < p->n)
+			prefetch_payload(&p->in[i + 1]);
 		handle(w, &p->in[i], &p->key[i], p->lo[i], fe[i], *ts_field(p->m[i]));
 		rte_pktmbuf_free(p->m[i]);
 	}
@@ -296,21 +346,96 @@ worker_burst(struct worker *w, struct rte_mbuf **m, unsigned n)
 	flow_trim(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
 }
 
+static bool rss_rx(struct worker *w);
+
+static double
+thread_cpu_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void
+meter_start(struct cpu_meter *m)
+{
+	m->active = 0;
+	m->since = thread_cpu_s();
+	m->on = true;
+}
+
+static double
+meter_total(struct cpu_meter *m)
+{
+	if (m->on) {
+		m->active += thread_cpu_s() - m->since;
+		m->since = thread_cpu_s();
+	}
+	return m->active;
+}
+
+/* Work came: a napping lcore is at work again. */
+static void
+awake(unsigned *idle_polls, struct cpu_meter *m)
+{
+	if (*idle_polls > DPE_IDLE_POLLS && !m->on) {
+		m->since = thread_cpu_s();
+		m->on = true;
+	}
+	*idle_polls = 0;
+}
+
+/* One empty poll: spin (live, or briefly), or sleep (replay, idle a while). */
+static void
+nap(unsigned *idle_polls, bool replay, struct cpu_meter *m)
+{
+	if (replay && ++*idle_polls > DPE_IDLE_POLLS) {
+		if (m->on) {
+			m->active += thread_cpu_s() - m->since;
+			m->on = false;
+		}
+		rte_delay_us_sleep(DPE_NAP_US);
+	} else {
+		rte_pause();
+	}
+}
+
+/* Software mode: segments come over the ring from the main lcore. RSS mode:
+ * the worker polls its own queues, and the ring carries only rebuilt
+ * datagrams from the other workers; at the end each worker stops polling,
+ * and leaves once every worker has (nothing more can enter its ring). */
 static int
 worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct rte_mbuf *m[DPE_BURST];
+	meter_start(&w->meter);
+	bool rx_on = eng->rss;
+	unsigned want_stopped = eng->rss ? eng->cfg->nworkers : 0;
 	for (;;) {
+		bool any = false;
+		if (rx_on && eng->input_done) {
+			rx_on = false;
+			__atomic_fetch_add(&eng->rx_stopped, 1, __ATOMIC_RELEASE);
+		} else if (rx_on) {
+			any = rss_rx(w);
+		}
 		unsigned n = rte_ring_dequeue_burst(w->ring, (void **)m, DPE_BURST, NULL);
 		if (w->cfg->worker_poll)
 			w->cfg->worker_poll(w->cfg->app, w->id, false);
 		if (n) {
+			awake(&w->idle_polls, &w->meter); /* before the work: it counts */
 			worker_burst(w, m, n);
+			any = true;
+		}
+		if (any) {
 			w->busy_tsc = rte_rdtsc();
+			w->idle_polls = 0;
 			continue;
 		}
-		if (eng->input_done && rte_ring_empty(w->ring))
+		if (eng->input_done && !rx_on &&
+		    __atomic_load_n(&eng->rx_stopped, __ATOMIC_ACQUIRE) == want_stopped &&
+		    rte_ring_empty(w->ring))
 			break;
 		if (!w->cfg->end_idle_ms) {
 			/* live: capture time is wall time, idle flows age without traffic */
@@ -318,12 +443,16 @@ worker_main(void *arg)
 			flow_expire(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
 			flow_trim(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
 		}
-		rte_pause();
+		nap(&w->idle_polls, w->cfg->end_idle_ms > 0, &w->meter);
 	}
+	w->idle_polls = DPE_IDLE_POLLS + 1;
+	awake(&w->idle_polls, &w->meter); /* the final flush is work */
+	w->st->peak_flows = flow_counters(w->ft)->peak;
 	flow_end_all(w->ft, "capture-end");
 	if (w->cfg->worker_poll)
 		w->cfg->worker_poll(w->cfg->app, w->id, true);
 	w->busy_tsc = rte_rdtsc();
+	w->st->cpu_s = meter_total(&w->meter);
 	return 0;
 }
 
@@ -336,14 +465,16 @@ dispatch(struct rte_mbuf *mb, const struct pkt_info *in, struct dpe_port_stats *
 	struct flow_key k;
 	flow_key_make(in->src, in->sport, in->dst, in->dport, &k);
 	struct worker *w = eng->w[nw == 1 ? 0 : flow_key_hash(&k) % nw];
+	unsigned polls = 0;
 	while (rte_ring_enqueue(w->ring, mb) != 0) {
 		if (!eng->cfg->end_idle_ms) {
 			ps->ring_full_drops++;
 			rte_pktmbuf_free(mb);
 			return;
 		}
-		rte_pause(); /* replay: lossless, wait for the worker */
+		nap(&polls, true, &eng->main_meter); /* replay: lossless, wait for the worker */
 	}
+	awake(&polls, &eng->main_meter);
 }
 
 /* Give one fragment to rte_ip_frag; the whole datagram when it is complete.
@@ -385,45 +516,143 @@ reassemble(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struc
 	return NULL;
 }
 
+/* Count, stamp capture time, rebuild fragments, parse to TCP: the mbuf to
+ * hand on, or NULL when it was held, dropped or is not TCP (counted in ps).
+ * *whole: it is a datagram rebuilt here (in: its segment). */
+static struct rte_mbuf *
+rx_one(struct rte_mbuf *mb, unsigned port, struct rte_ip_frag_tbl *frag,
+       struct rte_ip_frag_death_row *dr, struct dpe_port_stats *ps, uint8_t *lin,
+       struct pkt_info *in, bool *whole)
+{
+	ps->packets++;
+	ps->bytes += rte_pktmbuf_pkt_len(mb);
+	*whole = false;
+	uint64_t ts;
+	if (eng->pmd_ts_off >= 0 && (mb->ol_flags & eng->pmd_ts_flag))
+		ts = *RTE_MBUF_DYNFIELD(mb, eng->pmd_ts_off, uint64_t *) * eng->ts_mult[port];
+	else
+		ts = wall_ns();
+	*ts_field(mb) = ts;
+	mb->packet_type = 0;
+	mb->l2_len = 0;
+	size_t len;
+	const uint8_t *f = frame_of(mb, lin, &len);
+	enum pkt_reason r = f ? pkt_parse(f, len, in) : PKT_TRUNCATED;
+	if (r == PKT_FRAGMENT) {
+		ps->fragments++;
+		struct rte_mbuf *w = reassemble(frag, dr, mb, in, ps);
+		if (!w)
+			return NULL; /* held, or dropped (counted) */
+		ps->reassembled++;
+		*ts_field(w) = ts;
+		f = frame_of(w, lin, &len);
+		r = f ? pkt_parse(f, len, in) : PKT_TRUNCATED;
+		mb = w;
+		*whole = true;
+	}
+	ps->reasons[r]++;
+	if (r != PKT_TCP) {
+		rte_pktmbuf_free(mb);
+		return NULL;
+	}
+	return mb;
+}
+
 static void
 rx_burst(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struct rte_mbuf **m,
          unsigned n, unsigned port)
 {
 	struct dpe_port_stats *ps = &eng->st->port[port];
+	struct rte_mbuf *keep[DPE_BURST];
+	unsigned k = 0;
 	for (unsigned i = 0; i < n; i++) {
-		struct rte_mbuf *mb = m[i];
-		ps->packets++;
-		ps->bytes += rte_pktmbuf_pkt_len(mb);
-		uint64_t ts;
-		if (eng->pmd_ts_off >= 0 && (mb->ol_flags & eng->pmd_ts_flag))
-			ts = *RTE_MBUF_DYNFIELD(mb, eng->pmd_ts_off, uint64_t *) *
-			     eng->ts_mult[port];
-		else
-			ts = wall_ns();
-		*ts_field(mb) = ts;
-		mb->packet_type = 0;
-		mb->l2_len = 0;
-		size_t len;
-		const uint8_t *f = frame_of(mb, eng->lin, &len);
 		struct pkt_info in;
-		enum pkt_reason r = f ? pkt_parse(f, len, &in) : PKT_TRUNCATED;
-		if (r == PKT_FRAGMENT) {
-			ps->fragments++;
-			struct rte_mbuf *whole = reassemble(frag, dr, mb, &in, ps);
-			if (!whole)
-				continue; /* held, or dropped (counted) */
-			ps->reassembled++;
-			*ts_field(whole) = ts;
-			f = frame_of(whole, eng->lin, &len);
-			r = f ? pkt_parse(f, len, &in) : PKT_TRUNCATED;
-			mb = whole;
-		}
-		ps->reasons[r]++;
-		if (r != PKT_TCP) {
-			rte_pktmbuf_free(mb);
+		bool whole;
+		struct rte_mbuf *mb = rx_one(m[i], port, frag, dr, ps, eng->lin, &in, &whole);
+		if (!mb)
 			continue;
+		if (eng->inline_worker)
+			keep[k++] = mb;
+		else
+			dispatch(mb, &in, ps);
+	}
+	if (k) {
+		/* one worker: it runs right here, on bytes still in this core's cache */
+		struct worker *w = eng->w[0];
+		uint64_t t0 = rte_rdtsc();
+		worker_burst(w, keep, k);
+		w->busy_tsc = rte_rdtsc();
+		w->busy_cycles += w->busy_tsc - t0;
+	}
+}
+
+/* RSS mode: the worker whose queue the NIC gives this segment's 4-tuple. */
+static unsigned
+rss_owner(unsigned port, const struct pkt_info *in)
+{
+	uint32_t h = flow_rss_hash(in->src, in->sport, in->dst, in->dport);
+	unsigned q = eng->reta_size[port] ? eng->reta[port][h % eng->reta_size[port]]
+	                                  : h % eng->cfg->nworkers;
+	return q < eng->cfg->nworkers ? q : q % eng->cfg->nworkers;
+}
+
+/* RSS mode: one burst from each port's queue w->id, run to completion here;
+ * a datagram rebuilt from fragments (hashed by the NIC on its addresses
+ * alone) goes to the worker owning its 4-tuple over that worker's ring
+ * (never waiting: two workers could wait on each other; a full ring drops,
+ * counted). Returns whether anything arrived. */
+static bool
+rss_rx(struct worker *w)
+{
+	struct rte_mbuf *m[DPE_BURST], *keep[DPE_BURST];
+	bool any = false;
+	for (unsigned p = 0; p < eng->st->nports; p++) {
+		uint16_t n = rte_eth_rx_burst(eng->port_id[p], (uint16_t)w->id, m, DPE_BURST);
+		if (!n)
+			continue;
+		any = true;
+		w->last_rx_tsc = rte_rdtsc();
+		if (!w->first_rx_tsc)
+			w->first_rx_tsc = w->last_rx_tsc;
+		unsigned k = 0;
+		for (unsigned i = 0; i < n; i++) {
+			struct pkt_info in;
+			bool whole;
+			struct rte_mbuf *mb =
+			        rx_one(m[i], p, w->frag, &w->dr, &w->pst[p], w->lin, &in, &whole);
+			if (!mb)
+				continue;
+			unsigned o = whole ? rss_owner(p, &in) : w->id;
+			if (o == w->id) {
+				keep[k++] = mb;
+			} else if (rte_ring_enqueue(eng->w[o]->ring, mb) != 0) {
+				w->pst[p].ring_full_drops++;
+				rte_pktmbuf_free(mb);
+			}
 		}
-		dispatch(mb, &in, ps);
+		rte_ip_frag_free_death_row(&w->dr, 3);
+		if (k)
+			worker_burst(w, keep, k);
+	}
+	return any;
+}
+
+/* RSS mode: the port stage of every worker summed into the run's stats
+ * (main lcore only; the workers' own counters are read while they run). */
+static void
+rss_port_stats(struct dpe_stats *st)
+{
+	for (unsigned p = 0; p < st->nports; p++) {
+		struct dpe_port_stats *t = &st->port[p];
+		memset(&t->packets, 0, sizeof(*t) - offsetof(struct dpe_port_stats, packets));
+		for (unsigned i = 0; i < st->nworkers; i++) {
+			const struct dpe_port_stats *x = &eng->w[i]->pst[p];
+			t->packets += x->packets, t->bytes += x->bytes, t->fragments += x->fragments;
+			t->reassembled += x->reassembled, t->frag_unsupported += x->frag_unsupported;
+			t->ring_full_drops += x->ring_full_drops;
+			for (unsigned r = 0; r < PKT_REASON_COUNT; r++)
+				t->reasons[r] += x->reasons[r];
+		}
 	}
 }
 
@@ -542,8 +771,50 @@ dpe_count_message(struct dpe_worker_stats *ws, const struct dp_message_record *r
 		ws->results[DPE_NRESULTS - 1]++;
 }
 
+/* Whether port pid can spread flows over nq queues itself, both directions
+ * of a connection together (RSS on the TCP 4-tuple with our key). */
+static bool
+rss_capable(uint16_t pid, unsigned nq)
+{
+	struct rte_eth_dev_info info;
+	if (nq < 2 || rte_eth_dev_info_get(pid, &info) != 0)
+		return false;
+	uint64_t tcp = RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV6_TCP;
+	return info.max_rx_queues >= nq && (info.flow_type_rss_offloads & tcp) == tcp &&
+	       (info.hash_key_size == 0 || info.hash_key_size >= FLOW_RSS_KEY_LEN) &&
+	       info.hash_key_size <= 64 && info.reta_size <= DPE_RETA_MAX;
+}
+
+/* RSS mode: point the redirection table at the queues round-robin, then read
+ * back what the port uses (a PMD may refuse the update; its table is what
+ * decides). reta_size 0: the owner is the hash modulo the queue count. */
+static void
+rss_reta(uint16_t pid, unsigned nq, unsigned pi)
+{
+	struct rte_eth_dev_info info;
+	eng->reta_size[pi] = 0;
+	if (rte_eth_dev_info_get(pid, &info) != 0 || info.reta_size == 0 ||
+	    info.reta_size > DPE_RETA_MAX)
+		return;
+	struct rte_eth_rss_reta_entry64 r[DPE_RETA_MAX / RTE_ETH_RETA_GROUP_SIZE];
+	memset(r, 0, sizeof(r));
+	for (unsigned i = 0; i < info.reta_size; i++) {
+		r[i / RTE_ETH_RETA_GROUP_SIZE].mask |= 1ULL << (i % RTE_ETH_RETA_GROUP_SIZE);
+		r[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE] = (uint16_t)(i % nq);
+	}
+	rte_eth_dev_rss_reta_update(pid, r, info.reta_size);
+	bool read = rte_eth_dev_rss_reta_query(pid, r, info.reta_size) == 0;
+	for (unsigned i = 0; i < info.reta_size; i++)
+		eng->reta[pi][i] = read ? r[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE]
+		                        : (uint16_t)(i % nq);
+	eng->reta_size[pi] = info.reta_size;
+}
+
+/* nq receive queues (1: software spreading; > 1: RSS with the symmetric
+ * key, one queue per worker). */
 static int
-setup_port(uint16_t pid, struct rte_mempool *mp, uint32_t *ts_mult, char *why, size_t why_len)
+setup_port(uint16_t pid, unsigned nq, struct rte_mempool *mp, uint32_t *ts_mult, char *why,
+           size_t why_len)
 {
 	struct rte_eth_dev_info info;
 	int rc = rte_eth_dev_info_get(pid, &info);
@@ -554,12 +825,21 @@ setup_port(uint16_t pid, struct rte_mempool *mp, uint32_t *ts_mult, char *why, s
 	/* net_pcap stamps the capture file's time in microseconds */
 	*ts_mult = info.driver_name && strcmp(info.driver_name, "net_pcap") == 0 ? 1000 : 1;
 	struct rte_eth_conf conf = {0};
+	uint8_t key[64];
 	if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TIMESTAMP)
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TIMESTAMP;
-	rc = rte_eth_dev_configure(pid, 1, 1, &conf);
-	if (rc == 0)
-		rc = rte_eth_rx_queue_setup(pid, 0, 1024, (unsigned)rte_eth_dev_socket_id(pid),
-		                            NULL, mp);
+	if (nq > 1) {
+		uint8_t klen = info.hash_key_size ? info.hash_key_size : FLOW_RSS_KEY_LEN;
+		flow_rss_key(key, klen);
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_key = key;
+		conf.rx_adv_conf.rss_conf.rss_key_len = klen;
+		conf.rx_adv_conf.rss_conf.rss_hf = DPE_RSS_HF & info.flow_type_rss_offloads;
+	}
+	rc = rte_eth_dev_configure(pid, (uint16_t)nq, 1, &conf);
+	for (unsigned q = 0; rc == 0 && q < nq; q++)
+		rc = rte_eth_rx_queue_setup(pid, (uint16_t)q, nq > 1 ? DPE_RX_DESC_RSS : DPE_RX_DESC,
+		                            (unsigned)rte_eth_dev_socket_id(pid), NULL, mp);
 	if (rc == 0)
 		rc = rte_eth_tx_queue_setup(pid, 0, 64, (unsigned)rte_eth_dev_socket_id(pid), NULL);
 	if (rc == 0)
@@ -644,16 +924,27 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 		snprintf(why, why_len, "mbuf pool: %s", rte_strerror(rte_errno));
 		goto out;
 	}
+	/* RSS when every port can: one queue per worker, no main-lcore hop */
 	uint16_t pid;
+	e->rss = cfg->nworkers > 1 && !cfg->no_rss;
+	RTE_ETH_FOREACH_DEV(pid)
+	{
+		if (!rss_capable(pid, cfg->nworkers))
+			e->rss = false;
+	}
+	unsigned nq = e->rss ? cfg->nworkers : 1;
 	RTE_ETH_FOREACH_DEV(pid)
 	{
 		if (st->nports == DPE_MAX_PORTS)
 			break;
-		if (setup_port(pid, mp, &e->ts_mult[st->nports], why, why_len) != 0)
+		if (setup_port(pid, nq, mp, &e->ts_mult[st->nports], why, why_len) != 0)
 			goto out;
+		if (e->rss)
+			rss_reta(pid, nq, st->nports);
 		rte_eth_dev_get_name_by_port(pid, st->port[st->nports].name);
 		e->port_id[st->nports++] = pid;
 	}
+	st->rss = e->rss;
 	if (st->nports == 0) {
 		snprintf(why, why_len, "no ports (give --vdev=net_pcap0,rx_pcap=FILE or a NIC)");
 		goto out;
@@ -679,10 +970,18 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 		w->st = &st->worker[i];
 		char name[32];
 		snprintf(name, sizeof(name), "dpe_ring%u", i);
+		/* RSS mode: any worker may hand this one a rebuilt datagram */
 		w->ring = rte_ring_create(name, DPE_RING_SIZE, (int)rte_socket_id(),
-		                          RING_F_SP_ENQ | RING_F_SC_DEQ);
+		                          e->rss ? RING_F_SC_DEQ : RING_F_SP_ENQ | RING_F_SC_DEQ);
 		if (!w->ring)
 			goto nomem;
+		if (e->rss) {
+			w->frag = rte_ip_frag_table_create(DPE_FRAG_FLOWS / 4, 4, DPE_FRAG_FLOWS,
+			                                   hz / 1000 * DPE_FRAG_TTL_MS,
+			                                   (int)rte_socket_id());
+			if (!w->frag)
+				goto nomem;
+		}
 		snprintf(name, sizeof(name), "dpe_flows%u", i);
 		struct flow_table_config fc = {.name = name,
 		                               .capacity = cfg->flows_per_worker,
@@ -692,7 +991,11 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 		                               .on_end = on_flow_end,
 		                               .on_quiet = on_flow_quiet,
 		                               .arg = w};
+		struct rte_malloc_socket_stats ms0, ms1;
+		rte_malloc_get_socket_stats((int)rte_socket_id(), &ms0);
 		w->ft = flow_table_new(&fc, why, why_len);
+		rte_malloc_get_socket_stats((int)rte_socket_id(), &ms1);
+		st->flow_table_bytes += ms1.heap_allocsz_bytes - ms0.heap_allocsz_bytes;
 		if (!w->ft)
 			goto out;
 		if (cfg->worker_setup(cfg->app, i, w->st, &w->scfg) != 0) {
@@ -700,10 +1003,14 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 			goto out;
 		}
 	}
+	/* one worker on one-queue ports: no ring, no second lcore (the
+	 * segment bytes stay in the reading core's cache) */
+	e->inline_worker = !e->rss && cfg->nworkers == 1 && cfg->inline_worker;
+	st->inline_worker = e->inline_worker;
 	unsigned lcore, wi = 0;
 	RTE_LCORE_FOREACH_WORKER(lcore)
 	{
-		if (wi == cfg->nworkers)
+		if (wi == cfg->nworkers || e->inline_worker)
 			break;
 		rte_eal_remote_launch(worker_main, e->w[wi++], lcore);
 	}
@@ -711,34 +1018,82 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 	struct rte_mbuf *m[DPE_BURST];
 	uint64_t idle_cycles = hz / 1000 * cfg->end_idle_ms, last_rx = rte_rdtsc(), first = 0,
 	         last_progress = 0;
+	unsigned idle_polls = 0;
+	meter_start(&e->main_meter);
+	uint64_t rx_cycles = 0; /* TSC cycles in bursts that brought packets: read, parse, (inline) work */
 	for (;;) {
 		bool any = false;
-		for (unsigned p = 0; p < st->nports; p++) {
+		if (e->rss) {
+			/* the workers poll; the main lcore watches for the end */
+			uint64_t l = 0;
+			for (unsigned i = 0; i < cfg->nworkers; i++) {
+				if (e->w[i]->last_rx_tsc > l)
+					l = e->w[i]->last_rx_tsc;
+				if (e->w[i]->first_rx_tsc &&
+				    (!first || e->w[i]->first_rx_tsc < first))
+					first = e->w[i]->first_rx_tsc;
+			}
+			any = l > last_rx;
+			if (any)
+				last_rx = l;
+			rte_delay_us_sleep(1000);
+		}
+		for (unsigned p = 0; !e->rss && p < st->nports; p++) {
+			uint64_t r0 = rte_rdtsc();
 			uint16_t n = rte_eth_rx_burst(e->port_id[p], 0, m, DPE_BURST);
 			if (!n)
 				continue;
 			any = true;
+			awake(&idle_polls, &e->main_meter); /* before the work: it counts */
 			rx_burst(frag, &dr, m, n, p);
+			rx_cycles += rte_rdtsc() - r0;
 			rte_ip_frag_free_death_row(&dr, 3);
 		}
 		uint64_t now = rte_rdtsc();
-		if (any) {
+		if (any && !e->rss) {
 			if (!first)
 				first = now;
 			last_rx = now;
-		} else if (cfg->end_idle_ms && now - last_rx > idle_cycles) {
+		} else if (!e->rss) {
+			nap(&idle_polls, cfg->end_idle_ms > 0, &e->main_meter);
+		}
+		if (!any && cfg->end_idle_ms && now - last_rx > idle_cycles)
 			break;
+		if (!any && e->inline_worker && !cfg->end_idle_ms) {
+			/* live, inline: idle flows age without traffic */
+			struct worker *w0 = e->w[0];
+			w0->now_ns = wall_ns();
+			flow_expire(w0->ft, w0->now_ns, DPE_EXPIRE_PER_BURST);
+			flow_trim(w0->ft, w0->now_ns, DPE_EXPIRE_PER_BURST);
 		}
 		if (cfg->stop && *cfg->stop)
 			break;
 		if (cfg->progress && now - last_progress > hz / 4) {
 			last_progress = now;
+			if (e->rss)
+				rss_port_stats(st);
 			st->wall_s = first ? secs(last_rx - first) : 0;
 			cfg->progress(cfg->app, st);
 		}
 	}
 	/* processing time: first packet to the workers' last burst, plus the
 	 * capture-end flush, leaving out the end-of-input wait between them */
+	if (e->inline_worker) {
+		/* the worker's share of the lcore's CPU time: its share of
+		 * the cycles spent on bursts (a clock read per burst would
+		 * cost a system call each, here about a tenth of a burst's
+		 * work; preemption falls on both shares alike) */
+		double loop = meter_total(&e->main_meter);
+		double share = rx_cycles ? (double)e->w[0]->busy_cycles / (double)rx_cycles : 0;
+		double c0 = thread_cpu_s();
+		st->worker[0].peak_flows = flow_counters(e->w[0]->ft)->peak;
+		flow_end_all(e->w[0]->ft, "capture-end");
+		e->w[0]->busy_tsc = rte_rdtsc();
+		st->worker[0].cpu_s = loop * (share < 1 ? share : 1) + (thread_cpu_s() - c0);
+	}
+	st->main_cpu_s = meter_total(&e->main_meter) - (e->inline_worker ? st->worker[0].cpu_s : 0);
+	if (st->main_cpu_s < 0)
+		st->main_cpu_s = 0;
 	uint64_t busy = last_rx;
 	for (unsigned i = 0; i < cfg->nworkers; i++)
 		if (e->w[i]->busy_tsc > busy)
@@ -751,6 +1106,8 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 		if (e->w[i]->busy_tsc > flush_end)
 			flush_end = e->w[i]->busy_tsc;
 	st->wall_s = first ? secs(busy - first) + secs(flush_end - flush_start) : 0;
+	if (e->rss)
+		rss_port_stats(st);
 	rte_ip_frag_free_death_row(&dr, 0);
 	rc = 0;
 	goto out;
@@ -762,6 +1119,10 @@ out:
 			if (!e->w[i])
 				continue;
 			flow_table_free(e->w[i]->ft, "capture-end");
+			if (e->w[i]->frag) {
+				rte_ip_frag_free_death_row(&e->w[i]->dr, 0);
+				rte_ip_frag_table_destroy(e->w[i]->frag);
+			}
 			rte_ring_free(e->w[i]->ring);
 			rte_free(e->w[i]);
 		}

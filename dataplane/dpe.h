@@ -2,17 +2,39 @@
  * dpe: the DPDK engine of wireseal-dp and `wireseal replay`. One per process
  * (one EAL per process): dpe_run brings the EAL up, runs, and tears it down.
  *
- * Threads: the main lcore polls every port's queue 0 in bursts of DPE_BURST,
- * stamps capture time, reassembles IPv4 fragments (rte_ip_frag), parses to
- * the TCP header and hands each segment to worker hash(sorted endpoints) %
- * nworkers over that worker's rte_ring (ports here have one rx queue:
- * net_pcap, net_af_packet). Each worker lcore runs to completion: ring ->
- * flow table (struct flow_table, bulk lookup) -> dp_session -> callbacks.
- * Callbacks (cfg->worker_setup's dp_session_config) run on worker lcores.
+ * Threads, three modes chosen at start (dpe_stats says which):
+ *  - RSS (nworkers > 1 and every port offers nworkers rx queues with RSS on
+ *    the TCP 4-tuple): each port gets one queue per worker and the
+ *    symmetric Toeplitz key (flow_rss_key), so the NIC puts both directions
+ *    of a connection on one queue; worker w polls queue w of every port and
+ *    runs to completion (own fragment table; a datagram rebuilt from
+ *    fragments, which the NIC hashes on addresses only, goes to the worker
+ *    owning its 4-tuple by the port's redirection table, over that worker's
+ *    ring). The main lcore only watches for the end and sums counters.
+ *  - software (one worker, or a port with one queue: net_pcap,
+ *    net_af_packet, net_ring): the main lcore polls every port's queue 0 in
+ *    bursts of DPE_BURST, stamps capture time, reassembles fragments
+ *    (rte_ip_frag), parses to the TCP header and hands each segment to
+ *    worker flow_key_hash(sorted endpoints) % nworkers over its rte_ring.
+ *    (The other software design, every worker reading the one queue and
+ *    dropping flows it does not own, cannot work here: a DPDK queue has one
+ *    reader.)
+ *  - inline (asked for; one worker, one-queue ports): the main lcore reads
+ *    and runs the worker's stage itself, no ring and no second lcore, so a
+ *    segment's bytes are parsed while still in the cache of the core that
+ *    read them (a ring hop moves every byte across cores: measured 1.8x on
+ *    the no-verify worker stage). The worker's cpu_s is then its share of
+ *    the lcore's CPU time, by TSC cycles spent in it against all bursts.
+ * Replay mode: an lcore idle for DPE_IDLE_POLLS polls sleeps DPE_NAP_US, so
+ * its CPU time (dpe_worker_stats.cpu_s, dpe_stats.main_cpu_s) is its work.
+ * Each worker runs to completion: flow table (struct flow_table, bulk
+ * lookup) -> dp_session -> callbacks. Callbacks (cfg->worker_setup's
+ * dp_session_config) run on worker lcores.
  *
  * Memory, all sized at start: one mbuf pool (DPE_MBUFS), one ring of
  * DPE_RING_SIZE per worker, one flow table of flows_per_worker per worker,
- * one fragment table (DPE_FRAG_FLOWS datagrams in reassembly).
+ * one fragment table (DPE_FRAG_FLOWS datagrams in reassembly; RSS mode: one
+ * per worker). RSS needs a redirection table of at most DPE_RETA_MAX entries.
  * A session quiet for DPE_QUIET_S of capture time is trimmed (dp_session_trim:
  * its reassembly rings, line buffers and idle verifier go back).
  * Behaviours at the caps: a full flow table evicts its oldest flow ("evicted");
@@ -53,20 +75,27 @@ struct dpe_port_stats {
 
 struct dpe_worker_stats {
 	uint64_t packets, bytes;
-	uint64_t not_smtp, tls_flows, no_flow; /* segments no session was made for */
+	uint64_t not_smtp, no_flow; /* segments no session was made for */
+	uint64_t tls_flows;         /* flows on an implicit-TLS port (also in flows) */
 	uint64_t flows, ended_fin, ended_rst, ended_idle, ended_evicted, ended_capture,
 	        insert_failed;
 	uint64_t trimmed; /* quiet sessions whose buffers were released (dp_session_trim) */
 	uint64_t messages, sessions, gaps;
 	uint64_t results[DPE_NRESULTS]; /* signature results, [DPE_NRESULTS-1]: unsigned messages */
+	double cpu_s; /* the worker thread's CPU time (replay: idle time sleeps, so this is work) */
+	uint64_t peak_flows; /* most flows open at once */
 } __attribute__((aligned(64)));
 
 struct dpe_stats {
 	unsigned nports, nworkers;
 	struct dpe_port_stats port[DPE_MAX_PORTS];
 	struct dpe_worker_stats worker[DPE_MAX_WORKERS];
+	bool rss;       /* the ports spread flows over the workers (RSS mode) */
+	bool inline_worker; /* one worker, run on the main lcore (no ring) */
 	double wall_s;  /* first packet to end of input (replay: without the idle wait) */
 	double total_s; /* whole run including EAL start */
+	double main_cpu_s; /* main lcore's CPU time from its first poll to the end of input */
+	uint64_t flow_table_bytes; /* DPDK heap taken by the flow tables (all slots) */
 };
 
 struct dpe_config {
@@ -78,13 +107,15 @@ struct dpe_config {
 	unsigned nworkers; /* 1 .. DPE_MAX_WORKERS; the EAL needs nworkers + 1 lcores */
 	uint16_t smtp_ports[DPE_MAX_SMTP_PORTS];
 	unsigned nsmtp_ports;
-	uint16_t tls_ports[DPE_MAX_SMTP_PORTS]; /* implicit TLS (465): flows counted, no session */
+	uint16_t tls_ports[DPE_MAX_SMTP_PORTS]; /* implicit TLS (465): session facts only */
 	unsigned ntls_ports;
 	uint32_t flows_per_worker;
 	uint64_t idle_ns;     /* flow idle timeout in capture time */
 	unsigned end_idle_ms; /* > 0: replay mode */
 	volatile bool *stop;  /* live mode: set (by a signal handler) to stop */
 	bool telemetry;       /* register /wireseal/stats (needs an EAL with telemetry on) */
+	bool no_rss;          /* software spreading even where the ports offer RSS */
+	bool inline_worker;   /* one worker on one-queue ports: run it on the main lcore */
 	/* Fills worker w's session config (callbacks and their arg); the
 	 * worker's counters are passed so callbacks can count messages/results.
 	 * Returns 0, or -1 to abort the run. Runs on the main lcore at start. */

@@ -8,6 +8,7 @@
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
 #include <rte_malloc.h>
+#include <rte_thash.h>
 
 #define NIL UINT32_MAX
 
@@ -39,6 +40,42 @@ uint32_t
 flow_key_hash(const struct flow_key *k)
 {
 	return rte_hash_crc(k, sizeof(*k), 0x5eed);
+}
+
+void
+flow_rss_key(uint8_t *key, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		key[i] = i % 2 ? 0x5a : 0x6d;
+}
+
+static uint32_t
+be32_at(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+uint32_t
+flow_rss_hash(const uint8_t src[16], uint16_t sport, const uint8_t dst[16], uint16_t dport)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	uint8_t key[FLOW_RSS_KEY_LEN];
+	flow_rss_key(key, sizeof(key));
+	/* rte_softrss takes the tuple as host-order 32-bit words: addresses,
+	 * then sport in the high half of the last word */
+	uint32_t t[9];
+	unsigned n = 0;
+	if (memcmp(src, mapped, 12) == 0 && memcmp(dst, mapped, 12) == 0) {
+		t[n++] = be32_at(src + 12);
+		t[n++] = be32_at(dst + 12);
+	} else {
+		for (unsigned i = 0; i < 16; i += 4)
+			t[n++] = be32_at(src + i);
+		for (unsigned i = 0; i < 16; i += 4)
+			t[n++] = be32_at(dst + i);
+	}
+	t[n++] = (uint32_t)sport << 16 | dport;
+	return rte_softrss(t, n, key);
 }
 
 struct flow_table *

@@ -69,6 +69,19 @@ bool flow_key_make(const uint8_t src[16], uint16_t sport, const uint8_t dst[16],
 /* Symmetric hash of the endpoints, for spreading flows over workers. */
 uint32_t flow_key_hash(const struct flow_key *k);
 
+/* Receive-side scaling with a symmetric Toeplitz key: the 16-bit pattern
+ * 0x6d5a repeated makes the hash of (src, dst, sport, dport) equal to that
+ * of (dst, src, dport, sport), so a NIC given this key puts both directions
+ * of a connection on one queue. flow_rss_key fills len bytes (NICs take 40
+ * or 52); flow_rss_hash is the hash such a NIC computes over the TCP
+ * 4-tuple (IPv4 when both addresses are ::ffff:a.b.c.d, else IPv6), used to
+ * find the queue that owns a datagram rebuilt from fragments (a NIC hashes
+ * fragments on the addresses alone, so they may arrive on another queue). */
+#define FLOW_RSS_KEY_LEN 40u /* bytes the hash needs: 36 bytes of IPv6 tuple + 4 */
+void flow_rss_key(uint8_t *key, size_t len);
+uint32_t flow_rss_hash(const uint8_t src[16], uint16_t sport, const uint8_t dst[16],
+                       uint16_t dport);
+
 /* NULL with why filled when the capacity is out of range or memory lacks. */
 struct flow_table *flow_table_new(const struct flow_table_config *cfg, char *why, size_t why_len);
 /* Ends every live flow with reason (NULL: "capture-end"), then frees. NULL-safe. */

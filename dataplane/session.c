@@ -394,7 +394,10 @@ dp_session_new(const struct dp_session_config *cfg, const struct dp_session_info
 	s->info = *info;
 	tcpr_init(&s->dir[0], 0);
 	tcpr_init(&s->dir[1], 0);
-	smtpp_init(&s->sp, &session_ops, s, info->midstream);
+	if (info->implicit_tls)
+		smtpp_init_tls(&s->sp, &session_ops, s);
+	else
+		smtpp_init(&s->sp, &session_ops, s, info->midstream);
 	msgstream_init(&s->ms, cfg->verify, cfg->now, cfg->key_lookup ? cfg->key_lookup : no_lookup,
 		       cfg->arg);
 	if (cfg->key_ready && cfg->on_parked)
@@ -426,7 +429,7 @@ dp_session_segment(struct dp_session *s, enum dp_dir dir, uint32_t seq, uint32_t
 	if (s->ended || (dir != DP_DIR_C2S && dir != DP_DIR_S2C))
 		return;
 	if (!s->dir[dir].started && !(flags & TCPR_SYN) && len > 0 && !s->info.midstream &&
-	    s->sp.c.commands == 0 && s->sp.c.replies == 0) {
+	    !s->info.implicit_tls && s->sp.c.commands == 0 && s->sp.c.replies == 0) {
 		/* data before any SYN of this direction: the capture joined late
 		 * even if it did not say so; the parser must resynchronise */
 		s->info.midstream = true;
@@ -466,6 +469,8 @@ dp_session_end(struct dp_session *s, const char *reason)
 		.transactions = s->transactions,
 		.messages = s->messages,
 		.end_reason = reason ? reason : s->rst ? "rst" : "fin",
+		.tls_bytes = {s->sp.c.tls_bytes[0], s->sp.c.tls_bytes[1]},
+		.gaps = s->counters.gaps,
 	};
 	if (s->cfg.on_session)
 		s->cfg.on_session(s->cfg.arg, &rec);

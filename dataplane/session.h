@@ -66,6 +66,8 @@ struct dp_session_info {
 	uint64_t flow_id;
 	bool midstream; /* the capture did not see the SYN (the session also sets
 			 * it, in its copy, when data comes before any SYN) */
+	bool implicit_tls; /* TLS from the first byte (port 465): nothing is
+			    * parsed, no message record; the session record only */
 };
 
 /* One message, handed over when its end (".", BDAT LAST, or the session's
@@ -93,6 +95,8 @@ struct dp_session_record {
 	bool starttls_offered, starttls_used, pipelining, chunking, auth_seen;
 	unsigned transactions, messages;
 	const char *end_reason; /* "fin", "rst", "idle", "evicted", "capture-end" */
+	uint64_t tls_bytes[2];  /* by enum dp_dir, after STARTTLS or (implicit TLS) all */
+	uint64_t gaps;          /* holes in either direction */
 };
 
 struct dp_session_counters {

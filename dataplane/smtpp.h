@@ -179,6 +179,9 @@ struct smtpp {
 
 /* midstream: the capture did not see the start; both sides resynchronise. */
 void smtpp_init(struct smtpp *p, const struct smtpp_ops *ops, void *arg, bool midstream);
+/* A connection that is TLS from its first byte (implicit TLS, port 465):
+ * nothing is parsed, both sides' bytes are counted (c.tls_bytes). */
+void smtpp_init_tls(struct smtpp *p, const struct smtpp_ops *ops, void *arg);
 void smtpp_free(struct smtpp *p);
 /* Release line buffers that hold no partial line (idle sessions). */
 void smtpp_trim(struct smtpp *p);

@@ -10,6 +10,8 @@ A case is a folder tests/e2e/NAME/ with
             summary on stderr must match
   absent    (optional, empty) no message may be reported at all (a port the
             dataplane does not parse)
+  sessions  (optional) how many implicit-TLS session-facts lines
+            ("event": "session") replay must print; none without the file
 The manifest lists every message put on the wire: its session (client
 address/port), transaction number, .eml file and what to expect:
   same    the replayed DKIM results (d, s, a, result) equal `wireseal verify`
@@ -67,8 +69,12 @@ def main():
         return 1
     # per session (client address and port): records in transaction order
     sessions = {}
+    facts = []
     for line in r.stdout.splitlines():
         o = json.loads(line)
+        if o.get("event") == "session":
+            facts.append(o["session"])
+            continue
         s = o["session"]
         sessions.setdefault((s["client_ip"], s["client_port"]), []).append(o)
     got = {}
@@ -101,6 +107,20 @@ def main():
             if pat and not re.search(pat, r.stderr):
                 print("FAIL: summary does not match %r" % pat)
                 bad += 1
+    # implicit TLS: one session-facts line per connection, bytes both ways
+    want_facts = 0
+    facts_file = os.path.join(case, "sessions")
+    if os.path.exists(facts_file):
+        want_facts = int(open(facts_file).read().strip())
+    if len(facts) != want_facts:
+        print("FAIL: %d session-facts lines, want %d: %s" % (len(facts), want_facts, facts))
+        bad += 1
+    for f in facts:
+        if not (f.get("implicit_tls") is True and f["tls_bytes_c2s"] > 0 and f["tls_bytes_s2c"] > 0
+                and f["end"] in ("fin", "rst", "idle", "evicted", "capture-end")
+                and {"client_ip", "client_port", "server_ip", "server_port"} <= set(f)):
+            print("FAIL: session facts incomplete: %s" % f)
+            bad += 1
     counts = {"same": 0, "gap": 0, "absent": 0}
     if os.path.exists(os.path.join(case, "absent")):
         for m in manifest:

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -98,6 +99,51 @@ test_symmetric(void **state)
 	assert_true(flow_key_make(a, 25, a, 4000, &k1));
 	assert_false(flow_key_make(a, 4000, a, 25, &k2));
 	assert_memory_equal(&k1, &k2, sizeof(k1));
+}
+
+static void
+rand_ip(uint8_t ip[16], bool v6)
+{
+	for (unsigned i = 0; i < 16; i++)
+		ip[i] = (uint8_t)rand();
+	if (!v6) {
+		memset(ip, 0, 10);
+		ip[10] = ip[11] = 0xff;
+	}
+}
+
+/* Both directions of a connection land on one worker: on the software path
+ * (flow_key_hash of the sorted key) and on the NIC path (Toeplitz with the
+ * symmetric key), IPv4 and IPv6; and the NIC hash still spreads flows. */
+static void
+test_hash_symmetric(void **state)
+{
+	(void)state;
+	srand(7);
+	unsigned per_queue[4] = {0};
+	for (unsigned i = 0; i < 4000; i++) {
+		bool v6 = i % 2;
+		uint8_t a[16], b[16];
+		rand_ip(a, v6);
+		rand_ip(b, v6);
+		uint16_t pa = (uint16_t)rand(), pb = (uint16_t)rand();
+		uint32_t h1 = flow_rss_hash(a, pa, b, pb), h2 = flow_rss_hash(b, pb, a, pa);
+		assert_int_equal(h1, h2);
+		per_queue[h1 % 4]++;
+		struct flow_key k1, k2;
+		flow_key_make(a, pa, b, pb, &k1);
+		flow_key_make(b, pb, a, pa, &k2);
+		assert_int_equal(flow_key_hash(&k1) % 3, flow_key_hash(&k2) % 3);
+	}
+	for (unsigned q = 0; q < 4; q++)
+		assert_in_range(per_queue[q], 800, 1200);
+	/* the key is the repeated 16-bit pattern, any length a NIC asks for */
+	uint8_t key[52];
+	flow_rss_key(key, sizeof(key));
+	for (unsigned i = 2; i < sizeof(key); i++)
+		assert_int_equal(key[i], key[i - 2]);
+	assert_int_equal(key[0], 0x6d);
+	assert_int_equal(key[1], 0x5a);
 }
 
 static void
@@ -282,7 +328,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_symmetric),    cmocka_unit_test(test_insert_lookup_bulk),
+	        cmocka_unit_test(test_symmetric),    cmocka_unit_test(test_hash_symmetric),    cmocka_unit_test(test_insert_lookup_bulk),
 	        cmocka_unit_test(test_idle),         cmocka_unit_test(test_trim_quiet),
 	        cmocka_unit_test(test_evict_oldest), cmocka_unit_test(test_capacity_limits),
 	};

@@ -809,6 +809,50 @@ test_midstream(void **state)
 	fixture_free(&f);
 }
 
+/* Implicit TLS (port 465): the same plaintext conversation, fed to a session
+ * that knows the connection is TLS from its first byte, is not parsed: no
+ * message, no HELO, no command; every byte is counted in the record, also
+ * when the capture joined late (no SYN: no switch back to SMTP parsing). */
+static void
+test_implicit_tls(void **state)
+{
+	(void)state;
+	struct fixture f;
+	fixture_build(&f);
+	for (int late = 0; late < 2; late++) {
+		struct seen sn;
+		memset(&sn, 0, sizeof(sn));
+		struct dp_session_config cfg = {.verify = true,
+						.now = 1700000100,
+						.key_lookup = lookup,
+						.on_message = on_message,
+						.on_session = on_session,
+						.arg = &sn};
+		struct dp_session_info info = {.flow_id = 2, .implicit_tls = true};
+		info.client.port = 40001;
+		info.server.port = 465;
+		struct dp_session *s = dp_session_new(&cfg, &info);
+		assert_non_null(s);
+		struct feed_opts o = {.seed = 3, .lose_item = -1, .rst_item = -1,
+				      .start_item = (size_t)late};
+		feed(s, &f, &o);
+		dp_session_end(s, NULL);
+		assert_int_equal(sn.nm, 0);
+		assert_true(sn.session_done);
+		assert_true(sn.srec.info->implicit_tls);
+		assert_string_equal(sn.srec.helo, "");
+		assert_int_equal(sn.srec.messages, 0);
+		size_t skipped = late ? f.c.items[0].len : 0;
+		size_t want[2] = {f.c.len[0], f.c.len[1]};
+		want[f.c.items[0].dir] -= skipped;
+		assert_int_equal(sn.srec.tls_bytes[DP_DIR_C2S], want[0]);
+		assert_int_equal(sn.srec.tls_bytes[DP_DIR_S2C], want[1]);
+		assert_int_equal(dp_session_counters(s)->commands, 0);
+		dp_session_free(s);
+	}
+	fixture_free(&f);
+}
+
 /* Two BDAT transactions pipelined before any reply: the first ends before its
  * RCPT replies come, so a refusal of its recipient must not land on the
  * second transaction's recipient. */
@@ -1135,7 +1179,7 @@ main(void)
 		cmocka_unit_test(test_parked),
 		cmocka_unit_test(test_idle_size),    cmocka_unit_test(test_header_limits),
 		cmocka_unit_test(test_bdat_pipelined),  cmocka_unit_test(test_path_limit),
-		cmocka_unit_test(test_no_alloc_per_segment),
+		cmocka_unit_test(test_no_alloc_per_segment), cmocka_unit_test(test_implicit_tls),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

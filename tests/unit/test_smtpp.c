@@ -302,6 +302,77 @@ test_splits(void **state)
 	}
 }
 
+/* Dot-unstuffing as RFC 5321 4.5.2 says it, byte by byte: the reference for
+ * the parser's vector scan. Returns the input bytes up to and including the
+ * terminator (n when there is none). */
+static size_t
+ref_unstuff(const uint8_t *d, size_t n, uint8_t *out, size_t *olen)
+{
+	bool bol = true;
+	*olen = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (bol && d[i] == '.') {
+			if (i + 2 < n && d[i + 1] == '\r' && d[i + 2] == '\n')
+				return i + 3;
+			bol = false; /* the stuffed dot goes */
+			continue;
+		}
+		bol = d[i] == '\n' && i > 0 && d[i - 1] == '\r';
+		out[(*olen)++] = d[i];
+	}
+	return n;
+}
+
+/* Random DATA contents rich in dots, CRs and LFs (stuffed dots, bare LFs,
+ * ".\r" without LF, CRLF runs), long enough for the vector scan, fed in
+ * splits of 1 byte to all of it: the body equals the reference, and the
+ * commands after the terminator are parsed. */
+static void
+test_data_random(void **state)
+{
+	(void)state;
+	static const char alpha[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa..\r\n\r\n\r\n.\n";
+	static uint8_t in[6000], want[6000];
+	uint64_t seed = 12345;
+	for (unsigned round = 0; round < 400; round++) {
+		size_t n = 1 + tu_rand(&seed) % 4000;
+		for (size_t i = 0; i < n; i++)
+			in[i] = (uint8_t)alpha[tu_rand(&seed) % (sizeof(alpha) - 1)];
+		memcpy(in + n, "\r\n.\r\nQUIT\r\n", 11);
+		size_t total = n + 11, wlen;
+		size_t end = ref_unstuff(in, total, want, &wlen);
+		assert_true(end <= n + 5);
+		struct log l;
+		memset(&l, 0, sizeof(l));
+		struct smtpp p;
+		smtpp_init(&p, &ops, &l, false);
+		smtpp_feed(&p, SMTPP_C2S, (const uint8_t *)"DATA\r\n", 6);
+		unsigned mode = round % 4; /* 1 byte, small, segment-sized, all at once */
+		for (size_t off = 0; off < total;) {
+			size_t k = mode == 0 ? 1 : mode == 1 ? 1 + tu_rand(&seed) % 20
+				   : mode == 2 ? 1 + tu_rand(&seed) % 1460 : total;
+			if (k > total - off)
+				k = total - off;
+			smtpp_feed(&p, SMTPP_C2S, in + off, k);
+			off += k;
+		}
+		smtpp_end(&p);
+		const char *m = strstr(l.s, "M:");
+		assert_non_null(m);
+		m += 2;
+		if (strncmp(m, (const char *)want, wlen) != 0 || strncmp(m + wlen, "|DOT\n", 5) != 0)
+			fail_msg("round %u (mode %u, %zu bytes): body differs from the reference", round,
+				 mode, n);
+		/* what follows the terminator is commands again (the random
+		 * part may hold an earlier terminator: then they are junk) */
+		if (end == total - 6)
+			assert_non_null(strstr(l.s, "C:QUIT"));
+		smtpp_free(&p);
+		free(l.s);
+		free(l.body);
+	}
+}
+
 static void
 test_path(void **state)
 {
@@ -447,6 +518,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_splits),
+		cmocka_unit_test(test_data_random),
 		cmocka_unit_test(test_path),
 		cmocka_unit_test(test_limits),
 	};
