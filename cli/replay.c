@@ -38,6 +38,9 @@
 #include "json.h"
 #include "keys.h"
 #include "report.h"
+#include "sessjson.h"
+#include "tlscert.h"
+#include "wiresig.h"
 
 #define REPLAY_MAX_CAPTURES 16
 #define REPLAY_END_IDLE_MS 300 /* net_pcap has no EOF: input is over after this much quiet */
@@ -63,6 +66,9 @@ struct app {
 	struct cpc *cp; /* NULL without --cp */
 	bool json, verify, tty;
 	int64_t now;
+	struct sessjson *sj;             /* session lines: policies, MX map, retry table */
+	struct x509_store_st *ca_store;  /* --ca-file, NULL without */
+	const char *ca_file;
 	struct app_worker w[DPE_MAX_WORKERS];
 };
 
@@ -158,8 +164,13 @@ on_message(void *arg, const struct dp_message_record *rec)
 static void
 on_session(void *arg, const struct dp_session_record *rec)
 {
-	(void)arg;
-	(void)rec;
+	struct app_worker *w = arg;
+	if (!w->a->json)
+		return;
+	flockfile(stdout);
+	sessjson_print(w->a->sj, stdout, rec);
+	fflush(stdout);
+	funlockfile(stdout);
 }
 
 static int
@@ -193,6 +204,7 @@ worker_setup(void *app, unsigned wi, struct dpe_worker_stats *ws, struct dp_sess
 	        .on_message = on_message,
 	        .on_session = on_session,
 	        .arg = w,
+	        .ca_store = a->ca_store,
 	};
 	return 0;
 }
@@ -200,6 +212,8 @@ worker_setup(void *app, unsigned wi, struct dpe_worker_stats *ws, struct dp_sess
 static void
 app_free(struct app *a)
 {
+	tlscert_store_free(a->ca_store);
+	a->ca_store = NULL;
 	for (unsigned i = 0; i < DPE_MAX_WORKERS; i++) {
 		keycache_free(a->w[i].kc);
 		ws_dns_free(a->w[i].dns);
@@ -319,6 +333,9 @@ static const struct option common_opts[] = {
         {"flows", required_argument, NULL, 'f'},
         {"idle-timeout", required_argument, NULL, 'i'},
         {"end-idle", required_argument, NULL, 'e'},
+        {"sts-policy", required_argument, NULL, 'P'},
+        {"mx-map", required_argument, NULL, 'M'},
+        {"ca-file", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
@@ -369,6 +386,20 @@ parse_common(int argc, char **argv, struct app *a, struct run_opts *o)
 		case 'e':
 			o->end_idle_ms = (unsigned)strtoul(optarg, NULL, 10);
 			break;
+		case 'P':
+		case 'M': {
+			char why[300];
+			int rc = opt == 'P' ? sessjson_add_policy(a->sj, optarg, why, sizeof(why))
+			                    : sessjson_add_mx(a->sj, optarg, why, sizeof(why));
+			if (rc != 0) {
+				fprintf(stderr, "%s: %s\n", a->prog, why);
+				return -1;
+			}
+			break;
+		}
+		case 'C':
+			a->ca_file = optarg;
+			break;
 		case 'h':
 			return 1;
 		default:
@@ -391,6 +422,10 @@ defaults(struct app *a, struct run_opts *o, const char *prog)
 	gethostname(host, sizeof(host) - 1);
 	a->authserv_id = host;
 	a->tty = isatty(STDERR_FILENO);
+	static struct sessjson *sj;
+	if (!sj)
+		sj = sessjson_new(); /* lives for the process: workers print through it */
+	a->sj = sj;
 	o->workers = 1;
 	o->flows = REPLAY_FLOWS;
 	o->idle_s = REPLAY_IDLE_S;
@@ -427,6 +462,15 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 	memcpy(dc.tls_ports, o->tls, sizeof(dc.tls_ports));
 	static struct dpe_stats st;
 	char why[256];
+	if (wiresig_init_db(why, sizeof(why)) != 0)
+		fprintf(stderr, "%s: wire signal patterns off: %s\n", a->prog, why);
+	if (a->ca_file) {
+		a->ca_store = tlscert_store_load(a->ca_file, why, sizeof(why));
+		if (!a->ca_store) {
+			fprintf(stderr, "%s: %s\n", a->prog, why);
+			return 1;
+		}
+	}
 	if (a->cp_path) {
 		a->cp = cpc_connect(a->cp_path, why, sizeof(why));
 		if (!a->cp) {
@@ -466,7 +510,8 @@ replay_usage(void)
 {
 	fprintf(stderr, "usage: wireseal replay [--zone FILE] [--cp SOCKET] [--json] [--workers N] [--no-verify] "
 	                "[--authserv-id ID] [--now EPOCH] [--smtp-ports 25,587] [--tls-ports 465] "
-	                "[--flows N] [--idle-timeout S] [--end-idle MS] CAPTURE...\n");
+	                "[--flows N] [--idle-timeout S] [--end-idle MS] [--sts-policy DOMAIN=FILE]... "
+	                "[--mx-map IP=HOST]... [--ca-file PEM] CAPTURE...\n");
 }
 
 int
