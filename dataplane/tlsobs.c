@@ -79,7 +79,8 @@ tlsobs_established(const struct tlsobs *t)
 	if (!f->server_hello)
 		return false;
 	if (f->version >= TLSOBS_VERSION_TLS13)
-		return f->dir[0].appdata_records > 0 && f->dir[1].appdata_records > 0;
+		return f->dir[0].appdata_records >= 2 && f->dir[1].appdata_records > 0 &&
+		       !f->dir[0].alert.seen && !f->dir[1].alert.seen;
 	return f->dir[0].ccs_records > 0 && f->dir[1].ccs_records > 0 && !f->dir[0].alert.seen &&
 	       !f->dir[1].alert.seen;
 }
@@ -523,7 +524,8 @@ record_begin(struct tlsobs *t, int d, struct tlsobs_rd *rd, uint64_t off)
 		df->handshake_records++;
 		break;
 	case REC_APPDATA:
-		df->appdata_records++;
+		if (df->appdata_records++ == 0)
+			df->first_appdata_offset = off;
 		break;
 	case REC_CCS:
 		df->ccs_records++;
@@ -541,7 +543,9 @@ record_begin(struct tlsobs *t, int d, struct tlsobs_rd *rd, uint64_t off)
 		df->alert_records++;
 		rd->alert_have = 0;
 		rd->alert_off = off;
-		if (df->encrypted && !df->alert.seen) {
+		/* TLS 1.3 sends encrypted alerts as application_data records: an
+		 * alert record there is always in the clear (RFC 8446 5.1) */
+		if (df->encrypted && t->f.version < TLSOBS_VERSION_TLS13 && !df->alert.seen) {
 			df->alert.seen = true;
 			df->alert.encrypted = true;
 			df->alert.offset = off;
@@ -557,7 +561,7 @@ record_bytes(struct tlsobs *t, int d, struct tlsobs_rd *rd, const uint8_t *p, si
 	     uint64_t pos)
 {
 	struct tlsobs_dirfacts *df = &t->f.dir[d];
-	if (df->encrypted)
+	if (df->encrypted && !(rd->type == REC_ALERT && t->f.version >= TLSOBS_VERSION_TLS13))
 		return;
 	if (rd->type == REC_HANDSHAKE) {
 		hs_bytes(t, d, p, n, pos);

@@ -68,7 +68,7 @@ struct tlsobs_dirfacts {
 	uint64_t records, handshake_records, appdata_records, ccs_records, alert_records;
 	uint64_t junk_bytes;  /* skipped before the first record */
 	uint64_t junk_offset; /* where the skipped bytes began */
-	uint64_t first_record_offset;
+	uint64_t first_record_offset, first_appdata_offset;
 	bool started;         /* a record header was read */
 	bool encrypted;
 	bool error;           /* a bad record header after TLS began: direction stopped */
@@ -143,8 +143,9 @@ void tlsobs_gap(struct tlsobs *t, enum tlsobs_dir d, uint64_t n);
 const struct tlsobs_facts *tlsobs_facts(const struct tlsobs *t);
 /* The Certificate message body the spans in facts point into (NULL if none). */
 const uint8_t *tlsobs_chain(const struct tlsobs *t);
-/* The handshake looks complete: both sides sent ChangeCipherSpec (<= 1.2) or,
- * with TLS 1.3, application-data records flowed both ways after the SH. */
+/* The handshake looks complete: both sides sent ChangeCipherSpec and no alert
+ * (<= 1.2) or, with TLS 1.3, the client sent at least two encrypted records
+ * (its Finished and data) and the server one, with no cleartext alert. */
 bool tlsobs_established(const struct tlsobs *t);
 /* "TLSv1.2", "TLSv1.3", "SSLv3", ... or "unknown". */
 const char *tlsobs_version_name(uint16_t v);

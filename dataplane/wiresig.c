@@ -306,11 +306,14 @@ wiresig_tls(struct wiresig *w, const struct tlsobs_facts *f)
 	const struct tlsobs_alert *ca = &f->dir[0].alert;
 	if (f->cert_seen && ca->seen && !ca->encrypted && cert_alert(ca->desc))
 		wiresig_raise(w, WS_SIG_CLIENT_CERT_ALERT, DP_DIR_C2S, ca->offset);
-	/* TLS 1.3: the server's encrypted flight came, the client answered with
-	 * at most one encrypted record (an alert, not Finished + data) */
-	if (f->server_hello && f->version >= TLSOBS_VERSION_TLS13 && !f->resumed &&
-	    f->dir[1].appdata_records > 0 && f->dir[0].appdata_records == 1)
-		wiresig_raise(w, WS_SIG_TLS13_CLIENT_ABORT, DP_DIR_C2S, 0);
+	/* TLS 1.3: the server's encrypted flight came, and the client answered
+	 * with an alert (in the clear, before its keys were in use) or with one
+	 * encrypted record (an alert: no Finished and data) */
+	const struct tlsobs_dirfacts *c = &f->dir[0];
+	if (f->server_hello && f->version >= TLSOBS_VERSION_TLS13 && f->dir[1].appdata_records > 0 &&
+	    c->appdata_records <= 1 && (ca->seen || c->appdata_records == 1))
+		wiresig_raise(w, WS_SIG_TLS13_CLIENT_ABORT, DP_DIR_C2S,
+			      ca->seen ? ca->offset : c->first_appdata_offset);
 }
 
 size_t

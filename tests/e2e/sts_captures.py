@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""Replay the STARTTLS/TLS wire-signal captures and check the session lines.
+
+tests/data/captures/sts/expected.json (written by tests/tools/gen_sts_pcap.py
+with the captures) lists per capture the replay arguments and per session
+(client port): the anomaly names (exactly: a benign capture has none), the
+evidence offsets the generator knows, the sts result and reason, where the
+policy domain and MX host came from, and TLS facts. Each capture exists as
+NAME.pcap and NAME-split.pcap (1..7-byte segments): both must match the
+expectations, and give identical session lines (anomaly offsets included).
+
+usage: sts_captures.py BUILD_DIR SOURCE_ROOT [NAME...]
+"""
+import json
+import os
+import subprocess
+import sys
+
+
+def sessions(ws, pcap, args):
+    r = subprocess.run([ws, "replay", "--json", "--no-verify"] + args + [pcap],
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        return None, "replay exited %d: %s" % (r.returncode, r.stderr[-500:])
+    out = {}
+    for line in r.stdout.splitlines():
+        o = json.loads(line)
+        if "session_record" in o:
+            s = o["session_record"]
+            out[s["client_port"]] = s
+    return out, None
+
+
+def check(name, got, want):
+    bad = []
+    for e in want:
+        s = got.get(e["client_port"])
+        where = "%s port %d" % (name, e["client_port"])
+        if s is None:
+            bad.append("%s: no session line" % where)
+            continue
+        names = sorted(a["name"] for a in s["anomalies"])
+        if names != sorted(e["anomalies"]):
+            bad.append("%s: anomalies %s, want %s" % (where, names, sorted(e["anomalies"])))
+        for n, (d, off) in e["offsets"].items():
+            hit = [a for a in s["anomalies"] if a["name"] == n]
+            if hit and (hit[0]["dir"], hit[0]["offset"]) != (d, off):
+                bad.append("%s: %s at %s %d, want %s %d" % (where, n, hit[0]["dir"], hit[0]["offset"], d, off))
+        sts = [s["sts"]["result"], s["sts"]["reason"]]
+        if sts != e["sts"]:
+            bad.append("%s: sts %s, want %s (%s)" % (where, sts, e["sts"], s["sts"]))
+        if "source" in e and s["sts"]["policy_domain_source"] != e["source"]:
+            bad.append("%s: policy domain from %s, want %s" % (where, s["sts"]["policy_domain_source"], e["source"]))
+        if "mx_source" in e and s["sts"]["mx_host_source"] != e["mx_source"]:
+            bad.append("%s: MX host from %s, want %s" % (where, s["sts"]["mx_host_source"], e["mx_source"]))
+        for k, v in e.get("tls", {}).items():
+            if s["tls"].get(k) != v:
+                bad.append("%s: tls.%s = %r, want %r" % (where, k, s["tls"].get(k), v))
+    if len(got) != len(want):
+        bad.append("%s: %d session lines, want %d" % (name, len(got), len(want)))
+    return bad
+
+
+def main():
+    build, root = sys.argv[1:3]
+    only = sys.argv[3:]
+    ws = os.path.join(build, "wireseal")
+    d = os.path.join(root, "tests", "data", "captures", "sts")
+    expected = json.load(open(os.path.join(d, "expected.json")))
+    bad = []
+    n = 0
+    for name, e in sorted(expected.items()):
+        if only and name not in only:
+            continue
+        args = [a.replace("@DIR@", d) for a in e["args"]]
+        whole, err = sessions(ws, os.path.join(d, name + ".pcap"), args)
+        split, err2 = sessions(ws, os.path.join(d, name + "-split.pcap"), args)
+        if err or err2:
+            bad.append("%s: %s" % (name, err or err2))
+            continue
+        bad += check(name, whole, e["sessions"])
+        bad += check(name + "-split", split, e["sessions"])
+        strip = lambda m: {p: {k: v for k, v in s.items() if k != "client_port"} for p, s in m.items()}
+        if strip(whole) != strip(split):
+            bad.append("%s: the split capture's session lines differ:\n  %s\n  %s" % (name, whole, split))
+        n += 1
+    for b in bad:
+        print("FAIL " + b)
+    print("%d captures (x2 segmentations), %d failures" % (n, len(bad)))
+    return 1 if bad or n == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
