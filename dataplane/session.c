@@ -61,8 +61,8 @@ struct dp_session {
 	/* TLS and wire signals */
 	struct wiresig sig;
 	struct dp_tls *tls;
-	char **rdom; /* DP_SESSION_MAX_RCPT_DOMAINS slots, allocated on the first */
-	size_t nrdom;
+	char **rdom; /* grown on demand up to DP_SESSION_MAX_RCPT_DOMAINS */
+	size_t nrdom, rdom_cap;
 	struct dp_session_offsets off;
 	bool ehlo_seen, mail_seen, rcpt_seen;
 	uint64_t ehlo_reply_start;
@@ -216,10 +216,14 @@ rcpt_domain(struct dp_session *s, const char *arg, size_t len)
 		s->counters.rcpt_domains_over++;
 		return;
 	}
-	if (!s->rdom) {
-		s->rdom = calloc(DP_SESSION_MAX_RCPT_DOMAINS, sizeof(*s->rdom));
-		if (!s->rdom)
+	if (s->nrdom == s->rdom_cap) {
+		/* most sessions name one domain: grow 1, 2, 4 ... up to the limit */
+		size_t cap = s->rdom_cap ? s->rdom_cap * 2 : 1;
+		char **nr = realloc(s->rdom, cap * sizeof(*nr));
+		if (!nr)
 			return;
+		s->rdom = nr;
+		s->rdom_cap = cap;
 	}
 	char *c = malloc(dl + 1);
 	if (!c)
