@@ -28,9 +28,12 @@
  *    each rcpt are cut at DP_SESSION_MAX_PATH bytes.
  *  - dp_session_trim releases what only an active session needs.
  *  - Size: an idle session (no message open, after dp_session_trim, or
- *    before its first message) holds struct dp_session (1216 bytes on
- *    x86-64) plus the HELO name and the envelope of its current transaction:
- *    1488 heap bytes with one recipient (test_session's test_idle_size).
+ *    before its first message) holds struct dp_session plus the HELO name,
+ *    the envelope of its current transaction and the cleartext RCPT
+ *    domains: 1776 heap bytes with one recipient (test_session's
+ *    test_idle_size). TLS state (struct dp_tls: tlsobs, certificate facts)
+ *    is allocated only when a STARTTLS is accepted; the anomaly array on
+ *    the first anomaly.
  *    Out-of-order data allocates its direction's reassembly ring (tcpr
  *    memcap, 64 KiB by default); line buffers are allocated only for lines
  *    split across segments; the first message allocates a DKIM verifier
