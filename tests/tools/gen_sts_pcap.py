@@ -12,9 +12,10 @@ modern OpenSSL will negotiate (TLS 1.0, a rewritten ClientHello) is spliced
 or built by hand from real handshake bytes.
 
 Per wire signal of the research note there is an attack capture and a
-benign one; each is written twice: NAME.pcap (segments up to 1460 bytes)
-and NAME-split.pcap (every write cut into random 1..7-byte segments), which
-must give the same session lines. expected.json says, per capture, the
+benign one; each is written three times: NAME.pcap (IPv4, segments up to
+1460 bytes), NAME-split.pcap (every write cut into random 1..7-byte
+segments) and NAME-v6-ooo.pcap (IPv6, 1..200-byte segments, neighbours
+swapped and some sent twice), which must give the same session lines. expected.json says, per capture, the
 replay arguments and per session (client port) the anomaly names, the
 offsets the generator knows (where it put the evidence bytes), the sts
 result and reason, and TLS facts.
@@ -43,7 +44,8 @@ CIP = bytes([198, 51, 100, 7])
 SIP = bytes([192, 0, 2, 25])
 MX = "mx.example.net"
 POLICY_ARGS = ["--sts-policy", "example.net=@DIR@/example.net.policy",
-               "--mx-map", "192.0.2.25=mx.example.net", "--ca-file", "@DIR@/ca.pem"]
+               "--mx-map", "192.0.2.25=mx.example.net", "--mx-map", "2001:db8::19=mx.example.net",
+               "--ca-file", "@DIR@/ca.pem"]
 
 
 # ---- certificates ----------------------------------------------------------
@@ -311,8 +313,14 @@ def tls_mail(cv, tls, rcpt="bob@example.net"):
             cv.s(tls.server_says(line))
 
 
-def write_pcap(path, convs, split, rng):
-    fr = Frames(False, [], CIP, SIP)
+CIP6 = bytes.fromhex("20010db8000000000000000000000007")
+SIP6 = bytes.fromhex("20010db8000000000000000000000019")
+
+
+def write_pcap(path, convs, split, rng, v6=False, ooo=False):
+    """ooo: each side's data segments are sent as the research note's case (d):
+    some swapped with their neighbour, some sent twice (retransmits)."""
+    fr = Frames(True, [], CIP6, SIP6) if v6 else Frames(False, [], CIP, SIP)
     ts = CAPTURE_T0 * 1000000
     with open(path, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
@@ -343,16 +351,24 @@ def write_pcap(path, convs, split, rng):
                     put(True, cport, 25, cseq, sseq, 0x14, b"")
                     break
                 off = 0
+                segs = []
                 while off < len(data):
-                    n = rng.randint(1, 7) if split else 1460
+                    n = rng.randint(1, 7) if split else (rng.randint(1, 200) if ooo else 1460)
                     piece = data[off:off + n]
                     if c2s:
-                        put(True, cport, 25, cseq, sseq, 0x18, piece)
+                        segs.append((True, cport, 25, cseq, sseq, 0x18, piece))
                         cseq += len(piece)
                     else:
-                        put(False, 25, cport, sseq, cseq, 0x18, piece)
+                        segs.append((False, 25, cport, sseq, cseq, 0x18, piece))
                         sseq += len(piece)
                     off += len(piece)
+                if ooo:
+                    for i in range(len(segs) - 1):
+                        if rng.random() < 0.3:
+                            segs[i], segs[i + 1] = segs[i + 1], segs[i]
+                    segs = [x for seg in segs for x in ([seg, seg] if rng.random() < 0.2 else [seg])]
+                for seg in segs:
+                    put(*seg)
 
 
 def cases(certs, rng):
@@ -727,7 +743,8 @@ def cases(certs, rng):
                                               "starttls-not-offered"],
                                 "sts": ["fail", "validation-failure"], "source": "rcpt"})],
                          ["--sts-policy", "example.net=@DIR@/example.net.policy",
-                          "--mx-map", "192.0.2.25=mx.attacker.example"])
+                          "--mx-map", "192.0.2.25=mx.attacker.example",
+                          "--mx-map", "2001:db8::19=mx.attacker.example"])
     cv = Conv(41143)
     ehlo(cv)
     starttls(cv)
@@ -789,6 +806,7 @@ def main():
             convs = [cv for cv, _ in sessions]
             write_pcap(os.path.join(outdir, name + ".pcap"), convs, False, rng)
             write_pcap(os.path.join(outdir, name + "-split.pcap"), convs, True, rng)
+            write_pcap(os.path.join(outdir, name + "-v6-ooo.pcap"), convs, False, rng, v6=True, ooo=True)
             exp = []
             for cv, e in sessions:
                 e = dict(e)
