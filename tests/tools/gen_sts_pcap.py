@@ -2,7 +2,7 @@
 """Write the outbound-SMTP captures of the STARTTLS/TLS wire signals.
 
 Every capture is one or more SMTP sessions from a sending MTA
-(198.51.100.7) to an MX (192.0.2.25, mx.example.net). The TLS bytes are
+(198.51.100.N, one N per capture) to an MX (192.0.2.25, mx.example.net). The TLS bytes are
 real: each handshake runs at generation time between two Python ssl objects
 joined by memory BIOs (OpenSSL underneath), with test certificates made on
 the fly by python3-cryptography (a test CA, a leaf for mx.example.net, an
@@ -317,10 +317,13 @@ CIP6 = bytes.fromhex("20010db8000000000000000000000007")
 SIP6 = bytes.fromhex("20010db8000000000000000000000019")
 
 
-def write_pcap(path, convs, split, rng, v6=False, ooo=False):
+def write_pcap(path, convs, split, rng, v6=False, ooo=False, client=7):
     """ooo: each side's data segments are sent as the research note's case (d):
-    some swapped with their neighbour, some sent twice (retransmits)."""
-    fr = Frames(True, [], CIP6, SIP6) if v6 else Frames(False, [], CIP, SIP)
+    some swapped with their neighbour, some sent twice (retransmits).
+    client: the last byte of the client's address (one per capture, so that
+    captures replayed together never look like one MTA's retries)."""
+    cip, cip6 = CIP[:3] + bytes([client]), CIP6[:15] + bytes([client])
+    fr = Frames(True, [], cip6, SIP6) if v6 else Frames(False, [], cip, SIP)
     ts = CAPTURE_T0 * 1000000
     with open(path, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
@@ -802,11 +805,13 @@ def main():
     expected = {}
     with tempfile.TemporaryDirectory() as tmp:
         certs = Certs(tmp, outdir)
-        for name, (desc, sessions, args) in cases(certs, rng).items():
+        for i, (name, (desc, sessions, args)) in enumerate(cases(certs, rng).items()):
             convs = [cv for cv, _ in sessions]
-            write_pcap(os.path.join(outdir, name + ".pcap"), convs, False, rng)
-            write_pcap(os.path.join(outdir, name + "-split.pcap"), convs, True, rng)
-            write_pcap(os.path.join(outdir, name + "-v6-ooo.pcap"), convs, False, rng, v6=True, ooo=True)
+            cl = 10 + i
+            write_pcap(os.path.join(outdir, name + ".pcap"), convs, False, rng, client=cl)
+            write_pcap(os.path.join(outdir, name + "-split.pcap"), convs, True, rng, client=cl)
+            write_pcap(os.path.join(outdir, name + "-v6-ooo.pcap"), convs, False, rng, v6=True, ooo=True,
+                       client=cl)
             exp = []
             for cv, e in sessions:
                 e = dict(e)
