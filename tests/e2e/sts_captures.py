@@ -106,6 +106,25 @@ def main():
                 bad.append("%s%s: session lines differ from the whole capture's:\n  %s\n  %s" %
                            (name, variant, per[""], per[variant]))
     n = len(items)
+    # the option limits, at and past: --sts-policy (16), --mx-map (64)
+    pol = os.path.join(d, "example.net.policy")
+    one = os.path.join(d, "tls12-full.pcap")
+    for k, rc in ((16, 0), (17, 2)):
+        args = [x for i in range(k) for x in ("--sts-policy", "d%d.example=%s" % (i, pol))]
+        r = subprocess.run([ws, "replay", "--json", "--no-verify", "--end-idle", "100"] + args + [one],
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != rc:
+            bad.append("%d --sts-policy: exit %d, want %d" % (k, r.returncode, rc))
+    for k, rc in ((64, 0), (65, 2)):
+        args = [x for i in range(k) for x in ("--mx-map", "192.0.2.%d=mx%d.example" % (i + 1, i))]
+        r = subprocess.run([ws, "replay", "--json", "--no-verify", "--end-idle", "100"] + args + [one],
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != rc:
+            bad.append("%d --mx-map: exit %d, want %d" % (k, r.returncode, rc))
+    for arg in ("--sts-policy=example.net", "--sts-policy=example.net=/nonexistent", "--mx-map=x=y"):
+        r = subprocess.run([ws, "replay", "--json", arg, one], capture_output=True, text=True, timeout=120)
+        if r.returncode != 2:
+            bad.append("%s: exit %d, want 2 (usage)" % (arg, r.returncode))
     for b in bad:
         print("FAIL " + b)
     print("%d captures (x3 variants), %d failures" % (n, len(bad)))

@@ -411,6 +411,46 @@ test_session_every_split(void **state)
 	assert_string_equal(want, exp);
 }
 
+struct rd {
+	size_t n;
+	uint64_t over;
+	char first[64];
+};
+
+static void
+on_session_rd(void *arg, const struct dp_session_record *rec)
+{
+	struct rd *r = arg;
+	r->n = rec->nrcpt_domains;
+	snprintf(r->first, sizeof(r->first), "%s", rec->nrcpt_domains ? rec->rcpt_domains[0] : "");
+}
+
+/* DP_SESSION_MAX_RCPT_DOMAINS distinct cleartext RCPT domains kept, then counted */
+static void
+test_limit_rcpt_domains(void **state)
+{
+	(void)state;
+	for (unsigned past = 0; past < 2; past++) {
+		struct rd r = {0};
+		struct dp_session_config cfg = {.verify = false, .on_session = on_session_rd, .arg = &r};
+		struct dp_session_info info = {.client.port = 40000, .server.port = 25};
+		struct dp_session *ss = dp_session_new(&cfg, &info);
+		dp_session_segment(ss, DP_DIR_C2S, 1, 0, 0x02, NULL, 0, 0);
+		static char cmds[8192];
+		size_t o = (size_t)snprintf(cmds, sizeof(cmds), "EHLO a\r\nMAIL FROM:<a@b>\r\n");
+		unsigned n = DP_SESSION_MAX_RCPT_DOMAINS + past;
+		for (unsigned i = 0; i < n; i++) /* each domain twice, in two cases: kept once */
+			o += (size_t)snprintf(cmds + o, sizeof(cmds) - o,
+					      "RCPT TO:<u@D%u.Example>\r\nRCPT TO:<v@d%u.example>\r\n", i, i);
+		dp_session_segment(ss, DP_DIR_C2S, 2, 0, 0x18, (const uint8_t *)cmds, o, 0);
+		dp_session_end(ss, "capture-end");
+		assert_int_equal(r.n, DP_SESSION_MAX_RCPT_DOMAINS);
+		assert_int_equal(dp_session_counters(ss)->rcpt_domains_over, past ? 2 : 0);
+		assert_string_equal(r.first, "d0.example");
+		dp_session_free(ss);
+	}
+}
+
 int
 main(void)
 {
@@ -422,6 +462,7 @@ main(void)
 		cmocka_unit_test(test_tls_facts),
 		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_session_every_split),
+		cmocka_unit_test(test_limit_rcpt_domains),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
