@@ -21,6 +21,8 @@ packages=(
     nginx-light
     # e2e real-MTA capture (tests/e2e/postfix_capture.py runs its own instance)
     postfix swaks
+    # STARTTLS/TLS capture generator (tests/tools/gen_sts_pcap.py: test certificates)
+    python3-cryptography
     # benchmarks
     gnuplot-nox rspamd python3-nacl util-linux
 )
