@@ -209,6 +209,9 @@ rcpt_domain(struct dp_session *s, const char *arg, size_t len)
 	size_t dl = (size_t)(a + n - d);
 	if (dl > STS_DOMAIN_MAX)
 		dl = STS_DOMAIN_MAX;
+	for (size_t i = 0; i < dl; i++)
+		if ((unsigned char)d[i] <= 0x20 || (unsigned char)d[i] >= 0x7f)
+			return; /* not a domain (NUL, controls, UTF-8): no policy can name it */
 	for (size_t i = 0; i < s->nrdom; i++)
 		if (strncasecmp(s->rdom[i], d, dl) == 0 && s->rdom[i][dl] == '\0')
 			return;

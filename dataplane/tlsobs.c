@@ -424,7 +424,8 @@ hs_bytes(struct tlsobs *t, int d, const uint8_t *p, size_t n, uint64_t pos)
 {
 	struct tlsobs_rd *rd = &t->rd[d];
 	struct tlsobs_hs *h = &rd->hs;
-	while (n > 0) {
+	/* a TLS 1.3 ServerHello encrypts what follows it in its own record too */
+	while (n > 0 && !t->f.dir[d].encrypted) {
 		if (h->hdr_have < 4) {
 			if (h->hdr_have == 0)
 				h->start = pos;
