@@ -157,6 +157,8 @@ static enum sts_cert
 cert_verdict(const struct dp_session_record *rec, const char *mx, int64_t at)
 {
 	const struct dp_tls_facts *t = &rec->tls;
+	if (rec->tls_anonymous)
+		return STS_CERT_NOT_TRUSTED; /* no certificate at all: nothing chains to a root */
 	if (!t->cert_seen)
 		return STS_CERT_NOT_ASSESSABLE;
 	if (at < t->not_before || at > t->not_after)
@@ -257,6 +259,8 @@ tls_json(struct json *j, const struct dp_session_record *rec)
 	json_bool(j, rec->tls_established);
 	json_key(j, "failed");
 	json_str(j, rec->tls_fail_reason);
+	json_key(j, "anonymous");
+	json_bool(j, rec->tls_anonymous);
 	json_key(j, "cert_seen");
 	json_bool(j, t->cert_seen);
 	if (t->cert_seen) {

@@ -552,6 +552,7 @@ tls_record(struct dp_session *s, const struct tlsobs_facts *f, struct dp_session
 		o->issuer = t->ci.issuer;
 		o->chain_trusted = t->ci.chain_trusted;
 	}
+	rec->tls_anonymous = f->anonymous;
 	rec->tls_established = tlsobs_established(&t->obs);
 	if (!rec->tls_established) {
 		rec->tls_failed = true;

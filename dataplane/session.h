@@ -160,6 +160,7 @@ struct dp_session_record {
 	bool ehlo_seen;        /* a 250 reply to EHLO was read */
 	bool tls_established;  /* the handshake completed (tlsobs_established) */
 	bool tls_failed;       /* STARTTLS accepted, handshake did not complete */
+	bool tls_anonymous;    /* TLS <= 1.2 full handshake with an anonymous suite: no certificate exists */
 	const char *tls_fail_reason; /* "alert", "not-tls", "no-server-hello", "incomplete" or NULL */
 	const char *const *rcpt_domains; /* cleartext RCPT TO domains, lowercase, distinct */
 	size_t nrcpt_domains;

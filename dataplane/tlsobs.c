@@ -19,6 +19,8 @@ enum {
 	HS_CLIENT_HELLO = 1,
 	HS_SERVER_HELLO = 2,
 	HS_CERTIFICATE = 11,
+	HS_SERVER_KEY_EXCHANGE = 12,
+	HS_SERVER_HELLO_DONE = 14,
 };
 
 enum {
@@ -81,8 +83,11 @@ tlsobs_established(const struct tlsobs *t)
 	if (f->version >= TLSOBS_VERSION_TLS13)
 		return f->dir[0].appdata_records >= 2 && f->dir[1].appdata_records > 0 &&
 		       !f->dir[0].alert.seen && !f->dir[1].alert.seen;
-	return f->dir[0].ccs_records > 0 && f->dir[1].ccs_records > 0 && !f->dir[0].alert.seen &&
-	       !f->dir[1].alert.seen;
+	/* an encrypted alert after both CCS is normally close_notify: only a
+	 * cleartext one says the handshake failed */
+	return f->dir[0].ccs_records > 0 && f->dir[1].ccs_records > 0 &&
+	       !(f->dir[0].alert.seen && !f->dir[0].alert.encrypted) &&
+	       !(f->dir[1].alert.seen && !f->dir[1].alert.encrypted);
 }
 
 const char *
@@ -114,6 +119,8 @@ tlsobs_weak_cipher(uint16_t s)
 	switch (s) {
 	case 0x002c: case 0x002d: case 0x002e: /* PSK/DHE_PSK/RSA_PSK with NULL */
 	case 0x0034: case 0x003a: case 0x0046: case 0x006c: case 0x006d: /* DH_anon */
+	case 0x0089: case 0x009b: case 0x00a6: case 0x00a7: case 0x00bf: case 0x00c5: /* DH_anon */
+	case 0xc046: case 0xc047: case 0xc05a: case 0xc05b: case 0xc084: case 0xc085: /* DH_anon */
 	case 0x003b: /* RSA_WITH_NULL_SHA256 */
 	case 0xc001: case 0xc002: case 0xc006: case 0xc007: case 0xc00b: case 0xc00c:
 	case 0xc010: case 0xc011: case 0xc015: case 0xc016: case 0xc017: case 0xc018:
@@ -436,6 +443,14 @@ hs_bytes(struct tlsobs *t, int d, const uint8_t *p, size_t n, uint64_t pos)
 				continue;
 			h->type = h->hdr[0];
 			h->len = (uint32_t)h->hdr[1] << 16 | (uint32_t)h->hdr[2] << 8 | h->hdr[3];
+			/* <= 1.2: ServerKeyExchange, CertificateRequest or ServerHelloDone
+			 * mean a full handshake; without a Certificate before them the
+			 * suite is anonymous (no certificate will come) */
+			if (d == TLSOBS_S2C && t->f.server_hello && t->sh_cert_pending &&
+			    h->type >= HS_SERVER_KEY_EXCHANGE && h->type <= HS_SERVER_HELLO_DONE) {
+				t->sh_cert_pending = false;
+				t->f.anonymous = true;
+			}
 			h->have = 0;
 			uint32_t lim = hs_limit(h->type);
 			h->keep = false;

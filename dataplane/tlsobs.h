@@ -87,6 +87,7 @@ struct tlsobs_facts {
 	uint64_t ch_offset, sh_offset;
 	bool resumed;                 /* SH echoed the session id, chose a PSK, or (<= 1.2) CCS came with no Certificate */
 	uint8_t downgrade_sentinel;   /* 0: none; 1: "DOWNGRD\x01" (1.2); 2: "DOWNGRD\x00" (<= 1.1) */
+	bool anonymous;               /* <= 1.2 full handshake whose server sent no Certificate (anon suite) */
 	bool cert_seen;               /* a TLS <= 1.2 Certificate message was parsed */
 	uint64_t cert_offset;
 	unsigned ncerts;
@@ -143,8 +144,8 @@ void tlsobs_gap(struct tlsobs *t, enum tlsobs_dir d, uint64_t n);
 const struct tlsobs_facts *tlsobs_facts(const struct tlsobs *t);
 /* The Certificate message body the spans in facts point into (NULL if none). */
 const uint8_t *tlsobs_chain(const struct tlsobs *t);
-/* The handshake looks complete: both sides sent ChangeCipherSpec and no alert
- * (<= 1.2) or, with TLS 1.3, the client sent at least two encrypted records
+/* The handshake looks complete: both sides sent ChangeCipherSpec and no
+ * cleartext alert (<= 1.2; an encrypted one is close_notify as a rule) or, with TLS 1.3, the client sent at least two encrypted records
  * (its Finished and data) and the server one, with no cleartext alert. */
 bool tlsobs_established(const struct tlsobs *t);
 /* "TLSv1.2", "TLSv1.3", "SSLv3", ... or "unknown". */

@@ -187,8 +187,8 @@ tls12(struct buf *c, struct buf *s, bool echo)
 		certificate(&body, 2, 300);
 		hs(&h, 11, &body);
 		freeb(&body);
+		hs(&h, 14, &body); /* ServerHelloDone, empty (an abbreviated handshake has none) */
 	}
-	hs(&h, 14, &body); /* ServerHelloDone, empty */
 	records(s, 22, &h, 16384);
 	freeb(&h);
 	/* CCS + an encrypted Finished both ways */
@@ -347,6 +347,42 @@ test_alerts_and_resumption(void **state)
 	assert_false(tlsobs_established(&t));
 	tlsobs_free(&t);
 	freeb(&body);
+	freeb(&h);
+	freeb(&s);
+	freeb(&c);
+}
+
+/* <= 1.2 full handshake with an anonymous suite: SH, ServerKeyExchange, SHD,
+ * no Certificate: not a resumption; close_notify after both CCS is no failure */
+static void
+test_anonymous(void **state)
+{
+	(void)state;
+	struct buf body = {0}, h = {0}, s = {0}, c = {0};
+	server_hello(&body, 0x0303, false, false, NULL);
+	hs(&h, 2, &body);
+	freeb(&body);
+	fill(&body, 0x44, 100);
+	hs(&h, 12, &body);
+	freeb(&body);
+	hs(&h, 14, &body);
+	records(&s, 22, &h, 16384);
+	const uint8_t ccs[] = {20, 3, 3, 0, 1, 1}, close_notify[] = {21, 3, 3, 0, 2, 0x99, 0x98};
+	const uint8_t first[] = {22, 3, 3, 0, 4, 0, 0, 0, 0}; /* the client's first record: a handshake */
+	put(&s, ccs, sizeof(ccs));
+	put(&c, first, sizeof(first));
+	put(&c, ccs, sizeof(ccs));
+	put(&c, close_notify, sizeof(close_notify)); /* encrypted: its bytes are not an alert */
+	struct tlsobs t;
+	tlsobs_init(&t, 0, 0);
+	tlsobs_feed(&t, TLSOBS_S2C, s.p, s.n);
+	tlsobs_feed(&t, TLSOBS_C2S, c.p, c.n);
+	assert_true(t.f.anonymous);
+	assert_false(t.f.resumed);
+	assert_false(t.f.cert_seen);
+	assert_true(t.f.dir[0].alert.encrypted);
+	assert_true(tlsobs_established(&t));
+	tlsobs_free(&t);
 	freeb(&h);
 	freeb(&s);
 	freeb(&c);
@@ -537,6 +573,7 @@ test_names(void **state)
 	assert_string_equal(tlsobs_version_name(0x0301), "TLSv1.0");
 	assert_string_equal(tlsobs_version_name(0x7f17), "unknown");
 	assert_true(tlsobs_weak_cipher(0x0005));  /* RSA_WITH_RC4_128_SHA */
+	assert_true(tlsobs_weak_cipher(0x00a7));  /* DH_anon_WITH_AES_256_GCM_SHA384 (Postfix "may") */
 	assert_true(tlsobs_weak_cipher(0x0000));  /* NULL_WITH_NULL_NULL */
 	assert_true(tlsobs_weak_cipher(0xc018));  /* ECDH_anon_WITH_AES_128_CBC_SHA */
 	assert_false(tlsobs_weak_cipher(0xc02f)); /* ECDHE_RSA_WITH_AES_128_GCM_SHA256 */
@@ -550,6 +587,7 @@ main(void)
 		cmocka_unit_test(test_tls12_every_split),
 		cmocka_unit_test(test_records_and_messages),
 		cmocka_unit_test(test_alerts_and_resumption),
+		cmocka_unit_test(test_anonymous),
 		cmocka_unit_test(test_junk_and_errors),
 		cmocka_unit_test(test_limit_record),
 		cmocka_unit_test(test_limit_hello),
