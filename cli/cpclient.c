@@ -646,7 +646,7 @@ build(struct cpm_msg *m, const struct dp_message_record *rec, char ip[2][INET6_A
 
 
 /* Fills *m (a SESSION_RECORD) from rec; the strings point into rec and ip[].
- * TLS facts (tls_version, sni) stay empty until the dataplane sees them. */
+ * Lists longer than the protocol's limits are cut and flagged like strings. */
 static bool
 build_session(struct cpm_msg *m, const struct dp_session_record *rec,
               char ip[2][INET6_ADDRSTRLEN])
@@ -655,7 +655,9 @@ build_session(struct cpm_msg *m, const struct dp_session_record *rec,
 	bool t = false;
 	memset(m, 0, sizeof(*m));
 	m->type = CPM_SESSION_RECORD;
-	ss->ts_usec = wall_usec();
+	/* capture time: the control plane judges certificate validity and
+	 * files TLS-RPT days by it */
+	ss->ts_usec = rec->last_ts_ns ? rec->last_ts_ns / 1000u : wall_usec();
 	ss->flow_id = rec->info->flow_id;
 	cpc_ip_text(&rec->info->client, ip[0], INET6_ADDRSTRLEN);
 	cpc_ip_text(&rec->info->server, ip[1], INET6_ADDRSTRLEN);
@@ -666,11 +668,48 @@ build_session(struct cpm_msg *m, const struct dp_session_record *rec,
 	ss->starttls_used = rec->starttls_used;
 	ss->end_reason = cuts(rec->end_reason, &t);
 	ss->transactions = rec->transactions;
-	/* what the session record knows that is out of the ordinary */
+	for (size_t i = 0; i < rec->nrcpt_domains; i++) {
+		if (ss->nrcpt_domains == CPM_MAX_RCPT_DOMAINS) {
+			t = true;
+			break;
+		}
+		ss->rcpt_domains[ss->nrcpt_domains++] = cuts(rec->rcpt_domains[i], &t);
+	}
+	const struct dp_tls_facts *tf = &rec->tls;
+	struct cpm_tls *ct = &ss->tls;
+	ct->client_hello = tf->client_hello;
+	ct->server_hello = tf->server_hello;
+	ct->version_offered_max = tf->version_offered_max;
+	ct->version = tf->version;
+	ct->resumed = tf->resumed;
+	ct->sni = cuts(tf->sni, &t);
+	ct->cert_seen = tf->cert_seen;
+	for (size_t i = 0; tf->cert_seen && i < tf->ncert_names; i++) {
+		if (ct->ncert_names == CPM_MAX_CERT_NAMES) {
+			t = true;
+			break;
+		}
+		ct->cert_names[ct->ncert_names++] = cuts(tf->cert_names[i], &t);
+	}
+	ct->not_before = tf->not_before;
+	ct->not_after = tf->not_after;
+	ct->issuer = cuts(tf->issuer, &t);
+	ct->chain_trusted = tf->chain_trusted;
+	/* what the session record knows that is out of the ordinary: the
+	 * capture facts first, then the wire signals */
 	if (rec->info->midstream)
 		ss->anomalies[ss->nanomalies++] = (struct cpm_anomaly){cpm_s("midstream"), CPM_DIR_C2S, 0};
 	if (rec->auth_seen)
 		ss->anomalies[ss->nanomalies++] = (struct cpm_anomaly){cpm_s("auth-seen"), CPM_DIR_C2S, 0};
+	for (size_t i = 0; i < rec->nanomalies; i++) {
+		if (ss->nanomalies == CPM_MAX_ANOMALIES) {
+			t = true;
+			break;
+		}
+		const struct dp_anomaly *an = &rec->anomalies[i];
+		ss->anomalies[ss->nanomalies++] = (struct cpm_anomaly){
+			cuts(an->name, &t), an->dir == DP_DIR_S2C ? CPM_DIR_S2C : CPM_DIR_C2S, an->offset};
+	}
 	return t;
 }
 

@@ -53,6 +53,9 @@
 #include "json.h"
 #include "keys.h"
 #include "report.h"
+#include "sessjson.h"
+#include "tlscert.h"
+#include "wiresig.h"
 
 #define REPLAY_MAX_CAPTURES 16
 #define REPLAY_END_IDLE_MS 300 /* net_pcap has no EOF: input is over after this much quiet */
@@ -86,6 +89,9 @@ struct app {
 	bool live, async_keys;
 	bool json, verify, tty;
 	int64_t now;
+	struct sessjson *sj;             /* session lines: policies, MX map, retry table */
+	struct x509_store_st *ca_store;  /* --ca-file, NULL without */
+	const char *ca_file;
 	struct app_worker w[DPE_MAX_WORKERS];
 };
 
@@ -220,46 +226,14 @@ on_session(void *arg, const struct dp_session_record *rec)
 	struct app_worker *w = arg;
 	if (w->a->cp)
 		cpc_session(w->a->cp, rec); /* a failure is counted there, reported at the end */
-	if (!rec->info->implicit_tls)
-		return;
-	char cip[INET6_ADDRSTRLEN], sip[INET6_ADDRSTRLEN];
-	cpc_ip_text(&rec->info->client, cip, sizeof(cip));
-	cpc_ip_text(&rec->info->server, sip, sizeof(sip));
 	flockfile(stdout);
 	if (w->a->json) {
-		struct json j;
-		json_begin(&j, stdout);
-		json_key(&j, "event");
-		json_str(&j, "session");
-		json_key(&j, "session");
-		json_obj(&j);
-		json_key(&j, "client_ip");
-		json_str(&j, cip);
-		json_key(&j, "client_port");
-		json_int(&j, rec->info->client.port);
-		json_key(&j, "server_ip");
-		json_str(&j, sip);
-		json_key(&j, "server_port");
-		json_int(&j, rec->info->server.port);
-		json_key(&j, "implicit_tls");
-		json_bool(&j, true);
-		json_key(&j, "tls_bytes_c2s");
-		json_int(&j, (int64_t)rec->tls_bytes[DP_DIR_C2S]);
-		json_key(&j, "tls_bytes_s2c");
-		json_int(&j, (int64_t)rec->tls_bytes[DP_DIR_S2C]);
-		json_key(&j, "end");
-		json_str(&j, rec->end_reason);
-		if (rec->info->midstream) {
-			json_key(&j, "midstream");
-			json_bool(&j, true);
-		}
-		if (rec->gaps) {
-			json_key(&j, "gaps");
-			json_int(&j, (int64_t)rec->gaps);
-		}
-		json_obj_end(&j);
-		json_end(&j);
-	} else {
+		sessjson_print(w->a->sj, stdout, rec);
+	} else if (rec->info->implicit_tls) {
+		/* implicit TLS (465) shows no SMTP: its facts are its only record */
+		char cip[INET6_ADDRSTRLEN], sip[INET6_ADDRSTRLEN];
+		cpc_ip_text(&rec->info->client, cip, sizeof(cip));
+		cpc_ip_text(&rec->info->server, sip, sizeof(sip));
 		printf("session %s port %u -> %s port %u: implicit TLS, %llu bytes client, %llu "
 		       "bytes server, ended %s\n",
 		       cip, rec->info->client.port, sip, rec->info->server.port,
@@ -305,6 +279,7 @@ worker_setup(void *app, unsigned wi, struct dpe_worker_stats *ws, struct dp_sess
 	        .on_message = on_message,
 	        .on_session = on_session,
 	        .arg = w,
+	        .ca_store = a->ca_store,
 	};
 	if (w->dpk) {
 		out->key_lookup = async_lookup;
@@ -317,6 +292,8 @@ worker_setup(void *app, unsigned wi, struct dpe_worker_stats *ws, struct dp_sess
 static void
 app_free(struct app *a)
 {
+	tlscert_store_free(a->ca_store);
+	a->ca_store = NULL;
 	for (unsigned i = 0; i < DPE_MAX_WORKERS; i++) {
 		dpk_free(a->w[i].dpk);
 		a->w[i].dpk = NULL;
@@ -541,6 +518,9 @@ static const struct option common_opts[] = {
         {"idle-timeout", required_argument, NULL, 'i'},
         {"end-idle", required_argument, NULL, 'e'},
         {"inline", no_argument, NULL, 'I'},
+        {"sts-policy", required_argument, NULL, 'Y'},
+        {"mx-map", required_argument, NULL, 'M'},
+        {"ca-file", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
@@ -609,6 +589,20 @@ parse_common(int argc, char **argv, struct app *a, struct run_opts *o)
 		case 'I':
 			o->inline_worker = true;
 			break;
+		case 'Y':
+		case 'M': {
+			char why[300];
+			int rc = opt == 'Y' ? sessjson_add_policy(a->sj, optarg, why, sizeof(why))
+			                    : sessjson_add_mx(a->sj, optarg, why, sizeof(why));
+			if (rc != 0) {
+				fprintf(stderr, "%s: %s\n", a->prog, why);
+				return -1;
+			}
+			break;
+		}
+		case 'C':
+			a->ca_file = optarg;
+			break;
 		case 'h':
 			return 1;
 		default:
@@ -632,6 +626,10 @@ defaults(struct app *a, struct run_opts *o, const char *prog)
 	a->authserv_id = host;
 	a->tty = isatty(STDERR_FILENO);
 	a->cp_wait_ms = REPLAY_CP_ACK_MS;
+	static struct sessjson *sj;
+	if (!sj)
+		sj = sessjson_new(); /* lives for the process: workers print through it */
+	a->sj = sj;
 	o->workers = 1;
 	o->flows = REPLAY_FLOWS;
 	o->idle_s = REPLAY_IDLE_S;
@@ -811,6 +809,15 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 		}
 		a->cp_path = a->cp_sock;
 	}
+	if (wiresig_init_db(why, sizeof(why)) != 0)
+		fprintf(stderr, "%s: wire signal patterns off: %s\n", a->prog, why);
+	if (a->ca_file) {
+		a->ca_store = tlscert_store_load(a->ca_file, why, sizeof(why));
+		if (!a->ca_store) {
+			fprintf(stderr, "%s: %s\n", a->prog, why);
+			return 1;
+		}
+	}
 	if (a->cp_path) {
 		/* replay waits for room in the ACK queue; the live dataplane drops */
 		a->cp = cpc_connect(a->cp_path, !a->live, why, sizeof(why));
@@ -859,7 +866,8 @@ replay_usage(void)
 {
 	fprintf(stderr, "usage: wireseal replay [--zone FILE] [--cp SOCKET | --spawn-cp SINK] [--cp-wait MS] [--async-keys [--max-parked N] [--park-timeout MS]] [--json] [--workers N] [--no-verify] "
 	                "[--authserv-id ID] [--now EPOCH] [--smtp-ports 25,587] [--tls-ports 465] "
-	                "[--flows N] [--idle-timeout S] [--end-idle MS] [--inline] CAPTURE...\n");
+	                "[--flows N] [--idle-timeout S] [--end-idle MS] [--inline] [--sts-policy DOMAIN=FILE]... "
+	                "[--mx-map IP=HOST]... [--ca-file PEM] CAPTURE...\n");
 }
 
 int

@@ -6,10 +6,23 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "msgstream.h"
 #include "smtpp.h"
 #include "tcpr.h"
+#include "tlscert.h"
+#include "tlsobs.h"
+#include "wiresig.h"
+
+/* TLS state, allocated when a STARTTLS is accepted (idle cleartext sessions
+ * never pay for it). */
+struct dp_tls {
+	struct tlsobs obs;
+	bool fed[2];
+	bool assessed;
+	struct tlscert_info ci;
+};
 
 /* The envelope of the current transaction, strings NUL-separated in buf. */
 struct env_rcpt {
@@ -45,6 +58,15 @@ struct dp_session {
 	uint32_t rcpt_cmds, rcpt_replies;
 	unsigned transactions, messages;
 	struct dp_session_counters counters;
+	/* TLS and wire signals */
+	struct wiresig sig;
+	struct dp_tls *tls;
+	char **rdom; /* grown on demand up to DP_SESSION_MAX_RCPT_DOMAINS */
+	size_t nrdom, rdom_cap;
+	struct dp_session_offsets off;
+	bool ehlo_seen, mail_seen, rcpt_seen;
+	uint64_t ehlo_reply_start;
+	uint64_t ts_first, ts_last, ts_now;
 };
 
 /* ---- envelope -------------------------------------------------------- */
@@ -189,11 +211,72 @@ emit_message(struct dp_session *s)
 
 /* ---- SMTP events ----------------------------------------------------- */
 
+/* The domain of a RCPT forward-path, kept lowercase and distinct. */
+static void
+rcpt_domain(struct dp_session *s, const char *arg, size_t len)
+{
+	const char *a;
+	size_t n;
+	if (smtpp_path(arg, len, &a, &n) != 0)
+		return;
+	const char *at = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (a[i] == '@')
+			at = a + i;
+	if (!at || at + 1 == a + n)
+		return;
+	const char *d = at + 1;
+	size_t dl = (size_t)(a + n - d);
+	if (dl > STS_DOMAIN_MAX)
+		dl = STS_DOMAIN_MAX;
+	for (size_t i = 0; i < dl; i++)
+		if ((unsigned char)d[i] <= 0x20 || (unsigned char)d[i] >= 0x7f)
+			return; /* not a domain (NUL, controls, UTF-8): no policy can name it */
+	for (size_t i = 0; i < s->nrdom; i++)
+		if (strncasecmp(s->rdom[i], d, dl) == 0 && s->rdom[i][dl] == '\0')
+			return;
+	if (s->nrdom == DP_SESSION_MAX_RCPT_DOMAINS) {
+		s->counters.rcpt_domains_over++;
+		return;
+	}
+	if (s->nrdom == s->rdom_cap) {
+		/* most sessions name one domain: grow 1, 2, 4 ... up to the limit */
+		size_t cap = s->rdom_cap ? s->rdom_cap * 2 : 1;
+		char **nr = realloc(s->rdom, cap * sizeof(*nr));
+		if (!nr)
+			return;
+		s->rdom = nr;
+		s->rdom_cap = cap;
+	}
+	char *c = malloc(dl + 1);
+	if (!c)
+		return;
+	for (size_t i = 0; i < dl; i++)
+		c[i] = d[i] >= 'A' && d[i] <= 'Z' ? (char)(d[i] + 32) : d[i];
+	c[dl] = '\0';
+	s->rdom[s->nrdom++] = c;
+}
+
 static void
 on_command(void *arg, const struct smtpp_cmd *c)
 {
 	struct dp_session *s = arg;
 	s->counters.commands++;
+	uint64_t off = s->sp.lstart[0];
+	wiresig_command(&s->sig, c->verb, off, &s->sp.caps);
+	if (!s->starttls_used) {
+		if (c->verb == SMTPP_MAIL && !s->mail_seen) {
+			s->mail_seen = true;
+			s->off.mail = off;
+		}
+		if (c->verb == SMTPP_RCPT) {
+			if (!s->rcpt_seen) {
+				s->rcpt_seen = true;
+				s->off.rcpt = off;
+			}
+			rcpt_domain(s, c->arg, c->arg_len);
+		}
+	}
 	switch (c->verb) {
 	case SMTPP_EHLO:
 	case SMTPP_HELO: {
@@ -236,6 +319,11 @@ on_reply(void *arg, const struct smtpp_reply *r)
 {
 	struct dp_session *s = arg;
 	s->counters.replies++;
+	wiresig_reply(&s->sig, r->verb, r->code, s->sp.lstart[1], &s->sp.caps);
+	if (r->verb == SMTPP_EHLO && r->code == 250) {
+		s->ehlo_seen = true;
+		s->off.ehlo_reply = s->ehlo_reply_start;
+	}
 	if (r->verb == SMTPP_RCPT) {
 		struct env *e = &s->env;
 		uint32_t seq = s->rcpt_replies++;
@@ -311,6 +399,59 @@ on_tls(void *arg)
 {
 	struct dp_session *s = arg;
 	s->starttls_used = true;
+	if (s->tls)
+		return; /* a second STARTTLS is not followed */
+	s->tls = calloc(1, sizeof(*s->tls));
+	if (s->tls)
+		tlsobs_init(&s->tls->obs, 0, 0);
+}
+
+static void
+on_line(void *arg, enum smtpp_dir dir, enum smtpp_verb verb, const uint8_t *p, size_t len,
+	uint64_t off)
+{
+	struct dp_session *s = arg;
+	/* the first line of a reply to EHLO: where the capabilities begin */
+	if (dir == SMTPP_S2C && verb == SMTPP_EHLO && s->sp.rlines == 0)
+		s->ehlo_reply_start = off;
+	wiresig_line(&s->sig, dir, verb, p, len, off);
+}
+
+static void
+tls_assess(struct dp_session *s)
+{
+	struct dp_tls *t = s->tls;
+	const struct tlsobs_facts *f = tlsobs_facts(&t->obs);
+	if (t->assessed || !f->cert_seen)
+		return;
+	t->assessed = true;
+	/* verify time = the capture time of the segment that completed the chain */
+	tlscert_assess(tlsobs_chain(&t->obs), f->cert, f->ncerts, s->cfg.ca_store,
+		       (int64_t)(s->ts_now / 1000000000u), &t->ci);
+}
+
+static void
+on_tls_data(void *arg, enum smtpp_dir dir, const uint8_t *p, size_t len, uint64_t off)
+{
+	struct dp_session *s = arg;
+	wiresig_tls_bytes(&s->sig, dir, p, len, off);
+	if (!s->tls)
+		return;
+	int d = dir == SMTPP_S2C;
+	if (!s->tls->fed[d]) {
+		s->tls->fed[d] = true;
+		tlsobs_base(&s->tls->obs, d ? TLSOBS_S2C : TLSOBS_C2S, off);
+	}
+	tlsobs_feed(&s->tls->obs, d ? TLSOBS_S2C : TLSOBS_C2S, p, len);
+	tls_assess(s);
+}
+
+static void
+on_tls_gap(void *arg, enum smtpp_dir dir, uint64_t len)
+{
+	struct dp_session *s = arg;
+	if (s->tls)
+		tlsobs_gap(&s->tls->obs, dir == SMTPP_S2C ? TLSOBS_S2C : TLSOBS_C2S, len);
 }
 
 static const struct smtpp_ops session_ops = {
@@ -321,6 +462,9 @@ static const struct smtpp_ops session_ops = {
 	.msg_gap = on_msg_gap,
 	.msg_end = on_msg_end,
 	.tls = on_tls,
+	.line = on_line,
+	.tls_data = on_tls_data,
+	.tls_gap = on_tls_gap,
 };
 
 /* ---- reassembly sinks ------------------------------------------------ */
@@ -402,8 +546,50 @@ dp_session_new(const struct dp_session_config *cfg, const struct dp_session_info
 		       cfg->arg);
 	if (cfg->key_ready && cfg->on_parked)
 		msgstream_set_key_ready(&s->ms, cfg->key_ready);
+	wiresig_init(&s->sig);
 	s->msg_end_why = "session-end";
 	return s;
+}
+
+/* The TLS part of the session record. */
+static void
+tls_record(struct dp_session *s, const struct tlsobs_facts *f, struct dp_session_record *rec)
+{
+	struct dp_tls *t = s->tls;
+	struct dp_tls_facts *o = &rec->tls;
+	s->counters.tls_limits = f->record_over + f->hello_over + f->chain_over + f->certs_over +
+				 f->sni_over + f->junk_over;
+	o->client_hello = f->client_hello;
+	o->server_hello = f->server_hello;
+	o->version_offered_max = f->version_offered_max;
+	o->version = f->version;
+	o->resumed = f->resumed;
+	o->sni = f->sni_present ? f->sni : NULL;
+	rec->off.client_hello = f->ch_offset;
+	rec->off.server_hello = f->sh_offset;
+	rec->off.certificate = f->cert_offset;
+	if (f->cert_seen && t->ci.parsed) {
+		o->cert_seen = true;
+		o->cert_names = (const char *const *)t->ci.names;
+		o->ncert_names = t->ci.nnames;
+		o->not_before = t->ci.not_before;
+		o->not_after = t->ci.not_after;
+		o->issuer = t->ci.issuer;
+		o->chain_trusted = t->ci.chain_trusted;
+	}
+	rec->tls_anonymous = f->anonymous;
+	rec->tls_established = tlsobs_established(&t->obs);
+	if (!rec->tls_established) {
+		rec->tls_failed = true;
+		if (f->dir[0].alert.seen || f->dir[1].alert.seen)
+			rec->tls_fail_reason = "alert";
+		else if (f->dir[0].junk_bytes || f->dir[1].junk_bytes || f->dir[0].error || f->dir[1].error)
+			rec->tls_fail_reason = "not-tls";
+		else if (!f->server_hello)
+			rec->tls_fail_reason = "no-server-hello";
+		else
+			rec->tls_fail_reason = "incomplete";
+	}
 }
 
 static void
@@ -423,7 +609,10 @@ dp_session_segment(struct dp_session *s, enum dp_dir dir, uint32_t seq, uint32_t
 		   uint8_t flags, const uint8_t *payload, size_t len, uint64_t ts_ns)
 {
 	(void)ack;
-	(void)ts_ns;
+	if (s->counters.segments == 0)
+		s->ts_first = ts_ns;
+	s->ts_last = ts_ns;
+	s->ts_now = ts_ns;
 	s->counters.segments++;
 	s->counters.bytes += len;
 	if (s->ended || (dir != DP_DIR_C2S && dir != DP_DIR_S2C))
@@ -458,6 +647,8 @@ dp_session_end(struct dp_session *s, const char *reason)
 	smtpp_end(&s->sp);
 	sum_counters(s);
 	const struct smtpp_caps *caps = &s->sp.caps;
+	const struct tlsobs_facts *tf = s->tls ? tlsobs_facts(&s->tls->obs) : NULL;
+	wiresig_tls(&s->sig, tf);
 	struct dp_session_record rec = {
 		.info = &s->info,
 		.helo = s->helo ? s->helo : "",
@@ -471,7 +662,17 @@ dp_session_end(struct dp_session *s, const char *reason)
 		.end_reason = reason ? reason : s->rst ? "rst" : "fin",
 		.tls_bytes = {s->sp.c.tls_bytes[0], s->sp.c.tls_bytes[1]},
 		.gaps = s->counters.gaps,
+		.anomalies = s->sig.an,
+		.nanomalies = s->sig.n,
+		.ehlo_seen = s->ehlo_seen,
+		.rcpt_domains = (const char *const *)s->rdom,
+		.nrcpt_domains = s->nrdom,
+		.off = s->off,
+		.first_ts_ns = s->ts_first,
+		.last_ts_ns = s->ts_last,
 	};
+	if (tf)
+		tls_record(s, tf, &rec);
 	if (s->cfg.on_session)
 		s->cfg.on_session(s->cfg.arg, &rec);
 }
@@ -504,5 +705,14 @@ dp_session_free(struct dp_session *s)
 	msgstream_free(&s->ms);
 	env_free(&s->env);
 	free(s->helo);
+	wiresig_free(&s->sig);
+	if (s->tls) {
+		tlsobs_free(&s->tls->obs);
+		tlscert_info_free(&s->tls->ci);
+		free(s->tls);
+	}
+	for (size_t i = 0; i < s->nrdom; i++)
+		free(s->rdom[i]);
+	free(s->rdom);
 	free(s);
 }

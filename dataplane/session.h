@@ -28,9 +28,12 @@
  *    each rcpt are cut at DP_SESSION_MAX_PATH bytes.
  *  - dp_session_trim releases what only an active session needs.
  *  - Size: an idle session (no message open, after dp_session_trim, or
- *    before its first message) holds struct dp_session (1216 bytes on
- *    x86-64) plus the HELO name and the envelope of its current transaction:
- *    1488 heap bytes with one recipient (test_session's test_idle_size).
+ *    before its first message) holds struct dp_session plus the HELO name,
+ *    the envelope of its current transaction and the cleartext RCPT
+ *    domains: 1776 heap bytes with one recipient (test_session's
+ *    test_idle_size). TLS state (struct dp_tls: tlsobs, certificate facts)
+ *    is allocated only when a STARTTLS is accepted; the anomaly array on
+ *    the first anomaly.
  *    Out-of-order data allocates its direction's reassembly ring (tcpr
  *    memcap, 64 KiB by default); line buffers are allocated only for lines
  *    split across segments; the first message allocates a DKIM verifier
@@ -48,6 +51,7 @@
 
 struct arc_chain;
 struct msgstream_parked;
+struct x509_store_st;
 
 enum dp_dir {
 	DP_DIR_C2S = 0, /* client -> server */
@@ -89,6 +93,63 @@ struct dp_message_record {
 	uint64_t header_bytes, body_bytes;
 };
 
+/* What the handshake after STARTTLS showed (all zero/NULL without one).
+ * version_offered_max: the highest of ClientHello's supported_versions (its
+ * legacy_version without that extension); version: the ServerHello's choice
+ * (supported_versions for TLS 1.3); 0x0303 = TLS 1.2, 0x0304 = TLS 1.3.
+ * sni: NULL when the ClientHello carried none.
+ * cert_*: only for a full TLS <= 1.2 handshake (TLS 1.3 encrypts the chain,
+ * resumption sends none: cert_seen false means "not assessable", never a
+ * pass). cert_names: the leaf's SAN dNSNames in certificate order, then
+ * "CN=<subject CN>" when there is one: a CN is never a DNS-ID, and the
+ * "CN=" prefix never matches a host name. not_before/not_after: epoch
+ * seconds. issuer: RFC 2253 one-line form. chain_trusted: the chain verifies
+ * against the configured CA store at capture time (host name not checked;
+ * false without a store). */
+struct dp_tls_facts {
+	bool client_hello, server_hello;
+	uint16_t version_offered_max, version;
+	bool resumed;
+	const char *sni;
+	bool cert_seen;
+	const char *const *cert_names;
+	size_t ncert_names;
+	int64_t not_before, not_after;
+	const char *issuer;
+	bool chain_trusted;
+};
+
+/* One wire signal (dataplane/wiresig.h lists the names, each with its
+ * research-note signal W-n): a stable kebab-case name, the direction of the
+ * evidence, and its stream offset in that direction (byte 0 = the first
+ * byte of that side after the TCP handshake). The names this session
+ * produces:
+ *   starttls-capability-masked, starttls-command-masked,
+ *   starttls-command-unrecognized, smtp-banner-masked, smtp-mailguard-reply,
+ *   starttls-refused-then-cleartext, starttls-command-injection,
+ *   starttls-response-injection, non-tls-after-starttls,
+ *   tls-downgrade-sentinel, tls-legacy-version, tls-weak-cipher,
+ *   tls-client-certificate-alert, tls13-client-abort,
+ *   starttls-offered-not-used.
+ * Names that need a policy or other sessions (wiresig_policy and the
+ * consumer): starttls-not-offered, tls-cert-invalid-continued,
+ * mx-not-in-policy, tls-sni-missing, cleartext-rcpt-enforce-domain,
+ * cleartext-retry-after-tls-failure. */
+struct dp_anomaly {
+	const char *name;
+	enum dp_dir dir;
+	uint64_t offset;
+};
+
+/* Stream offsets (per the direction named) of the session's landmarks; 0
+ * when not seen. */
+struct dp_session_offsets {
+	uint64_t ehlo_reply;   /* S2C: the last EHLO reply */
+	uint64_t mail, rcpt;   /* C2S: the first cleartext MAIL / RCPT */
+	uint64_t client_hello; /* C2S */
+	uint64_t server_hello, certificate; /* S2C */
+};
+
 struct dp_session_record {
 	const struct dp_session_info *info;
 	const char *helo;
@@ -97,11 +158,26 @@ struct dp_session_record {
 	const char *end_reason; /* "fin", "rst", "idle", "evicted", "capture-end" */
 	uint64_t tls_bytes[2];  /* by enum dp_dir, after STARTTLS or (implicit TLS) all */
 	uint64_t gaps;          /* holes in either direction */
+	struct dp_tls_facts tls;
+	const struct dp_anomaly *anomalies;
+	size_t nanomalies;
+	/* additions of the TLS part */
+	bool ehlo_seen;        /* a 250 reply to EHLO was read */
+	bool tls_established;  /* the handshake completed (tlsobs_established) */
+	bool tls_failed;       /* STARTTLS accepted, handshake did not complete */
+	bool tls_anonymous;    /* TLS <= 1.2 full handshake with an anonymous suite: no certificate exists */
+	const char *tls_fail_reason; /* "alert", "not-tls", "no-server-hello", "incomplete" or NULL */
+	const char *const *rcpt_domains; /* cleartext RCPT TO domains, lowercase, distinct */
+	size_t nrcpt_domains;
+	struct dp_session_offsets off;
+	uint64_t first_ts_ns, last_ts_ns; /* capture times of the first and last segment */
 };
 
 struct dp_session_counters {
 	uint64_t segments, bytes, out_of_order, retransmits, overlaps_differ, gaps, memcap_drops;
 	uint64_t commands, replies, messages;
+	uint64_t rcpt_domains_over; /* past DP_SESSION_MAX_RCPT_DOMAINS */
+	uint64_t tls_limits;        /* tlsobs limits hit (record, hello, chain, certs, sni, junk) */
 };
 
 struct dp_session_config {
@@ -126,6 +202,9 @@ struct dp_session_config {
 	bool (*key_ready)(void *arg, const char *name);
 	void (*on_parked)(void *arg, const struct dp_message_record *rec,
 			  struct msgstream_parked *p);
+	/* CA store for the chain check of TLS <= 1.2 certificates (tlscert.h);
+	 * NULL: chain_trusted is always false. Shared read-only by sessions. */
+	struct x509_store_st *ca_store;
 };
 
 struct dp_session;
@@ -148,5 +227,6 @@ void dp_session_free(struct dp_session *s); /* NULL-safe; ends the session first
 void dp_session_trim(struct dp_session *s);
 
 #define DP_SESSION_MAX_PATH 256u /* HELO name, reverse- and forward-path (RFC 5321 4.5.3.1.3) */
+#define DP_SESSION_MAX_RCPT_DOMAINS 16u /* distinct cleartext RCPT domains kept; more counted */
 
 #endif

@@ -464,6 +464,8 @@ command(struct smtpp *p, const struct line_out *lo)
 			c.arg_len = lo->len - vlen - 1;
 		}
 	}
+	if (p->ops->line && !lo->too_long)
+		p->ops->line(p->arg, SMTPP_C2S, c.verb, lo->p, lo->len, p->lstart[0]);
 	switch (c.verb) {
 	case SMTPP_EHLO:
 	case SMTPP_HELO:
@@ -567,15 +569,26 @@ looks_like_command(const struct line_out *lo)
 	}
 }
 
+static bool
+line_empty(const struct smtpp_line *l)
+{
+	return l->len == 0 && !l->overflow && !l->skip;
+}
+
 static void
 client_feed(struct smtpp *p, const uint8_t *d, size_t n)
 {
 	while (n > 0) {
 		size_t used;
 		struct line_out lo;
+		if (line_empty(&p->line[0]))
+			p->lstart[0] = p->pos[0];
 		switch (p->cstate) {
 		case C_TLS:
 			p->c.tls_bytes[0] += n;
+			if (p->ops->tls_data)
+				p->ops->tls_data(p->arg, SMTPP_C2S, d, n, p->pos[0]);
+			p->pos[0] += n;
 			return;
 		case C_DATA:
 			used = data_feed(p, d, n);
@@ -615,6 +628,7 @@ client_feed(struct smtpp *p, const uint8_t *d, size_t n)
 		}
 		d += used;
 		n -= used;
+		p->pos[0] += used;
 	}
 }
 
@@ -723,6 +737,8 @@ reply_line(struct smtpp *p, const struct line_out *lo)
 	}
 	const uint8_t *text = lo->p + (lo->len > 3 ? 4 : 3);
 	size_t tlen = lo->len > 3 ? lo->len - 4 : 0;
+	if (p->ops->line && !lo->too_long)
+		p->ops->line(p->arg, SMTPP_S2C, q_peek(p), lo->p, lo->len, p->lstart[1]);
 	if (p->rlines == 0) {
 		p->rcode = code;
 		p->caps_pending = (struct smtpp_caps){0};
@@ -763,8 +779,13 @@ static void
 server_feed(struct smtpp *p, const uint8_t *d, size_t n)
 {
 	while (n > 0) {
+		if (line_empty(&p->line[1]))
+			p->lstart[1] = p->pos[1];
 		if (p->sstate == S_TLS) {
 			p->c.tls_bytes[1] += n;
+			if (p->ops->tls_data)
+				p->ops->tls_data(p->arg, SMTPP_S2C, d, n, p->pos[1]);
+			p->pos[1] += n;
 			return;
 		}
 		struct line_out lo;
@@ -785,6 +806,7 @@ server_feed(struct smtpp *p, const uint8_t *d, size_t n)
 		}
 		d += used;
 		n -= used;
+		p->pos[1] += used;
 	}
 }
 
@@ -802,9 +824,12 @@ smtpp_gap(struct smtpp *p, enum smtpp_dir dir, uint64_t len)
 {
 	if (len == 0)
 		return;
+	p->pos[dir == SMTPP_S2C] += len;
 	if (dir == SMTPP_S2C) {
 		if (p->sstate == S_TLS) {
 			p->c.tls_bytes[1] += len;
+			if (p->ops->tls_gap)
+				p->ops->tls_gap(p->arg, SMTPP_S2C, len);
 			return;
 		}
 		/* replies were lost: which commands they answered is unknown */
@@ -816,6 +841,8 @@ smtpp_gap(struct smtpp *p, enum smtpp_dir dir, uint64_t len)
 	switch (p->cstate) {
 	case C_TLS:
 		p->c.tls_bytes[0] += len;
+		if (p->ops->tls_gap)
+			p->ops->tls_gap(p->arg, SMTPP_C2S, len);
 		return;
 	case C_DATA:
 		msg_gap(p, len);

@@ -139,6 +139,15 @@ struct smtpp_ops {
 	void (*msg_gap)(void *arg, uint64_t len);
 	void (*msg_end)(void *arg, enum smtpp_msg_end how);
 	void (*tls)(void *arg); /* STARTTLS accepted: both sides are TLS from here */
+	/* Optional. Every command line (C2S: verb as parsed) and reply line (S2C:
+	 * verb = the command it answers, NONE if unknown) read in cleartext,
+	 * without its line end; off: stream offset of the line's first byte. */
+	void (*line)(void *arg, enum smtpp_dir dir, enum smtpp_verb verb, const uint8_t *p,
+		     size_t len, uint64_t off);
+	/* Optional. Bytes of one side after STARTTLS was accepted (those that
+	 * follow the 220 in its own span included); off: stream offset of p[0]. */
+	void (*tls_data)(void *arg, enum smtpp_dir dir, const uint8_t *p, size_t len, uint64_t off);
+	void (*tls_gap)(void *arg, enum smtpp_dir dir, uint64_t len);
 };
 
 struct smtpp_counters {
@@ -175,6 +184,8 @@ struct smtpp {
 	char rtext[80];
 	uint8_t rtext_len;
 	struct smtpp_counters c;
+	uint64_t pos[2];    /* stream offset of the next byte of each side */
+	uint64_t lstart[2]; /* stream offset where the current line began */
 };
 
 /* midstream: the capture did not see the start; both sides resynchronise. */

@@ -23,6 +23,8 @@ packages=(
     postfix swaks
     # monitor mode on a veth (tests/e2e/monitor_live.py turns offloads off)
     ethtool iproute2
+    # STARTTLS/TLS capture generator (tests/tools/gen_sts_pcap.py: test certificates)
+    python3-cryptography
     # benchmarks
     gnuplot-nox rspamd python3-nacl util-linux
     # dkimpy's ARC signer (bench/gen_corpus.py --arc); python3-dkim only Suggests it

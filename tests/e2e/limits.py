@@ -38,8 +38,9 @@ def main():
     m = re.search(r"(\d+) packets,", one.stderr)
     npkt = int(m.group(1)) if m else -1
     r = replay(["--workers", "16", sample], 0, "16 workers (the limit)")
-    if len(r.stdout.splitlines()) != nmsg:
-        print("FAIL 16 workers: %d messages, want %d" % (len(r.stdout.splitlines()), nmsg))
+    msgs = [l for l in r.stdout.splitlines() if '"session_record"' not in l]
+    if len(msgs) != nmsg:
+        print("FAIL 16 workers: %d messages, want %d" % (len(msgs), nmsg))
         bad += 1
     replay(["--workers", "17", sample], 2, "17 workers (past the limit)")
     r = replay([sample] * 16, 0, "16 captures (the limit)")
@@ -70,6 +71,8 @@ def main():
     reported = 0
     for line in r.stdout.splitlines():
         o = json.loads(line)
+        if "session_record" in o:
+            continue
         reported += 1
         for d in o["dkim"]:
             if d["result"] == "pass" and o["session"].get("gap"):

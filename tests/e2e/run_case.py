@@ -72,8 +72,11 @@ def main():
     facts = []
     for line in r.stdout.splitlines():
         o = json.loads(line)
-        if o.get("event") == "session":
-            facts.append(o["session"])
+        if "session_record" in o:
+            # implicit-TLS connections are checked here; the STARTTLS
+            # session lines by sts_captures.py
+            if o["session_record"].get("implicit_tls"):
+                facts.append(o["session_record"])
             continue
         s = o["session"]
         sessions.setdefault((s["client_ip"], s["client_port"]), []).append(o)
@@ -117,7 +120,7 @@ def main():
         bad += 1
     for f in facts:
         if not (f.get("implicit_tls") is True and f["tls_bytes_c2s"] > 0 and f["tls_bytes_s2c"] > 0
-                and f["end"] in ("fin", "rst", "idle", "evicted", "capture-end")
+                and f["end_reason"] in ("fin", "rst", "idle", "evicted", "capture-end")
                 and {"client_ip", "client_port", "server_ip", "server_port"} <= set(f)):
             print("FAIL: session facts incomplete: %s" % f)
             bad += 1

@@ -48,6 +48,18 @@ on_session(void *arg, const struct dp_session_record *rec)
 	unsigned *n = arg;
 	if (!rec->end_reason || !rec->helo)
 		abort();
+	/* the TLS part: names set, offsets within what was seen, facts coherent */
+	for (size_t i = 0; i < rec->nanomalies; i++)
+		if (!rec->anomalies[i].name || rec->anomalies[i].name[0] == '\0')
+			abort();
+	if (rec->nanomalies > 32 || (rec->tls.cert_seen && !rec->tls.issuer) ||
+	    (rec->tls.ncert_names && !rec->tls.cert_names) ||
+	    (rec->tls.server_hello && !rec->starttls_used) || (rec->tls_established && rec->tls_failed) ||
+	    (rec->nrcpt_domains && !rec->rcpt_domains))
+		abort();
+	for (size_t i = 0; i < rec->nrcpt_domains; i++)
+		if (!rec->rcpt_domains[i] || rec->rcpt_domains[i][0] == '\0')
+			abort();
 	(*n)++;
 }
 
