@@ -963,7 +963,7 @@ cmd_dp(int argc, char **argv)
 	if (pc != 0 || optind != split || split == argc) {
 		fprintf(stderr,
 		        "usage: wireseal-dp [--zone FILE] [--cp SOCKET [--cp-wait MS] [--max-parked N] [--park-timeout MS]] [--json] [--workers N] [--no-verify] "
-		        "[--smtp-ports 25,587] [--tls-ports 465] [--flows N] [--idle-timeout S] [--inline] "
+		        "[--smtp-ports 25,587] [--tls-ports 465] [--flows N] [--idle-timeout S] [--inline] [--sts-policy DOMAIN=FILE]... [--mx-map IP=HOST]... [--ca-file PEM] "
 		        "-- EAL-ARGS (-l 0-N, hugepages or --no-huge, -a PCI or --vdev=...)\n");
 		return pc > 0 ? 0 : 2;
 	}
