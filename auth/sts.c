@@ -604,3 +604,12 @@ sts_decide(const struct sts_policy *p, const struct sts_session *s)
 	v.enforce = v.result == STS_FAIL && p->mode == STS_MODE_ENFORCE;
 	return v;
 }
+
+const char *
+sts_tls_version_name(uint16_t v)
+{
+	static const char *const names[] = {"SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"};
+	if (v < 0x0300 || v > 0x0304)
+		return NULL;
+	return names[v - 0x0300];
+}

@@ -174,6 +174,11 @@ enum sts_result {
 };
 const char *sts_result_name(enum sts_result r);
 
+/* "SSLv3", "TLSv1.0" .. "TLSv1.3" for a TLS protocol code point (0x0300 ..
+ * 0x0304); NULL for any other value. Shared by the dataplane's session lines
+ * and the control plane's sink so both spell versions alike. */
+const char *sts_tls_version_name(uint16_t v);
+
 struct sts_verdict {
 	enum sts_result result;
 	enum sts_result_type reason; /* STS_RT_NONE unless result is FAIL */

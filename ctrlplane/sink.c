@@ -539,25 +539,6 @@ sink_message(struct sink *s, const struct cpm_message *m, const struct pol_verdi
 }
 
 static const char *
-tls_version_name(uint16_t v)
-{
-	switch (v) {
-	case 0x0300:
-		return "SSLv3";
-	case 0x0301:
-		return "TLSv1.0";
-	case 0x0302:
-		return "TLSv1.1";
-	case 0x0303:
-		return "TLSv1.2";
-	case 0x0304:
-		return "TLSv1.3";
-	default:
-		return NULL;
-	}
-}
-
-static const char *
 cert_name(enum sts_cert c)
 {
 	static const char *const n[] = {"valid", "host-mismatch", "expired", "not-trusted",
@@ -664,9 +645,9 @@ sink_session(struct sink *s, const struct cpm_session *m, const struct cpsts_res
 	json_key(&j, "server_hello");
 	json_bool(&j, t->server_hello);
 	json_key(&j, "version");
-	json_str(&j, tls_version_name(t->version));
+	json_str(&j, sts_tls_version_name(t->version));
 	json_key(&j, "version_offered_max");
-	json_str(&j, tls_version_name(t->version_offered_max));
+	json_str(&j, sts_tls_version_name(t->version_offered_max));
 	json_key(&j, "resumed");
 	json_bool(&j, t->resumed);
 	jstr(&j, "sni", t->sni);

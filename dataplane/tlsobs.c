@@ -2,6 +2,7 @@
  * tlsobs: TLS records -> handshake messages -> hello/certificate facts.
  * The contract and limits are in tlsobs.h.
  */
+#include "sts.h"
 #include "tlsobs.h"
 
 #include <stdlib.h>
@@ -93,20 +94,8 @@ tlsobs_established(const struct tlsobs *t)
 const char *
 tlsobs_version_name(uint16_t v)
 {
-	switch (v) {
-	case 0x0300:
-		return "SSLv3";
-	case 0x0301:
-		return "TLSv1.0";
-	case 0x0302:
-		return "TLSv1.1";
-	case 0x0303:
-		return "TLSv1.2";
-	case 0x0304:
-		return "TLSv1.3";
-	default:
-		return "unknown";
-	}
+	const char *n = sts_tls_version_name(v);
+	return n ? n : "unknown";
 }
 
 bool

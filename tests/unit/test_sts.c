@@ -829,6 +829,22 @@ test_decide_table(void **state)
 	assert_int_equal(sts_result_type_from_name("none", 4), -1);
 }
 
+/* the version names both the session lines and the sink print */
+static void
+test_tls_version_names(void **state)
+{
+	(void)state;
+	assert_null(sts_tls_version_name(0x02ff));
+	assert_string_equal(sts_tls_version_name(0x0300), "SSLv3");
+	assert_string_equal(sts_tls_version_name(0x0301), "TLSv1.0");
+	assert_string_equal(sts_tls_version_name(0x0302), "TLSv1.1");
+	assert_string_equal(sts_tls_version_name(0x0303), "TLSv1.2");
+	assert_string_equal(sts_tls_version_name(0x0304), "TLSv1.3");
+	assert_null(sts_tls_version_name(0x0305));
+	assert_null(sts_tls_version_name(0x7f1c)); /* a TLS 1.3 draft */
+	assert_null(sts_tls_version_name(0));
+}
+
 int
 main(void)
 {
@@ -851,6 +867,7 @@ main(void)
 		cmocka_unit_test(test_mx_match_chasquid_and_project),
 		cmocka_unit_test(test_certificate_project),
 		cmocka_unit_test(test_decide_table),
+		cmocka_unit_test(test_tls_version_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
