@@ -15,6 +15,13 @@
  * The dataplane opens no network connection. With both, the zone wins:
  * the run then does not depend on the daemon's DNS.
  *
+ * SPF and DMARC: with a zone, each worker runs cli/policy over its own
+ * ws_dns (a policy_cli copied from the options --trusted-sealers,
+ * --dmarc-method, --random-pct), the session's client address, HELO and
+ * MAIL FROM standing for verify's --client-ip/--helo/--mail-from, so a
+ * message's line is verify's object for it. Without a zone (--cp) policy is
+ * the control plane's; with --no-verify there is none.
+ *
  * --cp SOCKET: every message and session record also goes to wireseal-cp
  * (MESSAGE_RECORD, SESSION_RECORD; cpclient.h: kept until ACKed, re-sent
  * after a reconnect); at the end the run waits up to --cp-wait MS
