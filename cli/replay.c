@@ -243,7 +243,8 @@ message_policy(struct app_worker *w, const struct dp_message_record *rec)
 		policy_arc_input_from_chain(rec->arc, w->arc_store, &arc);
 	int rc = policy_cli_message(pc, rec->hdr, rec->dkim, rec->arc ? &arc : NULL, why,
 	                            sizeof(why));
-	pc->spf_in.client_ip = NULL; /* ip is gone with this frame */
+	/* ip is gone with this frame, the others with the record */
+	pc->spf_in.client_ip = pc->spf_in.helo = pc->spf_in.mail_from = NULL;
 	if (rc != 0) {
 		fprintf(stderr, "%s: message %s:%u #%u: policy: %s\n", w->a->prog, ip,
 		        rec->info->client.port, rec->transaction, why);
