@@ -1093,6 +1093,7 @@ cmd_dp(int argc, char **argv)
 		fprintf(stderr,
 		        "usage: wireseal-dp [--zone FILE] [--cp SOCKET [--cp-wait MS] [--max-parked N] [--park-timeout MS]] [--json] [--workers N] [--no-verify] "
 		        "[--smtp-ports 25,587] [--tls-ports 465] [--flows N] [--idle-timeout S] [--inline] "
+		        "[--trusted-sealers D1,D2] [--dmarc-method psl|treewalk] [--random-pct 0..99] "
 		        "-- EAL-ARGS (-l 0-N, hugepages or --no-huge, -a PCI or --vdev=...)\n");
 		policy_cli_end(&a.pol_opts);
 		return pc > 0 ? 0 : 2;
