@@ -15,6 +15,13 @@
  * The dataplane opens no network connection. With both, the zone wins:
  * the run then does not depend on the daemon's DNS.
  *
+ * SPF and DMARC: with a zone, each worker runs cli/policy over its own
+ * ws_dns (a policy_cli copied from the options --trusted-sealers,
+ * --dmarc-method, --random-pct), the session's client address, HELO and
+ * MAIL FROM standing for verify's --client-ip/--helo/--mail-from, so a
+ * message's line is verify's object for it. Without a zone (--cp) policy is
+ * the control plane's; with --no-verify there is none.
+ *
  * --cp SOCKET: every message and session record also goes to wireseal-cp
  * (MESSAGE_RECORD, SESSION_RECORD; cpclient.h: kept until ACKed, re-sent
  * after a reconnect); at the end the run waits up to --cp-wait MS
@@ -52,6 +59,7 @@
 #include "dpkeys.h"
 #include "json.h"
 #include "keys.h"
+#include "policy.h"
 #include "report.h"
 #include "sessjson.h"
 #include "tlscert.h"
@@ -72,6 +80,10 @@ struct app_worker {
 	struct keycache *kc;
 	struct dpk *dpk; /* asynchronous keys (cp, no zone, live or --async-keys) */
 	struct dpe_worker_stats *ws;
+	/* SPF and DMARC over dns (only with a zone): the template's options,
+	 * this worker's policy and dnscache; NULL without a zone */
+	struct policy_cli *pol;
+	struct policy_arc_store *arc_store;
 };
 
 struct app {
@@ -92,6 +104,9 @@ struct app {
 	struct sessjson *sj;             /* session lines: policies, MX map, retry table */
 	struct x509_store_st *ca_store;  /* --ca-file, NULL without */
 	const char *ca_file;
+	/* --trusted-sealers, --dmarc-method, --random-pct, as verify takes
+	 * them; copied into each worker's policy_cli */
+	struct policy_cli pol_opts;
 	struct app_worker w[DPE_MAX_WORKERS];
 };
 
@@ -185,6 +200,73 @@ session_json(struct json *j, void *arg)
 	json_obj_end(j);
 }
 
+/* One message's parts for report_message: the record (session) and, when
+ * policy ran, this worker's SPF/DMARC results. */
+struct msg_out {
+	const struct dp_message_record *rec;
+	const struct policy_cli *pol; /* NULL: no spf/dmarc */
+};
+
+static void
+msg_tail_json(struct json *j, void *arg)
+{
+	session_json(j, (void *)(uintptr_t)((const struct msg_out *)arg)->rec);
+}
+
+static void
+msg_policy_json(struct json *j, void *arg)
+{
+	policy_cli_json(((const struct msg_out *)arg)->pol, j);
+}
+
+static void
+msg_policy_authres(struct authres *ar, void *arg)
+{
+	policy_cli_authres(((const struct msg_out *)arg)->pol, ar);
+}
+
+/*
+ * SPF and DMARC for one message, as `wireseal verify --client-ip IP --helo H
+ * --mail-from M` computes them: the session's client address, HELO/EHLO
+ * name ("" = not seen: no HELO check, as without --helo) and reverse-path
+ * ("" = null sender). Bytes lost (a gap): DKIM could only say temperror, so
+ * a DMARC that did not pass says temperror with the gap's reason rather
+ * than a fail the lost bytes may have caused. false when policy could not
+ * run (said on stderr; the message is printed without spf/dmarc).
+ */
+static bool
+message_policy(struct app_worker *w, const struct dp_message_record *rec)
+{
+	struct policy_cli *pc = w->pol;
+	char ip[INET6_ADDRSTRLEN], why[256];
+	cpc_ip_text(&rec->info->client, ip, sizeof(ip));
+	pc->spf_enabled = true;
+	pc->spf_in.client_ip = ip;
+	pc->spf_in.helo = rec->helo[0] ? rec->helo : NULL;
+	pc->spf_in.mail_from = rec->mail_from;
+	struct dmarc_arc_input arc;
+	if (rec->arc)
+		policy_arc_input_from_chain(rec->arc, w->arc_store, &arc);
+	int rc = policy_cli_message(pc, rec->hdr, rec->dkim, rec->arc ? &arc : NULL, why,
+	                            sizeof(why));
+	/* ip is gone with this frame, the others with the record */
+	pc->spf_in.client_ip = pc->spf_in.helo = pc->spf_in.mail_from = NULL;
+	if (rc != 0) {
+		fprintf(stderr, "%s: message %s:%u #%u: policy: %s\n", w->a->prog, ip,
+		        rec->info->client.port, rec->transaction, why);
+		return false;
+	}
+	struct dmarc_result *r = &pc->dm.res;
+	if (rec->gap_reason && r->result != DMARC_RES_PASS) {
+		r->result = DMARC_RES_TEMPERROR;
+		r->disposition = DMARC_P_NONE;
+		snprintf(r->reason, sizeof(r->reason), "%s: bytes of the message were not seen",
+		         rec->gap_reason);
+		memset(&pc->dm.ov, 0, sizeof(pc->dm.ov));
+	}
+	return true;
+}
+
 static void
 on_message(void *arg, const struct dp_message_record *rec)
 {
@@ -196,6 +278,10 @@ on_message(void *arg, const struct dp_message_record *rec)
 		w->ws->gaps++;
 	if (w->a->cp)
 		cpc_message(w->a->cp, rec); /* a failure is counted there, reported at the end */
+	/* policy before the lock: its DNS lookups (the zone) are this worker's */
+	struct msg_out mo = {.rec = rec};
+	if (w->pol && rec->dkim && rec->hdr && message_policy(w, rec))
+		mo.pol = w->pol;
 	flockfile(stdout);
 	if (rec->dkim) {
 		struct report_parts p = {
@@ -203,8 +289,10 @@ on_message(void *arg, const struct dp_message_record *rec)
 		        .json = w->a->json,
 		        .dkim = rec->dkim,
 		        .arc = rec->arc,
-		        .json_tail = session_json,
-		        .arg = (void *)(uintptr_t)rec,
+		        .authres_more = mo.pol ? msg_policy_authres : NULL,
+		        .json_more = mo.pol ? msg_policy_json : NULL,
+		        .json_tail = msg_tail_json,
+		        .arg = &mo,
 		};
 		report_message(stdout, &p);
 	} else if (w->a->json) {
@@ -263,6 +351,19 @@ worker_setup(void *app, unsigned wi, struct dpe_worker_stats *ws, struct dp_sess
 		w->kc = keycache_new(w->dns);
 		if (!w->kc)
 			return -1;
+		/* SPF/DMARC over the same zone, as verify does; a copy of the
+		 * options (the trusted sealers stay in the template's buffer) */
+		w->pol = malloc(sizeof(*w->pol));
+		w->arc_store = policy_arc_store_new();
+		if (!w->pol || !w->arc_store)
+			return -1;
+		*w->pol = a->pol_opts;
+		w->pol->trusted_buf = NULL;
+		w->pol->pol = NULL;
+		if (policy_cli_start(w->pol, w->dns, a->now, why, sizeof(why)) != 0) {
+			fprintf(stderr, "%s: %s\n", a->prog, why);
+			return -1;
+		}
 	} else if (a->cp && a->verify && a->async_keys) {
 		w->dpk = dpk_new(a->cp, wi, a->max_parked, a->park_timeout_ms);
 		if (!w->dpk)
@@ -298,8 +399,18 @@ app_free(struct app *a)
 		dpk_free(a->w[i].dpk);
 		a->w[i].dpk = NULL;
 		keycache_free(a->w[i].kc);
+		a->w[i].kc = NULL;
+		if (a->w[i].pol) {
+			policy_cli_end(a->w[i].pol); /* its policy; the shared PSL once all are done */
+			free(a->w[i].pol);
+			a->w[i].pol = NULL;
+		}
+		policy_arc_store_free(a->w[i].arc_store);
+		a->w[i].arc_store = NULL;
 		ws_dns_free(a->w[i].dns);
+		a->w[i].dns = NULL;
 	}
+	policy_cli_end(&a->pol_opts);
 }
 
 /* The dataplane's counters to the control plane's metrics (STATS, shown as
@@ -522,6 +633,11 @@ static const struct option common_opts[] = {
         {"mx-map", required_argument, NULL, 'M'},
         {"ca-file", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
+        /* verify's policy options that a replay can use (the session gives
+         * --client-ip, --helo and --mail-from) */
+        {"trusted-sealers", required_argument, NULL, 0x103},
+        {"dmarc-method", required_argument, NULL, 0x104},
+        {"random-pct", required_argument, NULL, 0x105},
         {NULL, 0, NULL, 0},
 };
 
@@ -605,6 +721,16 @@ parse_common(int argc, char **argv, struct app *a, struct run_opts *o)
 			break;
 		case 'h':
 			return 1;
+		case 0x103:
+		case 0x104:
+		case 0x105: {
+			char why[160];
+			if (policy_cli_option(&a->pol_opts, opt, optarg, why, sizeof(why)) != 0) {
+				fprintf(stderr, "%s: %s\n", a->prog, why);
+				return -1;
+			}
+			break;
+		}
 		default:
 			return -1;
 		}
@@ -618,6 +744,7 @@ defaults(struct app *a, struct run_opts *o, const char *prog)
 	static char host[256];
 	memset(a, 0, sizeof(*a));
 	memset(o, 0, sizeof(*o));
+	policy_cli_init(&a->pol_opts);
 	a->prog = prog;
 	a->verify = true;
 	a->now = (int64_t)time(NULL);
@@ -866,24 +993,22 @@ replay_usage(void)
 {
 	fprintf(stderr, "usage: wireseal replay [--zone FILE] [--cp SOCKET | --spawn-cp SINK] [--cp-wait MS] [--async-keys [--max-parked N] [--park-timeout MS]] [--json] [--workers N] [--no-verify] "
 	                "[--authserv-id ID] [--now EPOCH] [--smtp-ports 25,587] [--tls-ports 465] "
-	                "[--flows N] [--idle-timeout S] [--end-idle MS] [--inline] [--sts-policy DOMAIN=FILE]... "
-	                "[--mx-map IP=HOST]... [--ca-file PEM] CAPTURE...\n");
+	                "[--flows N] [--idle-timeout S] [--end-idle MS] [--inline] "
+	                "[--trusted-sealers D1,D2] [--dmarc-method psl|treewalk] [--random-pct 0..99] "
+	                "[--sts-policy DOMAIN=FILE]... [--mx-map IP=HOST]... [--ca-file PEM] CAPTURE...\n");
 }
 
-int
-cmd_replay(int argc, char **argv)
+static int
+replay_main(int argc, char **argv, struct app *app, struct run_opts *opts)
 {
-	struct app a;
-	struct run_opts o;
-	defaults(&a, &o, "wireseal replay");
-	int pc = parse_common(argc, argv, &a, &o);
+	int pc = parse_common(argc, argv, app, opts);
 	if (pc != 0) {
 		replay_usage();
 		return pc > 0 ? 0 : 2;
 	}
 	int ncap = argc - optind;
-	if (ncap < 1 || ncap > REPLAY_MAX_CAPTURES || o.workers < 1 ||
-	    o.workers > DPE_MAX_WORKERS) {
+	if (ncap < 1 || ncap > REPLAY_MAX_CAPTURES || opts->workers < 1 ||
+	    opts->workers > DPE_MAX_WORKERS) {
 		replay_usage();
 		return 2;
 	}
@@ -915,13 +1040,13 @@ cmd_replay(int argc, char **argv)
 		ncpu = 1;
 	char lc[1024] = "";
 	size_t off = 0;
-	for (unsigned i = 0; i <= o.workers; i++)
+	for (unsigned i = 0; i <= opts->workers; i++)
 		off += (size_t)snprintf(lc + off, sizeof(lc) - off, "%s%u@%ld", i ? "," : "", i,
 		                        (long)i % ncpu);
 	EAL_ARG("--lcores=%s", lc);
 	EAL_ARG("--no-huge");
 	EAL_ARG("-m");
-	EAL_ARG("%u", 256 + 64 * o.workers);
+	EAL_ARG("%u", 256 + 64 * opts->workers);
 	EAL_ARG("--no-pci");
 	EAL_ARG("--no-shconf");
 	EAL_ARG("--no-telemetry");
@@ -932,7 +1057,18 @@ cmd_replay(int argc, char **argv)
 		EAL_ARG("--vdev=%s,rx_pcap=%s", names[i], argv[optind + i]);
 	}
 #undef EAL_ARG
-	return run(&a, &o, n, eal, expect, (unsigned)ncap, true, NULL);
+	return run(app, opts, n, eal, expect, (unsigned)ncap, true, NULL);
+}
+
+int
+cmd_replay(int argc, char **argv)
+{
+	struct app a;
+	struct run_opts o;
+	defaults(&a, &o, "wireseal replay");
+	int rc = replay_main(argc, argv, &a, &o);
+	policy_cli_end(&a.pol_opts); /* every path: the option strings */
+	return rc;
 }
 
 static volatile bool dp_stop;
@@ -963,8 +1099,11 @@ cmd_dp(int argc, char **argv)
 	if (pc != 0 || optind != split || split == argc) {
 		fprintf(stderr,
 		        "usage: wireseal-dp [--zone FILE] [--cp SOCKET [--cp-wait MS] [--max-parked N] [--park-timeout MS]] [--json] [--workers N] [--no-verify] "
-		        "[--smtp-ports 25,587] [--tls-ports 465] [--flows N] [--idle-timeout S] [--inline] [--sts-policy DOMAIN=FILE]... [--mx-map IP=HOST]... [--ca-file PEM] "
+		        "[--smtp-ports 25,587] [--tls-ports 465] [--flows N] [--idle-timeout S] [--inline] "
+		        "[--trusted-sealers D1,D2] [--dmarc-method psl|treewalk] [--random-pct 0..99] "
+		        "[--sts-policy DOMAIN=FILE]... [--mx-map IP=HOST]... [--ca-file PEM] "
 		        "-- EAL-ARGS (-l 0-N, hugepages or --no-huge, -a PCI or --vdev=...)\n");
+		policy_cli_end(&a.pol_opts);
 		return pc > 0 ? 0 : 2;
 	}
 	static char argv0[] = "wireseal-dp";
@@ -977,5 +1116,7 @@ cmd_dp(int argc, char **argv)
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	return run(&a, &o, n, eal, NULL, 0, false, &dp_stop);
+	int rc = run(&a, &o, n, eal, NULL, 0, false, &dp_stop);
+	policy_cli_end(&a.pol_opts);
+	return rc;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """wireseal replay at and past its named limits: workers (DPE_MAX_WORKERS
-16), captures (REPLAY_MAX_CAPTURES 16), flows per worker (FLOW_MIN_CAPACITY
+16), captures (REPLAY_MAX_CAPTURES 16), verify's policy options
+(--random-pct 0..99, DMARC_MAX_TRUSTED_SEALERS trusted sealers), flows per worker (FLOW_MIN_CAPACITY
 8; a table that small under 40 concurrent sessions must evict, count it, and
 never turn a message into a pass that `wireseal verify` does not give).
 
@@ -48,6 +49,27 @@ def main():
         print("FAIL 16 captures: summary %s" % r.stderr.splitlines()[:1])
         bad += 1
     replay([sample] * 17, 2, "17 captures (past the limit)")
+    # verify's policy options, as verify bounds them (cli/policy.h)
+    r = replay(["--random-pct", "99", sample], 0, "--random-pct 99 (the limit)")
+    # message lines (session lines have a "session_record" key instead)
+    mlines = [l for l in r.stdout.splitlines() if "session_record" not in json.loads(l)]
+    if len(mlines) != nmsg or not all("dmarc" in json.loads(l) for l in mlines):
+        print("FAIL --random-pct 99: %d lines with dmarc, want %d" % (len(mlines), nmsg))
+        bad += 1
+    r = replay(["--random-pct", "100", sample], 2, "--random-pct 100 (past the limit)")
+    if "--random-pct wants 0..99" not in r.stderr:
+        print("FAIL --random-pct 100: no reason given: %s" % r.stderr)
+        bad += 1
+    DMARC_MAX_TRUSTED_SEALERS = int(re.search(r"#define DMARC_MAX_TRUSTED_SEALERS (\d+)", open(
+        os.path.join(root, "auth", "dmarc.h")).read()).group(1))
+    sealers = ",".join("s%d.example" % i for i in range(DMARC_MAX_TRUSTED_SEALERS))
+    replay(["--trusted-sealers", sealers, sample], 0, "%d trusted sealers (the limit)" %
+           DMARC_MAX_TRUSTED_SEALERS)
+    r = replay(["--trusted-sealers", sealers + ",one.more", sample], 2,
+               "%d trusted sealers (past the limit)" % (DMARC_MAX_TRUSTED_SEALERS + 1))
+    if "more than %d domains" % DMARC_MAX_TRUSTED_SEALERS not in r.stderr:
+        print("FAIL too many sealers: no reason given: %s" % r.stderr)
+        bad += 1
     r = replay(["--flows", "7", sample], 1, "7 flows (below the table's minimum)")
     if "out of range" not in r.stderr:
         print("FAIL 7 flows: no reason given: %s" % r.stderr)

@@ -24,14 +24,49 @@ capture begins, so its records are paired with the messages sent after the
 pickup in order.
 A message reported by replay that the manifest does not list fails the case.
 
+SPF and DMARC: both commands run over the sample zone plus the policy
+records below (POLICY_RECORDS: SPF passes only from 198.51.100.1, a HELO
+record that fails, DMARC quarantine at pct=50 with a fixed --random-pct).
+Each "same" message's replay line must be, key for key and in order, the
+`wireseal verify --json --client-ip IP [--helo H] --mail-from M` object of
+its .eml with the session's envelope, without "file" and with replay's
+"session" (so the same spf/dmarc objects and the same A-R string). A "gap"
+message carries spf and a dmarc that is pass or temperror, never a fail.
+
 usage: run_case.py BUILD_DIR SOURCE_ROOT CASE_DIR
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 NOW = "1800000000"  # the sample signatures carry no x=; fixed for repeatability
+# the same on both sides: pct sampling and the A-R authserv-id
+POLICY_ARGS = ["--random-pct", "42", "--authserv-id", "e2e.mx"]
+POLICY_RECORDS = """
+sample.example. IN TXT "v=spf1 ip4:198.51.100.1 -all"
+client1.example. IN TXT "v=spf1 a -all"
+_dmarc.sample.example. IN TXT "v=DMARC1; p=quarantine; pct=50"
+"""
+
+
+def verify_envelope(wireseal, zone, paths, sess):
+    """verify --json of paths with the session's envelope: {basename: object}."""
+    env = ["--client-ip", sess["client_ip"], "--mail-from", sess["mail_from"]]
+    if sess["helo"]:
+        env += ["--helo", sess["helo"]]
+    v = subprocess.run([wireseal, "verify", "--json", "--zone", zone, "--now", NOW] + POLICY_ARGS +
+                       env + paths, capture_output=True, text=True)
+    out = {}
+    for line in v.stdout.splitlines():
+        o = json.loads(line)
+        out[os.path.basename(o["file"])] = o
+    if len(out) != len(paths):
+        raise RuntimeError("verify %s gave %d objects for %d files: %s" %
+                           (env, len(out), len(paths), v.stderr))
+    return out
 
 
 def main():
@@ -45,8 +80,18 @@ def main():
     if not os.path.exists(pcap):
         pcap += "ng"
     manifest = json.load(open(os.path.join(capdir, name + ".json")))
-    zone = os.path.join(root, "tests", "data", "sample", "zone.db")
+    tmp = tempfile.mkdtemp(prefix="e2e-case-")
+    zone = os.path.join(tmp, "zone.db")
+    with open(zone, "w") as f:
+        f.write(open(os.path.join(root, "tests", "data", "sample", "zone.db")).read())
+        f.write(POLICY_RECORDS)
+    try:
+        return check(wireseal, zone, case, pcap, manifest, root, extra)
+    finally:
+        shutil.rmtree(tmp)
 
+
+def check(wireseal, zone, case, pcap, manifest, root, extra):
     emls = sorted({m["eml"] for m in manifest})
     paths = [p if os.path.isabs(p) else os.path.join(root, p) for p in emls]
     v = subprocess.run([wireseal, "verify", "--json", "--zone", zone, "--now", NOW] + paths,
@@ -61,7 +106,8 @@ def main():
         print("verify gave %d lines for %d files: %s" % (len(want_by_eml), len(emls), v.stderr))
         return 1
 
-    r = subprocess.run([wireseal, "replay", "--json", "--zone", zone, "--now", NOW] + extra + [pcap],
+    r = subprocess.run([wireseal, "replay", "--json", "--zone", zone, "--now", NOW] + POLICY_ARGS +
+                       extra + [pcap],
                        capture_output=True, text=True, timeout=120)
     sys.stderr.write(r.stderr)
     if r.returncode != 0:
@@ -124,7 +170,10 @@ def main():
                 and {"client_ip", "client_port", "server_ip", "server_port"} <= set(f)):
             print("FAIL: session facts incomplete: %s" % f)
             bad += 1
-    counts = {"same": 0, "gap": 0, "absent": 0}
+    counts = {"same": 0, "gap": 0, "absent": 0, "policy-same": 0}
+    eml_path = {os.path.basename(e): (e if os.path.isabs(e) else os.path.join(root, e))
+                for e in emls}
+    verified = {}  # envelope -> {eml basename: verify object}
     if os.path.exists(os.path.join(case, "absent")):
         for m in manifest:
             m["expect"] = "absent"
@@ -155,6 +204,21 @@ def main():
             if arc is None or (arc["result"], arc["oldest_pass"]) != want_arc[eml]:
                 print("FAIL %s %s: replay arc %s, verify %s" % (key, eml, arc, want_arc[eml]))
                 bad += 1
+            # the whole line: verify with the session's envelope, minus
+            # "file", plus "session", keys in the same order
+            sess = o["session"]
+            envk = (sess["client_ip"], sess["helo"], sess["mail_from"])
+            if envk not in verified:
+                verified[envk] = verify_envelope(wireseal, zone, sorted(eml_path.values()), sess)
+            want = dict(verified[envk][eml])
+            del want["file"]
+            want["session"] = sess
+            if list(o.items()) != list(want.items()):
+                print("FAIL %s %s: replay line differs from verify with the session's envelope:"
+                      "\n  replay %s\n  verify %s" % (key, eml, json.dumps(o), json.dumps(want)))
+                bad += 1
+            else:
+                counts["policy-same"] += 1
         else:  # gap
             if o.get("arc") is not None:
                 print("FAIL %s %s: bytes were lost but replay judged the ARC chain: %s" %
@@ -164,11 +228,18 @@ def main():
                 print("FAIL %s %s: bytes were lost but replay says %s gap=%s" %
                       (key, eml, res, o["session"].get("gap")))
                 bad += 1
+            dm = o.get("dmarc", {}).get("result")
+            if "spf" not in o or dm not in ("pass", "temperror"):
+                print("FAIL %s %s: bytes were lost: spf %s, dmarc %s (want pass or temperror)" %
+                      (key, eml, o.get("spf"), dm))
+                bad += 1
     for key, o in got.items():
         print("FAIL %s: reported but never sent" % (key,))
         bad += 1
-    print("%s: %d messages expected same, %d with gaps, %d absent; %d failures" %
-          (os.path.basename(case), counts["same"], counts["gap"], counts["absent"], bad))
+    print("%s: %d messages expected same (%d lines equal to verify with the envelope), "
+          "%d with gaps, %d absent; %d failures" %
+          (os.path.basename(case), counts["same"], counts["policy-same"], counts["gap"],
+           counts["absent"], bad))
     return 1 if bad else 0
 
 
