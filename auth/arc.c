@@ -74,6 +74,22 @@ arc_validator_free(struct arc_validator *v)
 	free(v);
 }
 
+void
+arc_validator_reset(struct arc_validator *v)
+{
+	v->hdr = NULL;
+	memset(&v->chain, 0, sizeof(v->chain));
+	v->chain.sets = v->sets;
+	for (size_t k = 0; k < 2 * ARC_MAX_SETS; k++) {
+		v->key_name[k][0] = '\0';
+		v->key_done[k] = true;
+		v->keys[k] = NULL;
+	}
+	canon_set_reset(&v->bodies);
+	v->decided = false;
+	v->body_done = false;
+}
+
 static bool
 is_ws(char c)
 {

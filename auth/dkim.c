@@ -626,6 +626,17 @@ dkim_verifier_free(struct dkim_verifier *v)
 }
 
 void
+dkim_verifier_reset(struct dkim_verifier *v)
+{
+	for (size_t i = 0; i < v->n; i++)
+		v->keys[i] = NULL;
+	v->n = 0;
+	v->hdr = NULL;
+	canon_set_reset(&v->bodies);
+	v->body_done = false;
+}
+
+void
 dkim_verifier_set_now(struct dkim_verifier *v, int64_t now)
 {
 	v->cfg.now = now;
