@@ -480,6 +480,19 @@ test_abort(void **state)
 	dkim_verifier_set_key(v, 0, DKIM_KEY_FOUND, &key, NULL);
 	dkim_verifier_finish(v);
 	assert_int_equal(dkim_verifier_result(v, 0)->result, DKIM_PASS);
+	/* reset (a pooled verifier handed to another session): nothing of the
+	 * last message shows, and it verifies the next one as a new one would */
+	dkim_verifier_reset(v);
+	assert_int_equal(dkim_verifier_count(v), 0);
+	assert_null(dkim_verifier_result(v, 0));
+	assert_null(dkim_verifier_key_name(v, 0));
+	assert_int_equal(dkim_verifier_start(v, &h), 1);
+	assert_non_null(dkim_verifier_key_name(v, 0));
+	dkim_verifier_body(v, (const uint8_t *)m + used, len - used);
+	dkim_verifier_body_end(v);
+	dkim_verifier_set_key(v, 0, DKIM_KEY_FOUND, &key, NULL);
+	dkim_verifier_finish(v);
+	assert_int_equal(dkim_verifier_result(v, 0)->result, DKIM_PASS);
 	dkim_key_clear(&key);
 	rfc5322_free(&h);
 	dkim_verifier_free(v);
