@@ -451,6 +451,9 @@ test_abort(void **state)
 	const char *msgs[] = {t, bad, m};
 	struct dkim_verifier *v = dkim_verifier_new(NULL);
 	assert_non_null(v);
+	/* fresh from new (its arrays not zeroed): no signatures */
+	assert_int_equal(dkim_verifier_count(v), 0);
+	assert_null(dkim_verifier_result(v, 0));
 	for (size_t k = 0; k < 3; k++) {
 		struct rfc5322_header h;
 		rfc5322_init(&h);
