@@ -54,13 +54,27 @@ struct arc_validator {
 struct arc_validator *
 arc_validator_new(const struct arc_config *cfg)
 {
-	struct arc_validator *v = calloc(1, sizeof(*v));
+	/* Not calloc: the per-set and per-key-slot arrays and the body hash
+	 * states (most of its ~420 KB) are set up as a chain uses them (start:
+	 * sets 1..N and their 2N key slots), so zeroing them would only fault
+	 * in pages no message may touch. Every other field is set here. */
+	struct arc_validator *v = malloc(sizeof(*v));
 	if (!v)
 		return NULL;
 	if (cfg)
 		v->cfg = *cfg;
+	else
+		memset(&v->cfg, 0, sizeof(v->cfg));
 	if (v->cfg.min_rsa_bits == 0)
 		v->cfg.min_rsa_bits = DKIM_MIN_RSA_BITS;
+	v->hdr = NULL;
+	memset(&v->chain, 0, sizeof(v->chain));
+	v->chain.sets = v->sets;
+	canon_set_init(&v->bodies, NULL);
+	v->decided = true; /* no key slots until start */
+	v->body_done = false;
+	v->hbuf = NULL;
+	v->hcap = 0;
 	return v;
 }
 
@@ -72,6 +86,17 @@ arc_validator_free(struct arc_validator *v)
 	canon_set_free(&v->bodies);
 	free(v->hbuf);
 	free(v);
+}
+
+void
+arc_validator_reset(struct arc_validator *v)
+{
+	v->hdr = NULL;
+	memset(&v->chain, 0, sizeof(v->chain));
+	v->chain.sets = v->sets;
+	canon_set_reset(&v->bodies);
+	v->decided = true; /* no key slots until start */
+	v->body_done = false;
 }
 
 static bool
@@ -265,17 +290,18 @@ arc_validator_start(struct arc_validator *v, const struct rfc5322_header *hdr)
 	canon_set_reset(&v->bodies);
 	v->decided = false;
 	v->body_done = false;
-	for (size_t k = 0; k < 2 * ARC_MAX_SETS; k++) {
-		v->key_name[k][0] = '\0';
-		v->key_done[k] = true;
-		v->keys[k] = NULL;
-	}
 	const char *why = NULL;
 	unsigned bad = 0, n = 0;
 	if (collect(hdr, v->sets, &n, &why, &bad, false) != 0) {
 		chain_fail(v, bad, why);
 		v->decided = true;
 		return 0;
+	}
+	/* only slots below 2N are ever read (arc_validator_key_slots) */
+	for (size_t k = 0; k < 2 * (size_t)n; k++) {
+		v->key_name[k][0] = '\0';
+		v->key_done[k] = true;
+		v->keys[k] = NULL;
 	}
 	v->chain.nsets = n;
 	if (n == 0) {
@@ -584,7 +610,7 @@ arc_validator_finish(struct arc_validator *v)
 		m--;
 	v->chain.oldest_pass = m;
 out:
-	for (size_t k = 0; k < 2 * ARC_MAX_SETS; k++)
+	for (size_t k = 0; k < 2 * (size_t)v->chain.nsets; k++)
 		v->keys[k] = NULL;
 }
 

@@ -80,6 +80,10 @@ struct arc_validator;
 
 struct arc_validator *arc_validator_new(const struct arc_config *cfg);
 void arc_validator_free(struct arc_validator *v); /* NULL-safe */
+/* Back to the state of a new validator (no chain, no borrowed header block
+ * or keys) for reuse by another session, keeping its buffers and hash
+ * objects; the per-set arrays are not zeroed (start sets what it uses). */
+void arc_validator_reset(struct arc_validator *v);
 
 /* Collect and parse the sets; returns the number of sets (0 = none or
  * malformed: the chain's result already says which). */

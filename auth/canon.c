@@ -431,6 +431,15 @@ canon_body_final(struct canon_body *cb)
 /* ---- a message's set of body hashes -------------------------------- */
 
 void
+canon_set_init(struct canon_body_set *s, struct ws_hash_lanes *lanes)
+{
+	memset(s->pool, 0, sizeof(s->pool));
+	s->n = 0;
+	s->closed = false;
+	s->lanes = lanes;
+}
+
+void
 canon_set_reset(struct canon_body_set *s)
 {
 	s->n = 0;

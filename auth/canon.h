@@ -97,6 +97,10 @@ struct canon_body_set {
 	struct ws_hash_lanes *lanes; /* set before first use: hashes made in this lane group */
 };
 
+/* A set in memory that was not zeroed: no hash objects yet (bh[] is left
+ * as it is: canon_set_get sets up each entry it hands out). A zeroed set
+ * needs no init. */
+void canon_set_init(struct canon_body_set *s, struct ws_hash_lanes *lanes);
 /* Start a message (keeps the hash objects). */
 void canon_set_reset(struct canon_body_set *s);
 /* The index of the body hash for this combination, set up on first use; -1

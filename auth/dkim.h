@@ -177,6 +177,11 @@ struct dkim_verifier *dkim_verifier_new(const struct dkim_verify_config *cfg);
 void dkim_verifier_free(struct dkim_verifier *v); /* NULL-safe */
 /* Set the time used for x= on the following messages. */
 void dkim_verifier_set_now(struct dkim_verifier *v, int64_t now);
+/* Back to the state of a new verifier (no message, no results, no borrowed
+ * header block or keys) for reuse by another session, keeping its buffers
+ * and hash objects; the big arrays are not zeroed (start sets what it uses).
+ * The configuration stays; set_now changes the time. */
+void dkim_verifier_reset(struct dkim_verifier *v);
 
 /* A message's header block is complete: find and parse its signatures and
  * set up the body hashes. Returns the number of DKIM-Signature fields found

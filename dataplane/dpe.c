@@ -23,10 +23,15 @@
 #include <rte_thash.h>
 
 #include "flow.h"
+#include "msgstream.h"
 
 #define DPE_LIN_MAX (65535u + 64) /* largest IP datagram plus L2 */
 #define DPE_EXPIRE_PER_BURST 64u  /* idle flows ended per worker loop turn at most */
 #define DPE_MAX_EAL_ARGS 64
+/* Idle verifiers (and ARC validators) a worker keeps for its next sessions:
+ * sessions end and begin at about the same rate, so a few cover the churn
+ * (more only while more than this many sessions end at once). */
+#define DPE_POOL_MAX 16u
 #define DPE_TICK_NS 100000000u /* expiry passes at most every 100 ms of capture time */
 #define DPE_RETA_MAX 512u      /* RSS redirection table entries we read back at most */
 #define DPE_RX_DESC 1024u      /* rx descriptors per queue (one queue per port) */
@@ -52,6 +57,7 @@ struct worker {
 	struct rte_ring *ring;
 	struct flow_table *ft;
 	struct dp_session_config scfg;
+	struct msgstream_pool *pool; /* the worker's, in scfg.pool; made here */
 	struct dpe_worker_stats *st;
 	const struct dpe_config *cfg;
 	uint64_t now_ns;
@@ -1002,6 +1008,12 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 			snprintf(why, why_len, "worker %u setup failed", i);
 			goto out;
 		}
+		if (w->scfg.verify && !w->scfg.pool) {
+			w->pool = msgstream_pool_new(DPE_POOL_MAX);
+			if (!w->pool)
+				goto nomem;
+			w->scfg.pool = w->pool;
+		}
 	}
 	/* one worker on one-queue ports: no ring, no second lcore (the
 	 * segment bytes stay in the reading core's cache) */
@@ -1119,6 +1131,8 @@ out:
 			if (!e->w[i])
 				continue;
 			flow_table_free(e->w[i]->ft, "capture-end");
+			/* after the table: its sessions hand their verifiers back */
+			msgstream_pool_free(e->w[i]->pool);
 			if (e->w[i]->frag) {
 				rte_ip_frag_free_death_row(&e->w[i]->dr, 0);
 				rte_ip_frag_table_destroy(e->w[i]->frag);

@@ -9,6 +9,117 @@ enum { M_IDLE, M_HEADER, M_BODY, M_DRAIN, M_DONE };
 /* What a message without ARC fields reports, as arc_validator would. */
 static const struct arc_chain no_arc = {.result = ARC_NONE, .reason = "no ARC sets"};
 
+/* ---- the pool (msgstream.h) ---- */
+
+struct msgstream_pool {
+	unsigned max;
+	unsigned nv, na;
+	struct dkim_verifier *v[MSGSTREAM_POOL_MAX];
+	struct arc_validator *a[MSGSTREAM_POOL_MAX];
+	struct msgstream_pool_stats st;
+};
+
+struct msgstream_pool *
+msgstream_pool_new(unsigned max)
+{
+	if (max == 0 || max > MSGSTREAM_POOL_MAX)
+		return NULL;
+	struct msgstream_pool *p = calloc(1, sizeof(*p));
+	if (p)
+		p->max = max;
+	return p;
+}
+
+void
+msgstream_pool_free(struct msgstream_pool *p)
+{
+	if (!p)
+		return;
+	for (unsigned i = 0; i < p->nv; i++)
+		dkim_verifier_free(p->v[i]);
+	for (unsigned i = 0; i < p->na; i++)
+		arc_validator_free(p->a[i]);
+	free(p);
+}
+
+void
+msgstream_pool_stats(const struct msgstream_pool *p, struct msgstream_pool_stats *out)
+{
+	*out = p->st;
+	out->held = p->nv + p->na;
+}
+
+void
+msgstream_set_pool(struct msgstream *m, struct msgstream_pool *p)
+{
+	m->pool = p;
+}
+
+static struct dkim_verifier *
+take_verifier(struct msgstream *m)
+{
+	struct msgstream_pool *p = m->pool;
+	if (p && p->nv > 0) {
+		struct dkim_verifier *v = p->v[--p->nv];
+		dkim_verifier_set_now(v, m->now);
+		p->st.reused++;
+		return v;
+	}
+	struct dkim_verify_config cfg = {.now = m->now};
+	struct dkim_verifier *v = dkim_verifier_new(&cfg);
+	if (v && p)
+		p->st.made++;
+	return v;
+}
+
+static void
+give_verifier(struct msgstream_pool *p, struct dkim_verifier *v)
+{
+	if (!v)
+		return;
+	if (p && p->nv < p->max) {
+		/* nothing of this session's last message may show in the next */
+		dkim_verifier_reset(v);
+		p->v[p->nv++] = v;
+		p->st.pooled++;
+		return;
+	}
+	if (p)
+		p->st.freed++;
+	dkim_verifier_free(v);
+}
+
+static struct arc_validator *
+take_validator(struct msgstream_pool *p)
+{
+	if (p && p->na > 0) {
+		p->st.reused++;
+		return p->a[--p->na];
+	}
+	struct arc_validator *a = arc_validator_new(NULL);
+	if (a && p)
+		p->st.made++;
+	return a;
+}
+
+static void
+give_validator(struct msgstream_pool *p, struct arc_validator *a)
+{
+	if (!a)
+		return;
+	if (p && p->na < p->max) {
+		arc_validator_reset(a);
+		p->a[p->na++] = a;
+		p->st.pooled++;
+		return;
+	}
+	if (p)
+		p->st.freed++;
+	arc_validator_free(a);
+}
+
+/* ---- the stream ---- */
+
 void
 msgstream_init(struct msgstream *m, bool verify, int64_t now, msgstream_key_fn key_lookup,
 	       void *key_arg)
@@ -32,9 +143,9 @@ msgstream_free(struct msgstream *m)
 void
 msgstream_trim(struct msgstream *m)
 {
-	dkim_verifier_free(m->v);
+	give_verifier(m->pool, m->v);
 	m->v = NULL;
-	arc_validator_free(m->arc);
+	give_validator(m->pool, m->arc);
 	m->arc = NULL;
 	m->arc_on = m->arc_done = false;
 	rfc5322_free(&m->hdr);
@@ -65,8 +176,7 @@ ensure_verifier(struct msgstream *m)
 		dkim_verifier_set_now(m->v, m->now);
 		return true;
 	}
-	struct dkim_verify_config cfg = {.now = m->now};
-	m->v = dkim_verifier_new(&cfg);
+	m->v = take_verifier(m);
 	if (!m->v) {
 		m->alloc_fail++;
 		return false;
@@ -94,7 +204,7 @@ start_verifier(struct msgstream *m)
 	m->arc_on = false;
 	if (m->verify && m->complete && has_arc_fields(&m->hdr)) {
 		if (!m->arc)
-			m->arc = arc_validator_new(NULL);
+			m->arc = take_validator(m->pool);
 		if (m->arc) {
 			arc_validator_start(m->arc, &m->hdr);
 			m->arc_on = true;

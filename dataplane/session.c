@@ -544,6 +544,7 @@ dp_session_new(const struct dp_session_config *cfg, const struct dp_session_info
 		smtpp_init(&s->sp, &session_ops, s, info->midstream);
 	msgstream_init(&s->ms, cfg->verify, cfg->now, cfg->key_lookup ? cfg->key_lookup : no_lookup,
 		       cfg->arg);
+	msgstream_set_pool(&s->ms, cfg->pool);
 	if (cfg->key_ready && cfg->on_parked)
 		msgstream_set_key_ready(&s->ms, cfg->key_ready);
 	wiresig_init(&s->sig);

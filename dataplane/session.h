@@ -38,7 +38,8 @@
  *    memcap, 64 KiB by default); line buffers are allocated only for lines
  *    split across segments; the first message allocates a DKIM verifier
  *    (292 KB) and the header buffers, kept for the next message until
- *    dp_session_trim.
+ *    dp_session_trim. With cfg->pool the verifier (and ARC validator) comes
+ *    from the worker's pool and goes back there at trim or free.
  */
 #ifndef WS_DATAPLANE_SESSION_H
 #define WS_DATAPLANE_SESSION_H
@@ -52,6 +53,7 @@
 struct arc_chain;
 struct msgstream_parked;
 struct x509_store_st;
+struct msgstream_pool;
 
 enum dp_dir {
 	DP_DIR_C2S = 0, /* client -> server */
@@ -205,6 +207,9 @@ struct dp_session_config {
 	/* CA store for the chain check of TLS <= 1.2 certificates (tlscert.h);
 	 * NULL: chain_trusted is always false. Shared read-only by sessions. */
 	struct x509_store_st *ca_store;
+	/* The worker's pool of DKIM verifiers and ARC validators (msgstream.h),
+	 * or NULL: each session makes its own. Must outlive the sessions. */
+	struct msgstream_pool *pool;
 };
 
 struct dp_session;

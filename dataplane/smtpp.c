@@ -7,6 +7,12 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__SSE2__) && defined(__x86_64__)
+#include <immintrin.h>
+#define SMTPP_HAVE_AVX512 1
+#else
+#define SMTPP_HAVE_AVX512 0
+#endif
 
 enum { C_CMD, C_DATA, C_BDAT, C_AUTH, C_TLS, C_RESYNC };
 enum { S_REPLY, S_TLS, S_RESYNC };
@@ -292,10 +298,43 @@ msg_gap(struct smtpp *p, uint64_t n)
  * stuffed dot or the terminator), so the body is skipped at vector speed
  * instead of line by line (a base64 body has a line end every 78 bytes).
  * SSE2: 16 positions per step, LF compared at k and dot at k + 1. */
+#if SMTPP_HAVE_AVX512
+/* The same search 64 positions per step (AVX-512 BW compare masks): a
+ * base64 body is scanned at a quarter of the SSE2 loop's steps. Returns
+ * the first match, or where the 64-byte steps stopped (from there the
+ * SSE2/scalar loops go on: no match lies before it). */
+__attribute__((target("avx512f,avx512bw"))) static size_t
+lf_dot_avx512(const uint8_t *d, size_t k, size_t n, bool *found)
+{
+	const __m512i lf = _mm512_set1_epi8('\n'), dot = _mm512_set1_epi8('.');
+	for (; k + 65 <= n; k += 64) {
+		__m512i a = _mm512_loadu_si512((const void *)(d + k));
+		__m512i b = _mm512_loadu_si512((const void *)(d + k + 1));
+		__mmask64 m = _mm512_cmpeq_epi8_mask(a, lf) & _mm512_cmpeq_epi8_mask(b, dot);
+		if (m) {
+			*found = true;
+			return k + (size_t)__builtin_ctzll(m);
+		}
+	}
+	*found = false;
+	return k;
+}
+#endif
+
 static size_t
 find_lf_dot(const uint8_t *d, size_t from, size_t n)
 {
 	size_t k = from;
+#if SMTPP_HAVE_AVX512
+	/* a load of libgcc's CPU model, no CPUID; short runs stay on SSE2 */
+	if (n - k >= 128 && __builtin_cpu_supports("avx512f") &&
+	    __builtin_cpu_supports("avx512bw")) {
+		bool found;
+		k = lf_dot_avx512(d, k, n, &found);
+		if (found)
+			return k;
+	}
+#endif
 #if defined(__SSE2__)
 	const __m128i lf = _mm_set1_epi8('\n'), dot = _mm_set1_epi8('.');
 	for (; k + 17 <= n; k += 16) {

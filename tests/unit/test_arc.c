@@ -162,6 +162,18 @@ test_none(void **state)
 	struct verdict v = validate(base_msg, 0);
 	assert_int_equal(v.result, ARC_NONE);
 	assert_int_equal(v.nsets, 0);
+	/* a validator fresh from new (its arrays not zeroed) and one reset
+	 * after use read as empty: no chain, no key slot */
+	struct arc_validator *a = arc_validator_new(NULL);
+	assert_non_null(a);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(arc_validator_key_slots(a), 0);
+		assert_null(arc_validator_key_name(a, 0));
+		assert_int_equal(arc_validator_chain(a)->nsets, 0);
+		assert_int_equal(arc_validator_chain(a)->result, ARC_NONE);
+		arc_validator_reset(a);
+	}
+	arc_validator_free(a);
 }
 
 static void

@@ -451,6 +451,9 @@ test_abort(void **state)
 	const char *msgs[] = {t, bad, m};
 	struct dkim_verifier *v = dkim_verifier_new(NULL);
 	assert_non_null(v);
+	/* fresh from new (its arrays not zeroed): no signatures */
+	assert_int_equal(dkim_verifier_count(v), 0);
+	assert_null(dkim_verifier_result(v, 0));
 	for (size_t k = 0; k < 3; k++) {
 		struct rfc5322_header h;
 		rfc5322_init(&h);
@@ -477,6 +480,19 @@ test_abort(void **state)
 	struct dkim_key key;
 	const char *why = NULL;
 	assert_int_equal(dkim_key_parse(rec, strlen(rec), &key, &why), 0);
+	dkim_verifier_set_key(v, 0, DKIM_KEY_FOUND, &key, NULL);
+	dkim_verifier_finish(v);
+	assert_int_equal(dkim_verifier_result(v, 0)->result, DKIM_PASS);
+	/* reset (a pooled verifier handed to another session): nothing of the
+	 * last message shows, and it verifies the next one as a new one would */
+	dkim_verifier_reset(v);
+	assert_int_equal(dkim_verifier_count(v), 0);
+	assert_null(dkim_verifier_result(v, 0));
+	assert_null(dkim_verifier_key_name(v, 0));
+	assert_int_equal(dkim_verifier_start(v, &h), 1);
+	assert_non_null(dkim_verifier_key_name(v, 0));
+	dkim_verifier_body(v, (const uint8_t *)m + used, len - used);
+	dkim_verifier_body_end(v);
 	dkim_verifier_set_key(v, 0, DKIM_KEY_FOUND, &key, NULL);
 	dkim_verifier_finish(v);
 	assert_int_equal(dkim_verifier_result(v, 0)->result, DKIM_PASS);

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "arc.h"
 #include "b64.h"
 #include "dkim.h"
 #include "rfc5322.h"
@@ -991,6 +992,174 @@ test_no_alloc_per_segment(void **state)
 	fixture_free(&f);
 }
 
+/* ---- the verifier pool (msgstream_set_pool) ---- */
+
+struct pooled_seen {
+	struct results res;
+	bool has_dkim, has_arc, complete;
+	enum arc_result arc;
+	const char *arc_reason;
+	unsigned arc_sets;
+};
+
+/* One message through a msgstream using pool (NULL: none); with cut below
+ * len, the bytes from cut on are lost (a capture gap). */
+static struct pooled_seen
+stream_pooled(struct msgstream_pool *pool, const char *m, size_t len, size_t cut)
+{
+	struct msgstream ms;
+	msgstream_init(&ms, true, 1700000100, lookup, NULL);
+	msgstream_set_pool(&ms, pool);
+	msgstream_begin(&ms);
+	msgstream_data(&ms, (const uint8_t *)m, cut < len ? cut : len);
+	if (cut < len)
+		msgstream_gap(&ms, len - cut);
+	msgstream_end(&ms, cut >= len, cut < len ? "capture-gap" : NULL);
+	struct pooled_seen out = {0};
+	const struct dkim_verifier *v = msgstream_verifier(&ms);
+	out.has_dkim = v != NULL;
+	out.res.n = dkim_verifier_count(v);
+	for (size_t i = 0; i < out.res.n && i < 8; i++) {
+		out.res.r[i] = dkim_verifier_result(v, i)->result;
+		out.res.why[i] = dkim_verifier_result(v, i)->reason;
+	}
+	const struct arc_chain *c = msgstream_arc(&ms);
+	out.has_arc = c != NULL;
+	if (c) {
+		out.arc = c->result;
+		out.arc_reason = c->reason;
+		out.arc_sets = c->nsets;
+	}
+	out.complete = ms.complete;
+	msgstream_free(&ms);
+	return out;
+}
+
+static void
+expect_pooled_same(const struct pooled_seen *a, const struct pooled_seen *b)
+{
+	assert_int_equal(a->has_dkim, b->has_dkim);
+	assert_int_equal(a->complete, b->complete);
+	assert_int_equal(a->res.n, b->res.n);
+	for (size_t i = 0; i < a->res.n && i < 8; i++) {
+		assert_int_equal(a->res.r[i], b->res.r[i]);
+		assert_string_equal(a->res.why[i] ? a->res.why[i] : "", b->res.why[i] ? b->res.why[i] : "");
+	}
+	assert_int_equal(a->has_arc, b->has_arc);
+	assert_int_equal(a->arc, b->arc);
+	assert_int_equal(a->arc_sets, b->arc_sets);
+	assert_string_equal(a->arc_reason ? a->arc_reason : "", b->arc_reason ? b->arc_reason : "");
+}
+
+/* msg sealed once (ARC i=1) by the rsa key; malloc'd. */
+static char *
+arc_sealed(const char *msg, size_t len, size_t *out_len)
+{
+	struct arc_seal_params p = {
+		.key = rsa,
+		.algo = DKIM_RSA_SHA256,
+		.domain = "example.com",
+		.selector = "rsa",
+		.authserv_id = "mx.example.org",
+		.hcanon = CANON_RELAXED,
+		.bcanon = CANON_RELAXED,
+		.t = 1700000000,
+	};
+	char *fields;
+	size_t flen;
+	const char *why = NULL;
+	if (arc_seal(&p, (const uint8_t *)msg, len, &fields, &flen, &why) != 0)
+		fail_msg("arc_seal: %s", why);
+	char *out = malloc(flen + len + 1);
+	memcpy(out, fields, flen);
+	memcpy(out + flen, msg, len);
+	out[flen + len] = '\0';
+	free(fields);
+	*out_len = flen + len;
+	return out;
+}
+
+/* A verifier and validator reused from the pool, after a message cut short
+ * by a gap, after a failing one and after a passing one, give each message
+ * what a fresh stream gives it; the pool keeps at most its max. */
+static void
+test_pool_reuse(void **state)
+{
+	(void)state;
+	size_t sl, al, tl;
+	char *good = sign(msg1_text, strlen(msg1_text), rsa, "rsa", CANON_RELAXED, CANON_SIMPLE, &sl);
+	char *arcm = arc_sealed(good, sl, &al);
+	/* the body changed under both the DKIM signature and the AMS */
+	char *tamp = malloc(al + 1);
+	memcpy(tamp, arcm, al + 1);
+	tl = al;
+	char *hit = strstr(tamp, "Hello Bob");
+	assert_non_null(hit);
+	hit[0] = 'J';
+	const char *msgs[] = {arcm, tamp, good, arcm};
+	size_t lens[] = {al, tl, sl, al};
+	struct pooled_seen fresh[4];
+	for (size_t i = 0; i < 4; i++)
+		fresh[i] = stream_pooled(NULL, msgs[i], lens[i], SIZE_MAX);
+	assert_int_equal(fresh[0].res.r[0], DKIM_PASS);
+	assert_int_equal(fresh[0].arc, ARC_PASS);
+	assert_int_equal(fresh[1].res.r[0], DKIM_FAIL);
+	assert_int_equal(fresh[1].arc, ARC_FAIL);
+	assert_int_equal(fresh[2].arc, ARC_NONE);
+
+	struct msgstream_pool *pool = msgstream_pool_new(1);
+	assert_non_null(pool);
+	/* first: a message cut in its body; its state goes back to the pool */
+	struct pooled_seen cut = stream_pooled(pool, arcm, al, al - 20);
+	assert_false(cut.complete);
+	assert_int_equal(cut.res.r[0], DKIM_TEMPERROR);
+	for (int round = 0; round < 2; round++)
+		for (size_t i = 0; i < 4; i++) {
+			struct pooled_seen got = stream_pooled(pool, msgs[i], lens[i], SIZE_MAX);
+			expect_pooled_same(&got, &fresh[i]);
+		}
+	struct msgstream_pool_stats st;
+	msgstream_pool_stats(pool, &st);
+	assert_int_equal(st.made, 2); /* one verifier, one validator, ever */
+	assert_int_equal(st.reused, 8 + 6);
+	assert_int_equal(st.held, 2);
+	assert_int_equal(st.freed, 0);
+
+	/* two streams at once with max 1: the second one handed back is freed */
+	struct msgstream a, b;
+	msgstream_init(&a, true, 1700000100, lookup, NULL);
+	msgstream_init(&b, true, 1700000100, lookup, NULL);
+	msgstream_set_pool(&a, pool);
+	msgstream_set_pool(&b, pool);
+	msgstream_begin(&a);
+	msgstream_begin(&b);
+	msgstream_data(&a, (const uint8_t *)good, sl);
+	msgstream_data(&b, (const uint8_t *)good, sl);
+	msgstream_end(&a, true, NULL);
+	msgstream_end(&b, true, NULL);
+	assert_int_equal(dkim_verifier_result(msgstream_verifier(&a), 0)->result, DKIM_PASS);
+	assert_int_equal(dkim_verifier_result(msgstream_verifier(&b), 0)->result, DKIM_PASS);
+	msgstream_trim(&a); /* an idle session holds no verifier */
+	assert_null(a.v);
+	msgstream_free(&b);
+	msgstream_free(&a);
+	msgstream_pool_stats(pool, &st);
+	assert_int_equal(st.freed, 1);
+	assert_int_equal(st.held, 2);
+	msgstream_pool_free(pool);
+
+	/* the limit: at MSGSTREAM_POOL_MAX a pool, past it (or 0) none */
+	pool = msgstream_pool_new(MSGSTREAM_POOL_MAX);
+	assert_non_null(pool);
+	msgstream_pool_free(pool);
+	assert_null(msgstream_pool_new(MSGSTREAM_POOL_MAX + 1));
+	assert_null(msgstream_pool_new(0));
+	msgstream_pool_free(NULL);
+	free(tamp);
+	free(arcm);
+	free(good);
+}
+
 /* msgstream on its own, in random spans; results as msg_seen. */
 static struct msg_seen
 stream_one(const char *m, size_t len, uint64_t seed)
@@ -1176,7 +1345,7 @@ main(void)
 		cmocka_unit_test(test_conversation), cmocka_unit_test(test_tampered),
 		cmocka_unit_test(test_lost_segment), cmocka_unit_test(test_rst_in_data),
 		cmocka_unit_test(test_midstream),    cmocka_unit_test(test_big_body),
-		cmocka_unit_test(test_parked),
+		cmocka_unit_test(test_parked),       cmocka_unit_test(test_pool_reuse),
 		cmocka_unit_test(test_idle_size),    cmocka_unit_test(test_header_limits),
 		cmocka_unit_test(test_bdat_pipelined),  cmocka_unit_test(test_path_limit),
 		cmocka_unit_test(test_no_alloc_per_segment), cmocka_unit_test(test_implicit_tls),
