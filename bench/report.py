@@ -631,7 +631,33 @@ def scaling_md(sc, corpora):
     md.append('## bench/replay.sh')
     md.append('')
     rs = sc['replay_sh']
-    if rs.get('measured'):
+    if rs.get('measured') and isinstance(rs['data'], dict) and 'targets' in rs['data']:
+        # the dataplane targets first, then the per-mode rates
+        d = rs['data']
+        md.append('`bench/replay.sh --json` (its own capture: corpus `%s` x %s, 1 worker core; '
+                  'the raw JSON is kept in the results JSON):' % (d.get('corpus'), d.get('capture_repeat')))
+        md.append('')
+        md.append('| target | want | got | met | how |')
+        md.append('|---|---|---|---|---|')
+        for name, t in d['targets'].items():
+            md.append('| %s | %s | %s | %s | %s |' % (name, cell(t.get('want')), cell(t.get('got')),
+                                                     'yes' if t.get('met') else '**no**', t.get('what', '')))
+        md.append('')
+        if isinstance(d.get('summary'), list):
+            md.append('| workers | verify | mode | per worker core: packets/s | Gbit/s | messages/s |')
+            md.append('|---|---|---|---|---|---|')
+            for r in d['summary']:
+                pw = r.get('per_worker_core', {})
+                md.append('| %s | %s | %s | %s | %s | %s |' % (
+                    r.get('workers'), 'on' if r.get('verify') else 'off', r.get('mode'),
+                    cell(pw.get('packets_per_s')), cell(pw.get('gbit_per_s')), cell(pw.get('messages_per_s'))))
+            md.append('')
+        pr = d.get('pcap_read') or {}
+        if pr:
+            md.append('Raw read rate of that capture: %s packets/s, %s Gbit/s; in-process library %s of the '
+                      'physical limit in the same run.' % (cell(pr.get('packets_per_s')), cell(pr.get('gbit_per_s')),
+                                                           cell(d.get('wireseal_lib_vs_physlimit'))))
+    elif rs.get('measured'):
         rows = flat_rows(rs['data'])
         keys = []
         for r in rows:
