@@ -650,7 +650,13 @@ sink_session(struct sink *s, const struct cpm_session *m, const struct cpsts_res
 	json_str(&j, sts_tls_version_name(t->version_offered_max));
 	json_key(&j, "resumed");
 	json_bool(&j, t->resumed);
-	jstr(&j, "sni", t->sni);
+	/* null without a server_name, as the dataplane's session line says it */
+	if (t->sni.len) {
+		jstr(&j, "sni", t->sni);
+	} else {
+		json_key(&j, "sni");
+		json_null(&j);
+	}
 	json_key(&j, "cert_seen");
 	json_bool(&j, t->cert_seen);
 	if (t->cert_seen) {
