@@ -173,17 +173,17 @@ def build_keys(outdir, algs, jobs, cache=None):
     takes seconds each)."""
     keydir = os.path.join(outdir, 'keys')
     os.makedirs(keydir, exist_ok=True)
-    todo = []
+    needed = []
     for d in range(N_DOMAINS):
         dom = 'dom%d.example' % d
         for alg in algs:
             for revoked in (False, True):
-                todo.append((dom, alg, revoked, '%s.%s.%s' % (dom, 'revoked' if revoked else 'live', alg)))
+                needed.append((dom, alg, revoked, '%s.%s.%s' % (dom, 'revoked' if revoked else 'live', alg)))
     with concurrent.futures.ThreadPoolExecutor(max(1, jobs)) as ex:
-        paths = list(ex.map(lambda t: ensure_key(keydir, t[3], cache), todo))
-        loaded = list(ex.map(lambda tp: load_key(tp[1], tp[0][1]), zip(todo, paths)))
+        paths = list(ex.map(lambda t: ensure_key(keydir, t[3], cache), needed))
+        loaded = list(ex.map(lambda tp: load_key(tp[1], tp[0][1]), zip(needed, paths)))
     table, records = {}, []
-    for (dom, alg, revoked, _), (priv, pub) in zip(todo, loaded):
+    for (dom, alg, revoked, _), (priv, pub) in zip(needed, loaded):
         sel = selector_for(alg, revoked)
         table[(dom, sel)] = (priv, alg)
         # A revoked key is published with an empty p= (RFC 6376 3.6.1).

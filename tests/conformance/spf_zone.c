@@ -169,7 +169,9 @@ add_item(struct spfz_zone *z, yaml_document_t *doc, size_t owner, yaml_node_t *i
 		z->names[owner].has_txt = true;
 		const char *sv = scalar(v, &l);
 		if (sv && l == 4 && memcmp(sv, "NONE", 4) == 0)
-			return 0; /* placeholder: no record, but no SPF->TXT mirroring */
+			/* the suite's "TXT: NONE": no TXT record at this name, and
+			 * its SPF records are not mirrored into TXT */
+			return 0;
 	}
 	struct zrec *r = add_rec(z, owner, (enum ztype)t);
 	if (!r)
