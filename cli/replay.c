@@ -1107,10 +1107,15 @@ cmd_dp(int argc, char **argv)
 		return pc > 0 ? 0 : 2;
 	}
 	static char argv0[] = "wireseal-dp";
-	char *eal[64];
+	char *eal[DPE_MAX_EAL_ARGS];
 	int n = 0;
+	if (argc - split >= DPE_MAX_EAL_ARGS) { /* argv0 + them: refused, never cut */
+		fprintf(stderr, "wireseal-dp: more than %d EAL arguments\n", DPE_MAX_EAL_ARGS - 2);
+		policy_cli_end(&a.pol_opts);
+		return 2;
+	}
 	eal[n++] = argv0;
-	for (int i = split + 1; i < argc && n < 63; i++)
+	for (int i = split + 1; i < argc; i++)
 		eal[n++] = argv[i];
 	struct sigaction sa = {0};
 	sa.sa_handler = on_signal;

@@ -27,7 +27,6 @@
 
 #define DPE_LIN_MAX (65535u + 64) /* largest IP datagram plus L2 */
 #define DPE_EXPIRE_PER_BURST 64u  /* idle flows ended per worker loop turn at most */
-#define DPE_MAX_EAL_ARGS 64
 /* Idle verifiers (and ARC validators) a worker keeps for its next sessions:
  * sessions end and begin at about the same rate, so a few cover the churn
  * (more only while more than this many sessions end at once). */
@@ -66,6 +65,7 @@ struct worker {
 	unsigned idle_polls;
 	struct cpu_meter meter;
 	uint64_t tick_ns;  /* capture time of the last expiry pass */
+	uint64_t cpu_ns;   /* capture time cpu_s was last published (telemetry) */
 	/* RSS mode: this worker polls queue id of every port itself */
 	struct rte_ip_frag_tbl *frag;
 	struct rte_ip_frag_death_row dr;
@@ -230,13 +230,14 @@ new_flow(struct worker *w, const struct pkt_info *in, const struct flow_key *k, 
 		return NULL;
 	}
 	w->st->flows++;
+	w->st->peak_flows = flow_counters(w->ft)->peak; /* live, for telemetry */
 	if (tls)
 		w->st->tls_flows++;
 	return e;
 }
 
-/* One parsed segment of a flow: find or start its session, feed it, end the
- * flow on RST or on FIN from both sides. hint: the bulk lookup's answer. */
+static void cpu_publish(struct worker *w);
+
 /* Capture time moves on: flows idle or quiet by now are handled before the
  * packet that moved it (a replayed capture has no timer between packets). */
 static void
@@ -250,7 +251,11 @@ advance(struct worker *w, uint64_t ts)
 	w->tick_ns = ts;
 	flow_expire(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
 	flow_trim(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
+	cpu_publish(w);
 }
+
+/* One parsed segment of a flow: find or start its session, feed it, end the
+ * flow on RST or on FIN from both sides. hint: the bulk lookup's answer. */
 
 static void
 handle(struct worker *w, const struct pkt_info *in, const struct flow_key *k, bool lo,
@@ -380,6 +385,18 @@ meter_total(struct cpu_meter *m)
 	return m->active;
 }
 
+/* Telemetry reads cpu_s while the run goes on: a worker lcore publishes
+ * its meter at most every DPE_TICK_NS of capture time (two clock reads;
+ * inline mode: the main lcore publishes the worker's share instead). */
+static void
+cpu_publish(struct worker *w)
+{
+	if (eng->inline_worker || w->now_ns - w->cpu_ns < DPE_TICK_NS)
+		return;
+	w->cpu_ns = w->now_ns;
+	w->st->cpu_s = meter_total(&w->meter);
+}
+
 /* Work came: a napping lcore is at work again. */
 static void
 awake(unsigned *idle_polls, struct cpu_meter *m)
@@ -448,6 +465,7 @@ worker_main(void *arg)
 			w->now_ns = wall_ns();
 			flow_expire(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
 			flow_trim(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
+			cpu_publish(w);
 		}
 		nap(&w->idle_polls, w->cfg->end_idle_ms > 0, &w->meter);
 	}
@@ -696,8 +714,10 @@ tel_worker(struct rte_tel_data *d, const struct dpe_worker_stats *w)
 #define TW(f) rte_tel_data_add_dict_u64(d, #f, w->f)
 	TW(packets), TW(bytes), TW(not_smtp), TW(tls_flows), TW(no_flow), TW(flows);
 	TW(ended_fin), TW(ended_rst), TW(ended_idle), TW(ended_evicted), TW(ended_capture);
-	TW(insert_failed), TW(trimmed), TW(messages), TW(sessions), TW(gaps);
+	TW(insert_failed), TW(trimmed), TW(messages), TW(sessions), TW(gaps), TW(peak_flows);
 #undef TW
+	/* telemetry has no floating point: CPU time in whole microseconds */
+	rte_tel_data_add_dict_u64(d, "cpu_us", (uint64_t)(w->cpu_s * 1e6));
 	for (unsigned r = 0; r < DPE_NRESULTS - 1; r++) {
 		snprintf(name, sizeof(name), "dkim_%s", dkim_result_name((enum dkim_result)r));
 		rte_tel_data_add_dict_u64(d, name, w->results[r]);
@@ -745,6 +765,7 @@ tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 		ADD(ended_fin), ADD(ended_rst), ADD(ended_idle), ADD(ended_evicted),
 		        ADD(ended_capture);
 		ADD(insert_failed), ADD(trimmed), ADD(messages), ADD(sessions), ADD(gaps);
+		ADD(peak_flows), ADD(cpu_s); /* each worker's peak: their sum bounds the total */
 		for (unsigned r = 0; r < DPE_NRESULTS; r++)
 			ADD(results[r]);
 #undef ADD
@@ -941,8 +962,12 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 	unsigned nq = e->rss ? cfg->nworkers : 1;
 	RTE_ETH_FOREACH_DEV(pid)
 	{
-		if (st->nports == DPE_MAX_PORTS)
-			break;
+		if (st->nports == DPE_MAX_PORTS) {
+			/* refused rather than left unread: a port we do not poll
+			 * would look like a quiet link */
+			snprintf(why, why_len, "more than %d ports", DPE_MAX_PORTS);
+			goto out;
+		}
 		if (setup_port(pid, nq, mp, &e->ts_mult[st->nports], why, why_len) != 0)
 			goto out;
 		if (e->rss)
@@ -1080,12 +1105,16 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 		}
 		if (cfg->stop && *cfg->stop)
 			break;
-		if (cfg->progress && now - last_progress > hz / 4) {
+		if ((cfg->progress || cfg->telemetry) && now - last_progress > hz / 4) {
 			last_progress = now;
+			if (e->inline_worker && rx_cycles) /* the worker's share, as at the end */
+				st->worker[0].cpu_s = meter_total(&e->main_meter) *
+				                      (double)e->w[0]->busy_cycles / (double)rx_cycles;
 			if (e->rss)
 				rss_port_stats(st);
 			st->wall_s = first ? secs(last_rx - first) : 0;
-			cfg->progress(cfg->app, st);
+			if (cfg->progress)
+				cfg->progress(cfg->app, st);
 		}
 	}
 	/* processing time: first packet to the workers' last burst, plus the

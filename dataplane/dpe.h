@@ -58,6 +58,7 @@
 #define DPE_MAX_WORKERS 16
 #define DPE_MAX_PORTS 32
 #define DPE_MAX_SMTP_PORTS 8
+#define DPE_MAX_EAL_ARGS 64 /* EAL argument vector, argv[0] included, is shorter */
 #define DPE_RING_SIZE 4096u   /* mbufs queued per worker */
 #define DPE_MBUFS 16383u      /* mbuf pool (2^n - 1 is the mempool sweet spot) */
 #define DPE_FRAG_FLOWS 4096u  /* IPv4 datagrams in reassembly at once */

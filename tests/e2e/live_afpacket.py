@@ -122,6 +122,14 @@ def main():
         if worker0.get("messages") != len(manifest) or worker0.get("dkim_pass", 0) < 1:
             print("FAIL: worker 0 telemetry %s" % worker0)
             bad += 1
+        # the worker's CPU seconds (telemetry: whole microseconds) and its
+        # highest number of concurrent flows, published while it runs
+        wt = stats.get("workers_total", {})
+        for what, d in (("worker 0", worker0), ("workers_total", wt)):
+            if not d.get("cpu_us", 0) > 0 or d.get("peak_flows") != 1:
+                print("FAIL: %s telemetry cpu_us %s peak_flows %s (want > 0 and 1: one session)" %
+                      (what, d.get("cpu_us"), d.get("peak_flows")))
+                bad += 1
         if stats.get("tcp", 0) < nsent:
             print("FAIL: sent %d frames, telemetry counted %d TCP" % (nsent, stats.get("tcp", 0)))
             bad += 1
