@@ -1117,11 +1117,26 @@ cmd_dp(int argc, char **argv)
 	eal[n++] = argv0;
 	for (int i = split + 1; i < argc; i++)
 		eal[n++] = argv[i];
+	/* a vdev the EAL could not make (a wrong interface, past
+	 * RTE_MAX_ETHPORTS) fails silently: each --vdev must come up */
+	static char vnames[DPE_MAX_EAL_ARGS][64];
+	const char *expect[DPE_MAX_EAL_ARGS];
+	unsigned nexp = 0;
+	for (int i = 1; i < n; i++) {
+		const char *v = strncmp(eal[i], "--vdev=", 7) == 0 ? eal[i] + 7
+		                : strcmp(eal[i], "--vdev") == 0 && i + 1 < n ? eal[i + 1]
+		                                                           : NULL;
+		if (!v)
+			continue;
+		snprintf(vnames[nexp], sizeof(vnames[nexp]), "%.*s", (int)strcspn(v, ","), v);
+		expect[nexp] = vnames[nexp];
+		nexp++;
+	}
 	struct sigaction sa = {0};
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	int rc = run(&a, &o, n, eal, NULL, 0, false, &dp_stop);
+	int rc = run(&a, &o, n, eal, expect, nexp, false, &dp_stop);
 	policy_cli_end(&a.pol_opts);
 	return rc;
 }

@@ -74,6 +74,8 @@ struct worker {
 	uint8_t lin[DPE_LIN_MAX];
 } __rte_cache_aligned;
 
+_Static_assert(DPE_MAX_PORTS <= RTE_MAX_ETHPORTS, "a port past the EAL's cannot exist");
+
 /* One engine per process (one EAL per process); the telemetry callback and
  * the workers reach it through this pointer while dpe_run runs. */
 static struct engine {
@@ -472,6 +474,9 @@ worker_main(void *arg)
 	w->idle_polls = DPE_IDLE_POLLS + 1;
 	awake(&w->idle_polls, &w->meter); /* the final flush is work */
 	w->st->peak_flows = flow_counters(w->ft)->peak;
+	/* flows already idle end as such, not as "capture-end" (a turn ends
+	 * at most DPE_EXPIRE_PER_BURST, so after the last packet some wait) */
+	flow_expire(w->ft, w->now_ns, UINT32_MAX);
 	flow_end_all(w->ft, "capture-end");
 	if (w->cfg->worker_poll)
 		w->cfg->worker_poll(w->cfg->app, w->id, true);
@@ -1128,6 +1133,7 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 		double share = rx_cycles ? (double)e->w[0]->busy_cycles / (double)rx_cycles : 0;
 		double c0 = thread_cpu_s();
 		st->worker[0].peak_flows = flow_counters(e->w[0]->ft)->peak;
+		flow_expire(e->w[0]->ft, e->w[0]->now_ns, UINT32_MAX); /* as worker_main */
 		flow_end_all(e->w[0]->ft, "capture-end");
 		e->w[0]->busy_tsc = rte_rdtsc();
 		st->worker[0].cpu_s = loop * (share < 1 ? share : 1) + (thread_cpu_s() - c0);
@@ -1174,7 +1180,8 @@ out:
 			rte_eth_dev_close(e->port_id[p]);
 		}
 	}
-	rte_ip_frag_table_destroy(frag);
+	if (frag) /* not NULL-safe in DPDK 22.11 (an early failure has none) */
+		rte_ip_frag_table_destroy(frag);
 	rte_mempool_free(mp);
 	eng = NULL;
 	rte_free(e);
