@@ -1,6 +1,6 @@
 /*
  * tcpr: in-order delivery, retransmissions, overlaps (first data wins),
- * 32-bit wrap, FIN/RST, and each limit (memcap, TCPR_MAX_AHEAD,
+ * 32-bit wrap, FIN/RST, and each limit (memcap, TCPR_MEMCAP_DEFAULT, TCPR_MAX_AHEAD,
  * TCPR_MAX_RANGES) at and past.
  */
 #include <setjmp.h>
@@ -197,47 +197,60 @@ test_midstream(void **state)
 
 /* memcap: a segment ending exactly memcap bytes past delivery is held; one
  * byte further makes the stream skip ahead with a gap. */
+/* memcap at and past: a segment ending exactly cap bytes past delivery is
+ * held, one ending a byte further forces a skip. init: what tcpr_init gets. */
+static void
+memcap_case(uint32_t init, uint32_t cap)
+{
+	uint8_t *big = malloc(cap);
+	assert_non_null(big);
+	for (size_t i = 0; i < cap; i++)
+		big[i] = (uint8_t)('a' + i % 26);
+	struct rig r;
+	rig_init(&r, init);
+	assert_int_equal(r.t.memcap, cap);
+	seg(&r, 99, TCPR_SYN, NULL);
+	tcpr_segment(&r.t, 100 + 10, 0, big + 10, cap - 10, &r.sink); /* ends at cap: held */
+	assert_int_equal(r.t.c.memcap_skips, 0);
+	assert_int_equal(tcpr_held(&r.t), cap - 10);
+	tcpr_segment(&r.t, 100, 0, big, 10, &r.sink);
+	assert_int_equal(r.o.len, cap);
+	assert_memory_equal(r.o.buf, big, cap);
+	assert_int_equal(r.o.ngaps, 0);
+	rig_free(&r);
+
+	rig_init(&r, init);
+	seg(&r, 99, TCPR_SYN, NULL);
+	tcpr_segment(&r.t, 100 + 5, 0, big, 3, &r.sink);          /* held at 5..8 */
+	tcpr_segment(&r.t, 100 + 11, 0, big, cap - 10, &r.sink); /* ends at cap + 1: skip */
+	assert_int_equal(r.t.c.memcap_skips, 1);
+	assert_int_equal(r.o.ngaps, 2); /* 0..5 and 8..11 */
+	assert_int_equal(r.o.gap_bytes, 8);
+	assert_int_equal(r.o.len, 11 + cap - 10);
+	assert_memory_equal(r.o.buf + 5, big, 3);
+	assert_memory_equal(r.o.buf + 11, big, cap - 10);
+	assert_int_equal(tcpr_held(&r.t), 0);
+	/* delivery goes on after the skip */
+	tcpr_segment(&r.t, 100 + 11 + cap - 10, 0, big, 4, &r.sink);
+	assert_int_equal(r.o.len, 11 + cap - 10 + 4);
+	rig_free(&r);
+	free(big);
+}
+
 static void
 test_memcap(void **state)
 {
 	(void)state;
-	enum { CAP = 4096 };
-	static uint8_t big[CAP];
-	for (size_t i = 0; i < CAP; i++)
-		big[i] = (uint8_t)('a' + i % 26);
-	struct rig r;
-	rig_init(&r, CAP);
-	assert_int_equal(r.t.memcap, CAP);
-	seg(&r, 99, TCPR_SYN, NULL);
-	tcpr_segment(&r.t, 100 + 10, 0, big + 10, CAP - 10, &r.sink); /* ends at CAP: held */
-	assert_int_equal(r.t.c.memcap_skips, 0);
-	assert_int_equal(tcpr_held(&r.t), CAP - 10);
-	tcpr_segment(&r.t, 100, 0, big, 10, &r.sink);
-	assert_int_equal(r.o.len, CAP);
-	assert_memory_equal(r.o.buf, big, CAP);
-	assert_int_equal(r.o.ngaps, 0);
-	rig_free(&r);
-
-	rig_init(&r, CAP);
-	seg(&r, 99, TCPR_SYN, NULL);
-	tcpr_segment(&r.t, 100 + 5, 0, big, 3, &r.sink);          /* held at 5..8 */
-	tcpr_segment(&r.t, 100 + 11, 0, big, CAP - 10, &r.sink); /* ends at CAP + 1: skip */
-	assert_int_equal(r.t.c.memcap_skips, 1);
-	assert_int_equal(r.o.ngaps, 2); /* 0..5 and 8..11 */
-	assert_int_equal(r.o.gap_bytes, 8);
-	assert_int_equal(r.o.len, 11 + CAP - 10);
-	assert_memory_equal(r.o.buf + 5, big, 3);
-	assert_memory_equal(r.o.buf + 11, big, CAP - 10);
-	assert_int_equal(tcpr_held(&r.t), 0);
-	/* delivery goes on after the skip */
-	tcpr_segment(&r.t, 100 + 11 + CAP - 10, 0, big, 4, &r.sink);
-	assert_int_equal(r.o.len, 11 + CAP - 10 + 4);
-	rig_free(&r);
+	memcap_case(4096, 4096);
+	/* 0: the default every dataplane session uses (TCPR_MEMCAP_DEFAULT) */
+	memcap_case(0, TCPR_MEMCAP_DEFAULT);
 
 	/* memcap is rounded up to a power of two and capped */
 	struct tcpr t;
 	tcpr_init(&t, 3000);
 	assert_int_equal(t.memcap, 4096);
+	tcpr_init(&t, TCPR_MEMCAP_MAX);
+	assert_int_equal(t.memcap, TCPR_MEMCAP_MAX);
 	tcpr_init(&t, TCPR_MEMCAP_MAX + 1);
 	assert_int_equal(t.memcap, TCPR_MEMCAP_MAX);
 }

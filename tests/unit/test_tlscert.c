@@ -220,6 +220,75 @@ test_limit_names(void **state)
 	X509_free(leaf);
 }
 
+/* An issuer name whose RFC 2253 form is exactly len bytes: three OU=60
+ * chars, then one OU sized to fit (191 + "," + "OU=" + x). */
+static X509_NAME *
+issuer_of_len(size_t len)
+{
+	X509_NAME *n = X509_NAME_new();
+	assert_non_null(n);
+	char v[64];
+	memset(v, 'a', 60);
+	v[60] = '\0';
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(X509_NAME_add_entry_by_txt(n, "OU", MBSTRING_ASC,
+							    (const unsigned char *)v, -1, -1, 0),
+				 1);
+	size_t x = len - 195;
+	assert_true(x > 0 && x < sizeof(v));
+	memset(v, 'b', x);
+	v[x] = '\0';
+	assert_int_equal(X509_NAME_add_entry_by_txt(n, "OU", MBSTRING_ASC, (const unsigned char *)v,
+						    -1, -1, 0),
+			 1);
+	BIO *b = BIO_new(BIO_s_mem());
+	X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253);
+	assert_int_equal(BIO_pending(b), (int)len);
+	BIO_free(b);
+	return n;
+}
+
+/* TLSCERT_MAX_ISSUER: an issuer that long is kept whole, one byte longer is
+ * cut; TLSCERT_MAX_NAME: a name that long is kept whole. */
+static void
+test_limit_issuer(void **state)
+{
+	struct fx *f = *state;
+	for (int past = 0; past <= 1; past++) {
+		X509 *ca = make("tmp", NULL, NULL, NULL, f->cakey, T0 - 1, T0 + 1);
+		X509_NAME *in = issuer_of_len(TLSCERT_MAX_ISSUER + (size_t)past);
+		X509_set_subject_name(ca, in);
+		X509 *leaf = make("x", "DNS:x.example", ca, f->cakey, f->key, T0 - 1, T0 + 1);
+		static uint8_t buf[8192];
+		struct tlsobs_span sp[2];
+		unsigned n = chain_of(leaf, NULL, buf, sp);
+		struct tlscert_info ci;
+		assert_int_equal(tlscert_assess(buf, sp, n, f->store, T0, &ci), 0);
+		assert_int_equal(strlen(ci.issuer), TLSCERT_MAX_ISSUER);
+		/* RFC 2253 prints the last entry first: the "b" one */
+		assert_memory_equal(ci.issuer, "OU=bbb", 6);
+		assert_int_equal(ci.issuer[TLSCERT_MAX_ISSUER - 1], 'a');
+		tlscert_info_free(&ci);
+		X509_free(leaf);
+		X509_free(ca);
+		X509_NAME_free(in);
+	}
+	char dns[TLSCERT_MAX_NAME + 1];
+	memset(dns, 'c', TLSCERT_MAX_NAME);
+	dns[TLSCERT_MAX_NAME] = '\0';
+	char san[TLSCERT_MAX_NAME + 8];
+	snprintf(san, sizeof(san), "DNS:%s", dns);
+	X509 *leaf = make("x", san, f->ca, f->cakey, f->key, T0 - 1, T0 + 1);
+	static uint8_t buf[8192];
+	struct tlsobs_span sp[2];
+	unsigned n = chain_of(leaf, NULL, buf, sp);
+	struct tlscert_info ci;
+	assert_int_equal(tlscert_assess(buf, sp, n, f->store, T0, &ci), 0);
+	assert_string_equal(ci.names[0], dns);
+	tlscert_info_free(&ci);
+	X509_free(leaf);
+}
+
 int
 main(void)
 {
@@ -227,6 +296,7 @@ main(void)
 		cmocka_unit_test(test_leaf_facts),
 		cmocka_unit_test(test_untrusted_and_cn_only),
 		cmocka_unit_test(test_limit_names),
+		cmocka_unit_test(test_limit_issuer),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
