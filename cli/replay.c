@@ -504,6 +504,7 @@ summary(const struct app *a, const struct dpe_stats *st)
 		ADD(ended_fin), ADD(ended_rst), ADD(ended_idle), ADD(ended_evicted),
 		        ADD(ended_capture);
 		ADD(insert_failed), ADD(trimmed), ADD(messages), ADD(sessions), ADD(gaps);
+		ADD(overlaps_differ);
 		for (unsigned r = 0; r < DPE_NRESULTS; r++)
 			ADD(results[r]);
 #undef ADD
@@ -553,9 +554,9 @@ summary(const struct app *a, const struct dpe_stats *st)
 	        (unsigned long long)tw.ended_evicted, (unsigned long long)tw.ended_capture,
 	        (unsigned long long)tw.insert_failed, (unsigned long long)tw.trimmed,
 	        (unsigned long long)tw.not_smtp, (unsigned long long)tw.tls_flows);
-	fprintf(stderr, "%s: sessions=%llu messages=%llu gaps=%llu dkim:", a->prog,
-	        (unsigned long long)tw.sessions, (unsigned long long)tw.messages,
-	        (unsigned long long)tw.gaps);
+	fprintf(stderr, "%s: sessions=%llu messages=%llu gaps=%llu overlaps-differ=%llu dkim:",
+	        a->prog, (unsigned long long)tw.sessions, (unsigned long long)tw.messages,
+	        (unsigned long long)tw.gaps, (unsigned long long)tw.overlaps_differ);
 	for (unsigned r = 0; r < DPE_NRESULTS - 1; r++)
 		if (tw.results[r])
 			fprintf(stderr, " %s=%llu", dkim_result_name((enum dkim_result)r),

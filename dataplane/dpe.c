@@ -156,8 +156,10 @@ on_flow_end(void *arg, struct flow_entry *e, const char *reason)
 		w->st->ended_capture++;
 	dp_session_end(s, reason);
 	const struct dp_session_counters *c = dp_session_counters(s);
-	if (c)
+	if (c) {
 		w->st->gaps += c->gaps;
+		w->st->overlaps_differ += c->overlaps_differ;
+	}
 	dp_session_free(s);
 	w->st->sessions++;
 	e->user = NULL;
@@ -720,6 +722,7 @@ tel_worker(struct rte_tel_data *d, const struct dpe_worker_stats *w)
 	TW(packets), TW(bytes), TW(not_smtp), TW(tls_flows), TW(no_flow), TW(flows);
 	TW(ended_fin), TW(ended_rst), TW(ended_idle), TW(ended_evicted), TW(ended_capture);
 	TW(insert_failed), TW(trimmed), TW(messages), TW(sessions), TW(gaps), TW(peak_flows);
+	TW(overlaps_differ);
 #undef TW
 	/* telemetry has no floating point: CPU time in whole microseconds */
 	rte_tel_data_add_dict_u64(d, "cpu_us", (uint64_t)(w->cpu_s * 1e6));
@@ -770,7 +773,7 @@ tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 		ADD(ended_fin), ADD(ended_rst), ADD(ended_idle), ADD(ended_evicted),
 		        ADD(ended_capture);
 		ADD(insert_failed), ADD(trimmed), ADD(messages), ADD(sessions), ADD(gaps);
-		ADD(peak_flows), ADD(cpu_s); /* each worker's peak: their sum bounds the total */
+		ADD(overlaps_differ), ADD(peak_flows), ADD(cpu_s); /* each worker's peak: their sum bounds the total */
 		for (unsigned r = 0; r < DPE_NRESULTS; r++)
 			ADD(results[r]);
 #undef ADD

@@ -82,6 +82,7 @@ struct dpe_worker_stats {
 	        insert_failed;
 	uint64_t trimmed; /* quiet sessions whose buffers were released (dp_session_trim) */
 	uint64_t messages, sessions, gaps;
+	uint64_t overlaps_differ; /* segments whose overlap with held bytes differed (evasion signal) */
 	uint64_t results[DPE_NRESULTS]; /* signature results, [DPE_NRESULTS-1]: unsigned messages */
 	double cpu_s; /* the worker thread's CPU time (replay: idle time sleeps, so this is work) */
 	uint64_t peak_flows; /* most flows open at once */
