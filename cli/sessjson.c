@@ -11,6 +11,7 @@
 
 #include "cpclient.h"
 #include "json.h"
+#include "smtpp.h"
 #include "readfile.h"
 #include "sts.h"
 #include "tlsobs.h"
@@ -396,6 +397,20 @@ sessjson_print(struct sessjson *sj, FILE *f, const struct dp_session_record *rec
 	for (size_t i = 0; i < rec->nrcpt_domains; i++)
 		json_str(&j, rec->rcpt_domains[i]);
 	json_arr_end(&j);
+	/* the reply code to each command, in order: [command, code] */
+	json_key(&j, "replies");
+	json_arr(&j);
+	for (size_t i = 0; i < rec->nreplies; i++) {
+		json_arr(&j);
+		json_str(&j, smtpp_verb_name((enum smtpp_verb)rec->replies[i].verb));
+		json_int(&j, rec->replies[i].code);
+		json_arr_end(&j);
+	}
+	json_arr_end(&j);
+	if (rec->replies_over) {
+		json_key(&j, "replies_over");
+		json_int(&j, (int64_t)rec->replies_over);
+	}
 	tls_json(&j, rec);
 	json_key(&j, "anomalies");
 	json_arr(&j);

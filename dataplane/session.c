@@ -67,6 +67,9 @@ struct dp_session {
 	bool ehlo_seen, mail_seen, rcpt_seen;
 	uint64_t ehlo_reply_start;
 	uint64_t ts_first, ts_last, ts_now;
+	struct dp_reply *replies; /* grown on demand up to DP_SESSION_MAX_REPLIES */
+	uint32_t nreplies, replies_cap;
+	uint64_t replies_over;
 };
 
 /* ---- envelope -------------------------------------------------------- */
@@ -314,11 +317,33 @@ on_command(void *arg, const struct smtpp_cmd *c)
 	}
 }
 
+/* The reply codes per command for the session record: the array doubles
+ * from 8 entries (an idle session with a few replies stays small); past the
+ * cap, or without memory, replies are only counted. */
+static void
+keep_reply(struct dp_session *s, const struct smtpp_reply *r)
+{
+	if (s->nreplies == s->replies_cap) {
+		uint32_t cap = s->replies_cap ? s->replies_cap * 2 : 8;
+		if (cap > DP_SESSION_MAX_REPLIES)
+			cap = DP_SESSION_MAX_REPLIES;
+		struct dp_reply *n = cap > s->replies_cap ? realloc(s->replies, cap * sizeof(*n)) : NULL;
+		if (!n) {
+			s->replies_over++;
+			return;
+		}
+		s->replies = n;
+		s->replies_cap = cap;
+	}
+	s->replies[s->nreplies++] = (struct dp_reply){(uint16_t)r->verb, (uint16_t)r->code};
+}
+
 static void
 on_reply(void *arg, const struct smtpp_reply *r)
 {
 	struct dp_session *s = arg;
 	s->counters.replies++;
+	keep_reply(s, r);
 	wiresig_reply(&s->sig, r->verb, r->code, s->sp.lstart[1], &s->sp.caps);
 	if (r->verb == SMTPP_EHLO && r->code == 250) {
 		s->ehlo_seen = true;
@@ -671,6 +696,9 @@ dp_session_end(struct dp_session *s, const char *reason)
 		.off = s->off,
 		.first_ts_ns = s->ts_first,
 		.last_ts_ns = s->ts_last,
+		.replies = s->replies,
+		.nreplies = s->nreplies,
+		.replies_over = s->replies_over,
 	};
 	if (tf)
 		tls_record(s, tf, &rec);
@@ -715,5 +743,6 @@ dp_session_free(struct dp_session *s)
 	for (size_t i = 0; i < s->nrdom; i++)
 		free(s->rdom[i]);
 	free(s->rdom);
+	free(s->replies);
 	free(s);
 }

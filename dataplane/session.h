@@ -31,7 +31,8 @@
  *    before its first message) holds struct dp_session plus the HELO name,
  *    the envelope of its current transaction and the cleartext RCPT
  *    domains: 1776 heap bytes with one recipient (test_session's
- *    test_idle_size). TLS state (struct dp_tls: tlsobs, certificate facts)
+ *    test_idle_size), plus its reply codes (4 bytes each, an array
+ *    doubling from 8 entries: 32 bytes there). TLS state (struct dp_tls: tlsobs, certificate facts)
  *    is allocated only when a STARTTLS is accepted; the anomaly array on
  *    the first anomaly.
  *    Out-of-order data allocates its direction's reassembly ring (tcpr
@@ -152,6 +153,13 @@ struct dp_session_offsets {
 	uint64_t server_hello, certificate; /* S2C */
 };
 
+/* One server reply as the parser matched it to its command (PIPELINING
+ * included): verb is an enum smtpp_verb (GREETING for the banner,
+ * DATA_END for the reply after the end of data, NONE when unmatched). */
+struct dp_reply {
+	uint16_t verb, code;
+};
+
 struct dp_session_record {
 	const struct dp_session_info *info;
 	const char *helo;
@@ -173,6 +181,11 @@ struct dp_session_record {
 	size_t nrcpt_domains;
 	struct dp_session_offsets off;
 	uint64_t first_ts_ns, last_ts_ns; /* capture times of the first and last segment */
+	/* every reply in order, the first DP_SESSION_MAX_REPLIES (more are
+	 * counted in replies_over); replies after STARTTLS are encrypted */
+	const struct dp_reply *replies;
+	size_t nreplies;
+	uint64_t replies_over;
 };
 
 struct dp_session_counters {
@@ -233,5 +246,6 @@ void dp_session_trim(struct dp_session *s);
 
 #define DP_SESSION_MAX_PATH 256u /* HELO name, reverse- and forward-path (RFC 5321 4.5.3.1.3) */
 #define DP_SESSION_MAX_RCPT_DOMAINS 16u /* distinct cleartext RCPT domains kept; more counted */
+#define DP_SESSION_MAX_REPLIES 256u /* reply codes kept per session (4 bytes each); more counted */
 
 #endif

@@ -10,6 +10,7 @@
    carries the envelope after the RSET and only the accepted recipient, and
    no credential (base64 or decoded) appears anywhere in the output, JSON or
    text, stdout or stderr;
+ - the session line's reply code to each command, in order;
  - the summary on stderr: sessions, messages, verdict counts, gaps, packets/s;
  - progress on a TTY (stderr a pseudo-terminal): "\\r... packets, ...
    messages" lines; none when stderr is not a terminal;
@@ -192,6 +193,14 @@ def main():
                     fail("envelope after RSET / refused RCPT: %s" % s)
             if [o["session"]["client_ip"] for o in msgs] != ["192.0.2.10", "2001:db8::10"]:
                 fail("sessions: %s" % [o["session"] for o in msgs])
+            # the reply code to every command, in order, on the session lines
+            want_replies = [["(greeting)", 220], ["EHLO", 250], ["AUTH", 235], ["AUTH", 334],
+                            ["AUTH", 334], ["AUTH", 235], ["MAIL", 250], ["RCPT", 250],
+                            ["RSET", 250], ["MAIL", 250], ["RCPT", 250], ["RCPT", 550],
+                            ["DATA", 354], ["(end of data)", 250], ["QUIT", 221]]
+            srecs = [o["session_record"] for o in lines if "session_record" in o]
+            if len(srecs) != 2 or any(x.get("replies") != want_replies for x in srecs):
+                fail("reply codes per command: %s" % [x.get("replies") for x in srecs])
             summ = r.stderr.decode()
             if not re.search(r"sessions=2 messages=2 gaps=0 overlaps-differ=0 dkim: pass=\d+", summ):
                 fail("summary: sessions/messages/gaps/verdicts missing:\n%s" % summ)

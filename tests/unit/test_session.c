@@ -28,6 +28,7 @@
 #include "rfc5322.h"
 #include "msgstream.h"
 #include "session.h"
+#include "smtpp.h"
 #include "testutil.h"
 #include "testkeys.h"
 
@@ -239,6 +240,9 @@ struct seen {
 	bool session_done;
 	struct dp_session_record srec;
 	char end_reason[32];
+	size_t nreplies; /* srec.replies lives during the callback only */
+	uint64_t replies_over;
+	struct dp_reply first_reply, last_reply;
 };
 
 static void
@@ -281,6 +285,12 @@ on_session(void *arg, const struct dp_session_record *rec)
 	assert_false(sn->session_done);
 	sn->session_done = true;
 	sn->srec = *rec;
+	sn->nreplies = rec->nreplies;
+	sn->replies_over = rec->replies_over;
+	if (rec->nreplies) {
+		sn->first_reply = rec->replies[0];
+		sn->last_reply = rec->replies[rec->nreplies - 1];
+	}
 	snprintf(sn->end_reason, sizeof(sn->end_reason), "%s", rec->end_reason);
 }
 
@@ -923,6 +933,43 @@ test_path_limit(void **state)
 	}
 }
 
+/* DP_SESSION_MAX_REPLIES: the greeting and NOOP replies up to the limit are
+ * all kept, in order, with the command each answers; one more is counted. */
+static void
+test_reply_limit(void **state)
+{
+	(void)state;
+	for (unsigned past = 0; past < 2; past++) {
+		unsigned n = DP_SESSION_MAX_REPLIES + past; /* replies the server sends */
+		struct seen sn;
+		struct dp_session *s = new_session(&sn, false);
+		uint32_t cseq = 1, sseq = 100;
+		dp_session_segment(s, DP_DIR_C2S, cseq++, 0, 0x02, NULL, 0, 0);
+		dp_session_segment(s, DP_DIR_S2C, sseq++, 0, 0x12, NULL, 0, 0);
+		static const char greet[] = "220 mx.example ESMTP\r\n", noop[] = "NOOP\r\n",
+				  ok[] = "250 2.0.0 Ok\r\n";
+		dp_session_segment(s, DP_DIR_S2C, sseq, 0, 0x18, (const uint8_t *)greet,
+				   sizeof(greet) - 1, 0);
+		sseq += sizeof(greet) - 1;
+		for (unsigned i = 1; i < n; i++) {
+			dp_session_segment(s, DP_DIR_C2S, cseq, 0, 0x18, (const uint8_t *)noop,
+					   sizeof(noop) - 1, 0);
+			cseq += sizeof(noop) - 1;
+			dp_session_segment(s, DP_DIR_S2C, sseq, 0, 0x18, (const uint8_t *)ok,
+					   sizeof(ok) - 1, 0);
+			sseq += sizeof(ok) - 1;
+		}
+		dp_session_free(s);
+		assert_true(sn.session_done);
+		assert_int_equal(sn.nreplies, DP_SESSION_MAX_REPLIES);
+		assert_int_equal(sn.replies_over, past);
+		assert_int_equal(sn.first_reply.verb, SMTPP_GREETING);
+		assert_int_equal(sn.first_reply.code, 220);
+		assert_int_equal(sn.last_reply.verb, SMTPP_NOOP);
+		assert_int_equal(sn.last_reply.code, 250);
+	}
+}
+
 /* Steady state: a session that already carried a message carries the next
  * one (same envelope, segments in order and out of order) without a single
  * allocation while its segments go through; only the end of the message
@@ -1346,6 +1393,7 @@ main(void)
 		cmocka_unit_test(test_lost_segment), cmocka_unit_test(test_rst_in_data),
 		cmocka_unit_test(test_midstream),    cmocka_unit_test(test_big_body),
 		cmocka_unit_test(test_parked),       cmocka_unit_test(test_pool_reuse),
+		cmocka_unit_test(test_reply_limit),
 		cmocka_unit_test(test_idle_size),    cmocka_unit_test(test_header_limits),
 		cmocka_unit_test(test_bdat_pipelined),  cmocka_unit_test(test_path_limit),
 		cmocka_unit_test(test_no_alloc_per_segment), cmocka_unit_test(test_implicit_tls),
