@@ -302,6 +302,16 @@ dpk_park(struct dpk *k, const struct dp_message_record *rec, struct msgstream_pa
 		k->st.parked_max = k->st.parked_now;
 }
 
+uint32_t
+dpk_cache_ttl(enum dkim_key_status st, uint32_t ttl)
+{
+	if (ttl > DPK_MAX_TTL_S)
+		ttl = DPK_MAX_TTL_S;
+	if (st == DKIM_KEY_TEMPFAIL && ttl > DPK_TEMPFAIL_TTL_S)
+		ttl = DPK_TEMPFAIL_TTL_S;
+	return ttl;
+}
+
 /* One KEY_ANSWER into the cache. */
 static void
 take(struct dpk *k, const struct cpc_key_answer *a, uint64_t now)
@@ -314,9 +324,7 @@ take(struct dpk *k, const struct cpc_key_answer *a, uint64_t now)
 	dkim_key_clear(&e->key);
 	memset(&e->key, 0, sizeof(e->key));
 	e->st = cpc_key_status(a, &e->key, e->why, sizeof(e->why));
-	uint32_t ttl = a->ttl < DPK_MAX_TTL_S ? a->ttl : DPK_MAX_TTL_S;
-	if (e->st == DKIM_KEY_TEMPFAIL && ttl > DPK_TEMPFAIL_TTL_S)
-		ttl = DPK_TEMPFAIL_TTL_S;
+	uint32_t ttl = dpk_cache_ttl(e->st, a->ttl);
 	e->state = E_DONE;
 	e->answered_ms = now;
 	e->expires_ms = now + (uint64_t)ttl * 1000u;

@@ -81,5 +81,8 @@ bool dpk_message_done(struct dpk *k);
  * parked. Cheap when nothing is pending. */
 void dpk_poll(struct dpk *k, bool final, dpk_emit_fn emit, void *arg);
 const struct dpk_stats *dpk_stats(const struct dpk *k);
+/* Seconds an answer with status st and TTL ttl stays fresh: at most
+ * DPK_MAX_TTL_S, a TEMPFAIL at most DPK_TEMPFAIL_TTL_S. */
+uint32_t dpk_cache_ttl(enum dkim_key_status st, uint32_t ttl);
 
 #endif

@@ -359,6 +359,22 @@ test_park_bounds(void **state)
 	disconnect_cp(c);
 }
 
+/* DPK_MAX_TTL_S and DPK_TEMPFAIL_TTL_S at and past: the TTL an answer is
+ * cached for (test_ttl_and_negative shows the cache keeps to it). */
+static void
+test_ttl_caps(void **state)
+{
+	(void)state;
+	assert_int_equal(dpk_cache_ttl(DKIM_KEY_FOUND, DPK_MAX_TTL_S), DPK_MAX_TTL_S);
+	assert_int_equal(dpk_cache_ttl(DKIM_KEY_FOUND, DPK_MAX_TTL_S + 1), DPK_MAX_TTL_S);
+	assert_int_equal(dpk_cache_ttl(DKIM_KEY_MISSING, DPK_MAX_TTL_S + 1), DPK_MAX_TTL_S);
+	assert_int_equal(dpk_cache_ttl(DKIM_KEY_FOUND, 0xffffffffu), DPK_MAX_TTL_S);
+	assert_int_equal(dpk_cache_ttl(DKIM_KEY_TEMPFAIL, DPK_TEMPFAIL_TTL_S), DPK_TEMPFAIL_TTL_S);
+	assert_int_equal(dpk_cache_ttl(DKIM_KEY_TEMPFAIL, DPK_TEMPFAIL_TTL_S + 1), DPK_TEMPFAIL_TTL_S);
+	assert_int_equal(dpk_cache_ttl(DKIM_KEY_TEMPFAIL, 1), 1);
+	assert_int_equal(dpk_cache_ttl(DKIM_KEY_FOUND, DPK_TEMPFAIL_TTL_S + 1), DPK_TEMPFAIL_TTL_S + 1);
+}
+
 int
 main(void)
 {
@@ -366,6 +382,7 @@ main(void)
 	        cmocka_unit_test(test_park_then_hit),
 	        cmocka_unit_test(test_ttl_and_negative),
 	        cmocka_unit_test(test_park_bounds),
+	        cmocka_unit_test(test_ttl_caps),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
