@@ -14,6 +14,7 @@
  - DPE_EXPIRE_PER_BURST: idle flows are ended at most this many per pass;
    64, 65 and 200 flows idle at once all end "idle", none is left over
  - FLOW_MAX_CAPACITY: --flows one past it refused with the reason
+ - the software port kinds: net_null and net_ring next to a net_pcap port
 
 Limits are read from the headers, so a changed constant moves the test.
 
@@ -199,11 +200,11 @@ def main():
     eal_max = define(root, "dataplane/dpe.h", "DPE_MAX_EAL_ARGS")
     max_ports = define(root, "dataplane/dpe.h", "DPE_MAX_PORTS")
 
-    def live(eal_extra, nvdev, want_rc, what, want_packets=None):
+    def live(eal_extra, nvdev, want_rc, what, want_packets=None, vdevs=None):
         prefix = "wsdplim%d" % os.getpid()
         eal = ["-l", "0-1", "--no-huge", "-m", "1024", "--no-pci", "--file-prefix=" + prefix,
                "--log-level=*:error"]
-        eal += ["--vdev=net_pcap%d,rx_pcap=%s" % (i, sample) for i in range(nvdev)]
+        eal += vdevs or ["--vdev=net_pcap%d,rx_pcap=%s" % (i, sample) for i in range(nvdev)]
         eal += eal_extra
         proc = subprocess.Popen([dp, "--zone", zone, "--now", NOW, "--json", "--"] + eal,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -218,6 +219,9 @@ def main():
                 except (OSError, ValueError, KeyError):
                     continue
                 if want_packets is None or stats.get("packets") == want_packets:
+                    break
+                if want_packets < 0 and stats.get("tcp") == npkt and \
+                        stats.get("packets", 0) >= npkt - want_packets:
                     break
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
@@ -251,6 +255,16 @@ def main():
     stats, err = live([], max_ports + 1, 1, "%d ports (past the limit)" % (max_ports + 1))
     if "port net_pcap%d did not come up" % max_ports not in err:
         fail("%d ports: no reason given: %s" % (max_ports + 1, err))
+
+    # ---- the test and benchmark port kinds: net_null (frames of zeros: all
+    # counted, none IP) and net_ring (a port with nothing to read) beside a capture
+    # (want_packets < 0: the capture's frames and at least that many more)
+    stats, err = live([], 0, 0, "net_null and net_ring ports", -1000, vdevs=[
+        "--vdev=net_null0,size=64", "--vdev=net_ring0",
+        "--vdev=net_pcap0,rx_pcap=%s" % sample])
+    if (not stats or stats.get("ports") != 3 or stats.get("packets", 0) < 1000 + npkt
+            or stats.get("tcp") != npkt or stats.get("not_ip", 0) < 1000):
+        fail("net_null/net_ring: telemetry %s" % stats)
 
     print("dp limits: %d failures" % bad)
     return 1 if bad else 0

@@ -14,6 +14,7 @@
  - the summary on stderr: sessions, messages, verdict counts, gaps, packets/s;
  - progress on a TTY (stderr a pseudo-terminal): "\\r... packets, ...
    messages" lines; none when stderr is not a terminal;
+ - replay without root (as nobody, when the test runs as root);
  - eviction under pressure: each evicted session's record says "evicted",
    as many as the summary counts;
  - `make run`: the bundled sample's verdicts through replay.
@@ -240,6 +241,17 @@ def main():
                        text=True, timeout=120)
     if "\r" in r.stderr:
         fail("progress written to a non-terminal: %r" % r.stderr[:200])
+
+    # ---- no root needed (README): the same run as nobody, when we are root
+    if os.geteuid() == 0 and os.path.exists("/usr/bin/setpriv"):
+        r = subprocess.run(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "env", "HOME=/tmp", ws, "replay", "--json", "--zone", zone, "--now",
+                            NOW, sample], capture_output=True, text=True, timeout=120)
+        n = len([l for l in r.stdout.splitlines() if "session_record" not in l])
+        want_n = len(json.load(open(os.path.join(cap, "sample.json"))))
+        if r.returncode != 0 or n != want_n:
+            fail("replay as nobody: exit %d, %d messages, want %d\n%s" %
+                 (r.returncode, n, want_n, r.stderr[-1500:]))
 
     # ---- eviction: every evicted session's record says so
     r = subprocess.run([ws, "replay", "--json", "--zone", zone, "--now", NOW, "--flows", "8",
