@@ -1,0 +1,183 @@
+#!/bin/bash
+# Inbound SMTP captures made by real software: Debian's Postfix (the
+# receiving MTA, as a monitored MX would be) gets the signed sample messages
+# from another Postfix (its smtp client relaying them: PIPELINING, several
+# messages over one cached connection) and from swaks (one message per
+# session, one of them with --pipeline), through two network namespaces
+# joined by a veth pair; tcpdump records the wire on the receiver's side.
+#
+#   tests/data/captures/realmta/make-realmta.sh     (root; postfix, swaks, tcpdump)
+#
+# Writes, next to this script:
+#   postfix-relay.pcap   Postfix -> Postfix: the seven sample messages (one
+#                        with dot-stuffed lines), queued together, delivered
+#                        with destination concurrency 1 and the connection
+#                        cache on, so one session carries several messages
+#   swaks.pcap           swaks -> Postfix: each message in its own session
+#   manifest.json        the .eml files each capture carries (source-root
+#                        relative), for tests/e2e/realmta.py
+# Not here: CHUNKING/BDAT (neither Postfix's smtp client nor swaks sends
+# BDAT, and Debian's MTAs that do, exim4 and OpenSMTPD, conflict with the
+# postfix package) and STARTTLS (outbound/make-outbound.sh has those, real
+# Postfix to Postfix). Times and ports differ between runs, nothing else.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../../../.." && pwd)
+[ "$(id -u)" = 0 ] || { echo "make-realmta.sh: needs root (netns, tcpdump, postfix)" >&2; exit 1; }
+for t in postfix tcpdump ip sendmail swaks; do
+  command -v $t >/dev/null || [ -x /usr/sbin/$t ] || { echo "make-realmta.sh: $t missing" >&2; exit 1; }
+done
+
+NS_S=w3dp-mta-snd NS_R=w3dp-mta-rcv
+VA=w3dpmtaA VB=w3dpmtaB
+SND=10.78.0.1 RCV=10.78.0.2
+d=$(mktemp -d /tmp/w3dp-mta.XXXXXX)
+chmod 755 "$d"
+emls=(tests/data/sample/0*.eml tests/data/captures/dots.eml)
+
+cleanup() {
+  for inst in snd rcv; do
+    [ -f "$d/$inst/etc/main.cf" ] && postfix -c "$d/$inst/etc" stop >/dev/null 2>&1 || true
+  done
+  sleep 1
+  [ -n "${tcpdump_pid:-}" ] && kill "$tcpdump_pid" 2>/dev/null || true
+  ip netns del $NS_S 2>/dev/null || true
+  ip netns del $NS_R 2>/dev/null || true
+  rm -rf /etc/netns/$NS_S /etc/netns/$NS_R
+  [ -n "${WS_KEEP:-}" ] || rm -rf "$d"
+}
+trap cleanup EXIT
+
+ip netns add $NS_S
+ip netns add $NS_R
+ip link add $VA netns $NS_S type veth peer name $VB netns $NS_R
+ip -n $NS_S addr add $SND/24 dev $VA
+ip -n $NS_R addr add $RCV/24 dev $VB
+for ns in $NS_S $NS_R; do ip -n $ns link set lo up; done
+ip -n $NS_S link set $VA up
+ip -n $NS_R link set $VB up
+mkdir -p /etc/netns/$NS_S
+printf '127.0.0.1 localhost\n%s mx.rcv.example\n' $RCV > /etc/netns/$NS_S/hosts
+
+master_common='pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+smtp      unix  -       -       n       -       -       smtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd'
+
+setup_instance() {
+  local inst=$1 extra=$2 mextra=$3
+  mkdir -p "$d/$inst/etc" "$d/$inst/spool" "$d/$inst/data"
+  chown postfix: "$d/$inst/data"
+  cat > "$d/$inst/etc/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $d/$inst/spool
+data_directory = $d/$inst/data
+mail_owner = postfix
+setgid_group = postdrop
+inet_protocols = ipv4
+alias_maps =
+alias_database =
+biff = no
+smtputf8_enable = no
+smtp_dns_support_level = disabled
+smtp_host_lookup = native
+maillog_file = $d/$inst/maillog
+maillog_file_prefixes = $d
+$extra
+EOF
+  printf '%s\n%s\n' "$mextra" "$master_common" > "$d/$inst/etc/master.cf"
+  postfix -c "$d/$inst/etc" post-install create-missing >/dev/null 2>&1 || true
+}
+
+setup_instance rcv "inet_interfaces = $RCV
+myhostname = mx.rcv.example
+mydestination = rcv.example, example.org, example.com
+local_recipient_maps =
+local_transport = discard:
+default_transport = discard:
+mynetworks = 10.78.0.0/24
+smtpd_relay_restrictions = permit_mynetworks, reject
+smtpd_peername_lookup = no" "smtp      inet  n       -       n       -       -       smtpd"
+# the relay: every message to the MX, one at a time over a cached connection;
+# no header rewriting (the messages stay as signed)
+setup_instance snd "inet_interfaces = loopback-only
+myhostname = out.snd.example
+mydestination =
+relayhost = [mx.rcv.example]
+smtp_destination_concurrency_limit = 1
+default_destination_concurrency_limit = 1
+smtp_connection_cache_destinations = [mx.rcv.example]
+smtp_connection_cache_time_limit = 10s
+local_header_rewrite_clients =
+always_add_missing_headers = no" ""
+
+ip netns exec $NS_R script -qec "postfix -c $d/rcv/etc start" /dev/null >/dev/null
+for _ in $(seq 100); do
+  ip netns exec $NS_S bash -c "exec 3<>/dev/tcp/$RCV/25" 2>/dev/null && break
+  sleep 0.1
+done
+
+start_capture() {
+  pcap="$d/$1.pcap"
+  ip netns exec $NS_R tcpdump -i $VB -w "$pcap" -U --immediate-mode -s 0 -Z root tcp port 25 \
+    2>"$d/$1.tcpdump.log" &
+  tcpdump_pid=$!
+  for _ in $(seq 50); do [ -s "$pcap" ] && break; sleep 0.1; done
+  sleep 0.5
+}
+
+stop_capture() {
+  sleep 1.5 # QUIT and the FINs reach the file
+  kill -INT $tcpdump_pid; wait $tcpdump_pid || true
+  tcpdump_pid=
+  cp "$pcap" "$here/$1.pcap"
+}
+
+# ---- Postfix -> Postfix: the cached connection carries the next messages
+# (-i: a line with a lone dot is content, dots.eml has one). Injected while
+# the relay is stopped, so all seven wait in its maildrop and leave together.
+start_capture postfix-relay
+cd "$root"
+for e in "${emls[@]}"; do
+  ip netns exec $NS_S sendmail -i -C "$d/snd/etc" -f sender@sample.example reader@example.org < "$e"
+done
+ip netns exec $NS_S script -qec "postfix -c $d/snd/etc start" /dev/null >/dev/null
+for _ in $(seq 600); do
+  [ "$(grep -c 'status=sent' "$d/snd/maillog" 2>/dev/null || true)" -ge ${#emls[@]} ] && break
+  sleep 0.1
+done
+[ "$(grep -c 'status=sent' "$d/snd/maillog")" -ge ${#emls[@]} ] ||
+  { echo "make-realmta.sh: relay: not all delivered" >&2; cat "$d/snd/maillog" >&2; exit 1; }
+sleep 11 # the cached connection times out: QUIT
+stop_capture postfix-relay
+postfix -c "$d/snd/etc" stop >/dev/null 2>&1 || true
+
+# ---- swaks -> Postfix: one session per message, the dots one pipelined
+start_capture swaks
+for e in "${emls[@]}"; do
+  pipe=
+  case "$e" in *dots.eml) pipe=--pipeline ;; esac
+  ip netns exec $NS_S swaks --server $RCV --from sender@sample.example --to reader@example.org \
+    --helo client.snd.example --data "@$e" $pipe >/dev/null
+done
+stop_capture swaks
+
+printf '{\n  "_comment": "made by make-realmta.sh: Postfix %s; the .eml files each capture carries, in order",\n  "postfix-relay.pcap": [%s],\n  "swaks.pcap": [%s]\n}\n' \
+  "$(postconf -h mail_version)" \
+  "$(printf '"%s", ' "${emls[@]}" | sed 's/, $//')" "$(printf '"%s", ' "${emls[@]}" | sed 's/, $//')" \
+  > "$here/manifest.json"
+ls -l "$here"/*.pcap
