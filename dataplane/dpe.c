@@ -935,9 +935,11 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 	e->st = st;
 	e->pmd_ts_off = -1;
 	eng = e;
-	if (rte_lcore_count() < cfg->nworkers + 1) {
+	/* inline: the one worker runs on the main lcore, no second lcore */
+	unsigned need = cfg->inline_worker && cfg->nworkers == 1 ? 1 : cfg->nworkers + 1;
+	if (rte_lcore_count() < need) {
 		snprintf(why, why_len, "%u workers need %u lcores, the EAL has %u", cfg->nworkers,
-		         cfg->nworkers + 1, rte_lcore_count());
+		         need, rte_lcore_count());
 		goto out;
 	}
 	for (unsigned i = 0; i < cfg->nexpect_ports; i++) {

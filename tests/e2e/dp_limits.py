@@ -14,7 +14,7 @@
  - DPE_EXPIRE_PER_BURST: idle flows are ended at most this many per pass;
    64, 65 and 200 flows idle at once all end "idle", none is left over
  - FLOW_MAX_CAPACITY: --flows one past it refused with the reason
- - the software port kinds: net_null and net_ring next to a net_pcap port
+ - the software port kinds: net_null and net_ring ports come up and are read
 
 Limits are read from the headers, so a changed constant moves the test.
 
@@ -220,8 +220,7 @@ def main():
                     continue
                 if want_packets is None or stats.get("packets") == want_packets:
                     break
-                if want_packets < 0 and stats.get("tcp") == npkt and \
-                        stats.get("packets", 0) >= npkt - want_packets:
+                if want_packets < 0 and stats.get("packets", 0) >= -want_packets:
                     break
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
@@ -256,15 +255,16 @@ def main():
     if "port net_pcap%d did not come up" % max_ports not in err:
         fail("%d ports: no reason given: %s" % (max_ports + 1, err))
 
-    # ---- the test and benchmark port kinds: net_null (frames of zeros: all
-    # counted, none IP) and net_ring (a port with nothing to read) beside a capture
-    # (want_packets < 0: the capture's frames and at least that many more)
-    stats, err = live([], 0, 0, "net_null and net_ring ports", -1000, vdevs=[
-        "--vdev=net_null0,size=64", "--vdev=net_ring0",
-        "--vdev=net_pcap0,rx_pcap=%s" % sample])
-    if (not stats or stats.get("ports") != 3 or stats.get("packets", 0) < 1000 + npkt
-            or stats.get("tcp") != npkt or stats.get("not_ip", 0) < 1000):
+    # ---- the test and benchmark port kinds: net_null (an endless source:
+    # its frames are whatever the reused mbufs hold, so only counted here)
+    # and net_ring (a port with nothing to read)
+    # (want_packets < 0: at least that many)
+    stats, err = live([], 0, 0, "net_null and net_ring ports", -1000,
+                      vdevs=["--vdev=net_null0,size=64", "--vdev=net_ring0"])
+    if not stats or stats.get("ports") != 2 or stats.get("packets", 0) < 1000:
         fail("net_null/net_ring: telemetry %s" % stats)
+    if not re.search(r"wireseal-dp: 2 ports, 1 workers: [1-9]\d* packets", err):
+        fail("net_null/net_ring: summary %s" % err.splitlines()[:1])
 
     print("dp limits: %d failures" % bad)
     return 1 if bad else 0
