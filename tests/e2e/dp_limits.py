@@ -200,13 +200,15 @@ def main():
     eal_max = define(root, "dataplane/dpe.h", "DPE_MAX_EAL_ARGS")
     max_ports = define(root, "dataplane/dpe.h", "DPE_MAX_PORTS")
 
-    def live(eal_extra, nvdev, want_rc, what, want_packets=None, vdevs=None):
+    def live(eal_extra, nvdev, want_rc, what, want_packets=None, vdevs=None, lcores="0-1",
+             dp_args=(), cmd="/wireseal/stats"):
         prefix = "wsdplim%d" % os.getpid()
-        eal = ["-l", "0-1", "--no-huge", "-m", "1024", "--no-pci", "--file-prefix=" + prefix,
+        eal = ["-l", lcores, "--no-huge", "-m", "1024", "--no-pci", "--file-prefix=" + prefix,
                "--log-level=*:error"]
         eal += vdevs or ["--vdev=net_pcap%d,rx_pcap=%s" % (i, sample) for i in range(nvdev)]
         eal += eal_extra
-        proc = subprocess.Popen([dp, "--zone", zone, "--now", NOW, "--json", "--"] + eal,
+        proc = subprocess.Popen([dp, "--zone", zone, "--now", NOW, "--json"] + list(dp_args) +
+                                ["--"] + eal,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         stats = None
         if want_rc == 0:
@@ -215,9 +217,11 @@ def main():
             while time.time() < deadline and proc.poll() is None:
                 time.sleep(0.1)
                 try:
-                    stats = telemetry(sock, "/wireseal/stats")
+                    stats = telemetry(sock, cmd)
                 except (OSError, ValueError, KeyError):
                     continue
+                if not stats:
+                    continue  # null until the engine is up
                 if want_packets is None or stats.get("packets") == want_packets:
                     break
                 if want_packets < 0 and stats.get("packets", 0) >= -want_packets:
@@ -265,6 +269,14 @@ def main():
         fail("net_null/net_ring: telemetry %s" % stats)
     if not re.search(r"wireseal-dp: 2 ports, 1 workers: [1-9]\d* packets", err):
         fail("net_null/net_ring: summary %s" % err.splitlines()[:1])
+
+    # ---- --inline: one lcore in all; the worker's CPU time is published by
+    # the main lcore while it runs
+    stats, err = live([], 1, 0, "--inline on one lcore", npkt, lcores="0", dp_args=["--inline"],
+                      cmd="/wireseal/worker,0")
+    if not stats or stats.get("packets") != npkt or not stats.get("cpu_us", 0) > 0 or \
+            stats.get("peak_flows") != 1:
+        fail("--inline: worker telemetry %s" % stats)
 
     print("dp limits: %d failures" % bad)
     return 1 if bad else 0
