@@ -39,11 +39,14 @@
  * its reassembly rings, line buffers and idle verifier go back).
  * Behaviours at the caps: a full flow table evicts its oldest flow ("evicted");
  * a full ring blocks the main lcore in replay mode (lossless) and drops the
- * packet (counted) in live mode; a full fragment table drops (counted).
+ * packet (counted) in live mode; a full fragment table drops (counted);
+ * more than DPE_MAX_PORTS ports, or an EAL vector of DPE_MAX_EAL_ARGS or
+ * more, is refused with a reason.
  *
  * End of input: net_pcap never says EOF, so in replay mode (end_idle_ms > 0)
  * the run ends once every port was idle end_idle_ms; live mode ends when
- * *cfg->stop becomes true. Either way every flow then ends with "capture-end".
+ * *cfg->stop becomes true. Either way flows idle by then end with "idle",
+ * every other flow with "capture-end".
  */
 #ifndef WS_DATAPLANE_DPE_H
 #define WS_DATAPLANE_DPE_H
