@@ -81,7 +81,9 @@ struct ws_hash {
 	 * is one the lanes do not run (SHA-1: OpenSSL through ctx) */
 	struct ws_hash_lanes *g;
 	bool lane;
-	uint32_t slot;   /* the member's stage is g->arena + slot * WS_HASH_LANE_STAGE */
+	bool queued;     /* in g->ready */
+	uint32_t slot;   /* the member's stage is g->arena + slot * g->stage */
+	uint32_t qi;     /* its index in g->ready while queued */
 	uint32_t staged; /* bytes in the stage */
 	uint64_t len;    /* message bytes so far, for the padding */
 	uint32_t st[8];
@@ -93,7 +95,15 @@ struct ws_hash {
 
 struct ws_hash_lanes {
 	struct ws_hash *member[WS_HASH_LANES_MAX_MEMBERS];
+	/* members with a whole block staged since the last run: a run looks
+	 * at these only, so idle members (a worker's pooled verifiers) cost
+	 * it nothing, not even a cache miss */
+	struct ws_hash *ready[WS_HASH_LANES_MAX_MEMBERS];
+	uint32_t nready;
 	uint32_t cap;    /* slots with arena space */
+	uint32_t stage;  /* bytes per member stage */
+	uint32_t nmembers;
+	bool freed;      /* ws_hash_lanes_free ran: the last member's free frees it */
 	uint8_t *arena;  /* cap stages, 64-byte aligned */
 	bool ni;         /* SHA-NI for what the vector lanes leave */
 };
@@ -101,20 +111,63 @@ struct ws_hash_lanes {
 static inline uint8_t *
 stage_of(const struct ws_hash *h)
 {
-	return h->g->arena + (size_t)h->slot * WS_HASH_LANE_STAGE;
+	return h->g->arena + (size_t)h->slot * h->g->stage;
+}
+
+static void
+ready_add(struct ws_hash *h)
+{
+	struct ws_hash_lanes *g = h->g;
+	h->queued = true;
+	h->qi = g->nready;
+	g->ready[g->nready++] = h;
+}
+
+static void
+ready_remove(struct ws_hash *h)
+{
+	struct ws_hash_lanes *g = h->g;
+	struct ws_hash *last = g->ready[--g->nready];
+	g->ready[h->qi] = last;
+	last->qi = h->qi;
+	h->queued = false;
 }
 
 /* ---- lane groups ---------------------------------------------------- */
 
 struct ws_hash_lanes *
-ws_hash_lanes_new(void)
+ws_hash_lanes_new_sized(size_t stage)
 {
+	if (stage < WS_HASH_LANE_STAGE_MIN || stage > WS_HASH_LANE_STAGE ||
+	    stage % WS_SHA256_BLOCK != 0)
+		return NULL;
 	if (!ws_sha256x16_available())
 		return NULL;
 	struct ws_hash_lanes *g = calloc(1, sizeof(*g));
-	if (g)
-		g->ni = ws_sha256ni_available();
+	if (!g)
+		return NULL;
+	g->ni = ws_sha256ni_available();
+	g->stage = (uint32_t)stage;
 	return g;
+}
+
+struct ws_hash_lanes *
+ws_hash_lanes_new(void)
+{
+	return ws_hash_lanes_new_sized(WS_HASH_LANE_STAGE);
+}
+
+size_t
+ws_hash_lanes_stage(const struct ws_hash_lanes *g)
+{
+	return g->stage;
+}
+
+static void
+lanes_destroy(struct ws_hash_lanes *g)
+{
+	free(g->arena);
+	free(g);
 }
 
 void
@@ -122,8 +175,11 @@ ws_hash_lanes_free(struct ws_hash_lanes *g)
 {
 	if (!g)
 		return;
-	free(g->arena);
-	free(g);
+	if (g->nmembers > 0) {
+		g->freed = true; /* members still out (parked messages): the last frees it */
+		return;
+	}
+	lanes_destroy(g);
 }
 
 /* Room for one more member: a free slot, growing the arena when needed
@@ -145,11 +201,11 @@ lanes_slot(struct ws_hash_lanes *g, uint32_t *slot)
 	/* 32-bit gather offsets: the arena stays under 2 GiB */
 	_Static_assert((uint64_t)WS_HASH_LANES_MAX_MEMBERS * WS_HASH_LANE_STAGE < (1ull << 31),
 		       "lane arena too large for 32-bit offsets");
-	uint8_t *na = aligned_alloc(64, (size_t)ncap * WS_HASH_LANE_STAGE);
+	uint8_t *na = aligned_alloc(64, (size_t)ncap * g->stage);
 	if (!na)
 		return -1;
 	if (g->arena)
-		memcpy(na, g->arena, (size_t)g->cap * WS_HASH_LANE_STAGE);
+		memcpy(na, g->arena, (size_t)g->cap * g->stage);
 	free(g->arena);
 	g->arena = na;
 	*slot = g->cap;
@@ -161,7 +217,7 @@ struct ws_hash *
 ws_hash_new_lane(struct ws_hash_lanes *g, enum ws_hash_alg alg)
 {
 	uint32_t slot;
-	if (!g || lanes_slot(g, &slot) != 0)
+	if (!g || g->freed || lanes_slot(g, &slot) != 0)
 		return NULL;
 	struct ws_hash *h = calloc(1, sizeof(*h));
 	if (!h)
@@ -174,6 +230,7 @@ ws_hash_new_lane(struct ws_hash_lanes *g, enum ws_hash_alg alg)
 	h->g = g;
 	h->slot = slot;
 	g->member[slot] = h;
+	g->nmembers++;
 	if (ws_hash_reset(h, alg) != 0) {
 		ws_hash_free(h);
 		return NULL;
@@ -219,12 +276,12 @@ ws_hash_lanes_run(struct ws_hash_lanes *g)
 	uint32_t next = 0, nl = 0;
 	/* fill the lanes with members that have a whole block staged */
 	for (;;) {
-		while (nl < WS_SHA256X16_LANES && next < g->cap) {
-			struct ws_hash *h = g->member[next++];
-			if (h && h->lane && h->ok && h->staged >= WS_SHA256_BLOCK) {
+		while (nl < WS_SHA256X16_LANES && next < g->nready) {
+			struct ws_hash *h = g->ready[next++];
+			if (h->lane && h->ok && h->staged >= WS_SHA256_BLOCK) {
 				lane[nl] = h;
 				st[nl] = h->st;
-				off[nl] = (int32_t)((size_t)h->slot * WS_HASH_LANE_STAGE);
+				off[nl] = (int32_t)((size_t)h->slot * g->stage);
 				left[nl] = h->staged / WS_SHA256_BLOCK;
 				nl++;
 			}
@@ -279,17 +336,22 @@ ws_hash_lanes_run(struct ws_hash_lanes *g)
 		blocks_alone(g, st[l], g->arena + off[l], left[l]);
 		stage_consumed(lane[l], lane[l]->staged / WS_SHA256_BLOCK * WS_SHA256_BLOCK);
 	}
+	/* every queued member is down to a partial block (or was skipped) */
+	for (uint32_t i = 0; i < g->nready; i++)
+		g->ready[i]->queued = false;
+	g->nready = 0;
 }
 
 static void
 lane_update(struct ws_hash *h, const void *data, size_t len)
 {
 	const uint8_t *p = data;
+	uint32_t cap = h->g->stage;
 	h->len += len;
-	if (len > WS_HASH_LANE_STAGE - h->staged) {
+	if (len > cap - h->staged) {
 		/* stage full: give every member its pass now */
 		ws_hash_lanes_run(h->g);
-		if (len > WS_HASH_LANE_STAGE - h->staged) {
+		if (len > cap - h->staged) {
 			/* still too long: complete the partial block, then the
 			 * input's whole blocks from where they are, alone */
 			uint32_t fill = (WS_SHA256_BLOCK - h->staged % WS_SHA256_BLOCK) % WS_SHA256_BLOCK;
@@ -309,6 +371,8 @@ lane_update(struct ws_hash *h, const void *data, size_t len)
 	}
 	memcpy(stage_of(h) + h->staged, p, len);
 	h->staged += (uint32_t)len;
+	if (!h->queued && h->staged >= WS_SHA256_BLOCK)
+		ready_add(h);
 }
 
 static size_t
@@ -400,10 +464,17 @@ ws_hash_free(struct ws_hash *h)
 {
 	if (!h)
 		return;
-	if (h->g)
-		h->g->member[h->slot] = NULL;
+	struct ws_hash_lanes *g = h->g;
+	if (g) {
+		if (h->queued)
+			ready_remove(h);
+		g->member[h->slot] = NULL;
+		g->nmembers--;
+	}
 	EVP_MD_CTX_free(h->ctx);
 	free(h);
+	if (g && g->freed && g->nmembers == 0)
+		lanes_destroy(g);
 }
 
 size_t
