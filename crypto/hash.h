@@ -95,6 +95,12 @@ void ws_hash_lanes_free(struct ws_hash_lanes *g); /* NULL-safe */
 struct ws_hash *ws_hash_new_lane(struct ws_hash_lanes *g, enum ws_hash_alg alg);
 /* Compress the staged whole blocks of every member. */
 void ws_hash_lanes_run(struct ws_hash_lanes *g);
+/* Only full 16-lane passes, over members with a few blocks staged at least;
+ * the rest stays staged, for a later poll or run, a full stage (which
+ * polls, then compresses its own blocks alone) or ws_hash_final. For a
+ * caller that polls often (a worker, after every burst): the members left
+ * out now are in the next pass with the next bytes. */
+void ws_hash_lanes_poll(struct ws_hash_lanes *g);
 
 /* ---- batch ---------------------------------------------------------- */
 

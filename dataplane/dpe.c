@@ -356,9 +356,10 @@ worker_burst(struct worker *w, struct rte_mbuf **m, unsigned n)
 		p.n++;
 	}
 	flush(w, &p);
-	/* the body bytes this burst brought, across its sessions, 16 at a time */
+	/* the body bytes this burst brought, across its sessions, 16 at a time
+	 * (what does not fill the 16 lanes waits for the next burst's bytes) */
 	if (w->lanes)
-		ws_hash_lanes_run(w->lanes);
+		ws_hash_lanes_poll(w->lanes);
 	flow_expire(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
 	flow_trim(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
 }
