@@ -61,9 +61,10 @@ size_t ws_hash_oneshot(enum ws_hash_alg alg, const void *data, size_t len,
  * hash their bodies on the 16-lane AVX-512 compression (sha256x16.h)
  * instead of one OpenSSL stream each. A hash made with ws_hash_new_lane
  * stages its SHA-256 input (up to the group's stage size) in the group's
- * arena; ws_hash_lanes_run compresses every member's staged whole blocks,
- * 16 members per pass. A member whose stage fills runs the group itself;
- * ws_hash_final compresses what is left alone. Digests are those of
+ * arena; ws_hash_lanes_run and ws_hash_lanes_poll compress every member's
+ * staged whole blocks, 16 members per pass. A member whose stage fills polls
+ * the group itself; ws_hash_final compresses what is left alone (OpenSSL's
+ * block function with the member's state). Digests are those of
  * ws_hash_new (SHA-1 members use OpenSSL as usual).
  *
  * Memory: one stage per member slot, in one arena that grows by doubling
@@ -95,11 +96,10 @@ void ws_hash_lanes_free(struct ws_hash_lanes *g); /* NULL-safe */
 struct ws_hash *ws_hash_new_lane(struct ws_hash_lanes *g, enum ws_hash_alg alg);
 /* Compress the staged whole blocks of every member. */
 void ws_hash_lanes_run(struct ws_hash_lanes *g);
-/* Only full 16-lane passes, over members with a few blocks staged at least;
- * the rest stays staged, for a later poll or run, a full stage (which
- * polls, then compresses its own blocks alone) or ws_hash_final. For a
- * caller that polls often (a worker, after every burst): the members left
- * out now are in the next pass with the next bytes. */
+/* Also every member's staged whole blocks, for a caller that polls often
+ * (a worker, after every burst): 16-lane passes while 16 members have a few
+ * blocks staged (the heaviest first), then each other member on its own
+ * (OpenSSL's block function); no SHA-NI pairs. */
 void ws_hash_lanes_poll(struct ws_hash_lanes *g);
 
 /* ---- batch ---------------------------------------------------------- */
