@@ -118,6 +118,7 @@ canon_body_init(struct canon_body *cb, enum canon_alg alg, uint64_t limit, struc
 	cb->hashed = cb->total = cb->pending_crlf = 0;
 	cb->line_has_data = cb->wsp_pending = cb->cr_held = false;
 	cb->staged = 0;
+	cb->flush_each = false;
 	cb->scalar = !CANON_HAVE_SSE2;
 	cb->wide = canon_use_avx512();
 }
@@ -412,6 +413,11 @@ canon_body_update(struct canon_body *cb, const uint8_t *data, size_t len)
 			break;
 		}
 	}
+	/* a lane member's bytes go to its stage now, so the group's next run
+	 * (a worker's, at the end of the burst that brought them) takes them
+	 * while they are in the cache */
+	if (cb->flush_each)
+		flush(cb);
 }
 
 void
@@ -458,8 +464,12 @@ canon_set_get(struct canon_body_set *s, enum canon_alg alg, enum ws_hash_alg hal
 	if (s->n >= max)
 		return -1;
 	size_t i = s->n;
+	/* a full lane group (more messages in flight than members) falls back
+	 * to a hash of its own: the same digest, on OpenSSL */
+	if (!s->pool[i] && s->lanes)
+		s->pool[i] = ws_hash_new_lane(s->lanes, halg);
 	if (!s->pool[i])
-		s->pool[i] = s->lanes ? ws_hash_new_lane(s->lanes, halg) : ws_hash_new(halg);
+		s->pool[i] = ws_hash_new(halg);
 	if (!s->pool[i] || ws_hash_reset(s->pool[i], halg) != 0)
 		return -1;
 	struct canon_body_hash *b = &s->bh[i];
@@ -468,6 +478,7 @@ canon_set_get(struct canon_body_set *s, enum canon_alg alg, enum ws_hash_alg hal
 	b->limit = limit;
 	b->hash = s->pool[i];
 	canon_body_init(&b->cb, alg, limit, b->hash);
+	b->cb.flush_each = s->lanes != NULL;
 	s->n++;
 	return (int)i;
 }

@@ -57,6 +57,7 @@ struct canon_body {
 	bool cr_held;          /* a CR ended the last chunk */
 	bool scalar;           /* use the scalar scanner (tests compare both) */
 	bool wide;             /* 64-byte AVX-512 scanner (else 16-byte SSE2) */
+	bool flush_each;       /* stage flushed at the end of every update (lane members) */
 	size_t staged;
 	uint8_t stage[CANON_STAGE];
 };

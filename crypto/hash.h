@@ -57,28 +57,50 @@ size_t ws_hash_oneshot(enum ws_hash_alg alg, const void *data, size_t len,
 
 /*
  * A lane group lets a caller that streams many messages at once (the CLI
- * verifying several files) hash their bodies on the 16-lane AVX-512
- * compression (sha256x16.h) instead of one OpenSSL stream each. A hash made
- * with ws_hash_new_lane stages its SHA-256 input (up to WS_HASH_LANE_STAGE
- * bytes) in the group's arena; ws_hash_lanes_run compresses every member's
- * staged whole blocks, 16 members per pass. A member whose stage fills runs
- * the group itself; ws_hash_final compresses what is left alone. Digests are
- * those of ws_hash_new (SHA-1 members use OpenSSL as usual). The group and
- * its members are used by one thread; members must be freed before it.
+ * verifying several files, a dataplane worker with many sessions in DATA)
+ * hash their bodies on the 16-lane AVX-512 compression (sha256x16.h)
+ * instead of one OpenSSL stream each. A hash made with ws_hash_new_lane
+ * stages its SHA-256 input (up to the group's stage size) in the group's
+ * arena; ws_hash_lanes_run and ws_hash_lanes_poll compress every member's
+ * staged whole blocks, 16 members per pass. A member whose stage fills polls
+ * the group itself; ws_hash_final compresses what is left alone (OpenSSL's
+ * block function with the member's state). Digests are those of
+ * ws_hash_new (SHA-1 members use OpenSSL as usual).
+ *
+ * Memory: one stage per member slot, in one arena that grows by doubling
+ * (never shrinks) up to WS_HASH_LANES_MAX_MEMBERS slots. A run looks only at
+ * the members that staged a whole block since the last run, so idle members
+ * cost it nothing.
+ *
+ * Ownership: the group and its members are used by one thread. Members may
+ * outlive ws_hash_lanes_free (a parked message's hashes): the group is then
+ * released with its last member, and takes no new ones.
  */
-#define WS_HASH_LANE_STAGE (128u * 1024)
+#define WS_HASH_LANE_STAGE (128u * 1024) /* ws_hash_lanes_new's stage, and the largest */
+#define WS_HASH_LANE_STAGE_MIN 128u      /* the smallest stage (two blocks) */
 #define WS_HASH_LANES_MAX_MEMBERS 1024u
 
 struct ws_hash_lanes;
 
-/* NULL when the CPU has no AVX-512 or allocation fails. */
+/* NULL when the CPU has no AVX-512 or allocation fails. Stage
+ * WS_HASH_LANE_STAGE bytes per member. */
 struct ws_hash_lanes *ws_hash_lanes_new(void);
+/* The same with stage bytes per member: a multiple of 64 from
+ * WS_HASH_LANE_STAGE_MIN to WS_HASH_LANE_STAGE (else NULL). A small stage
+ * keeps a group that is run often (every receive burst) cache-sized. */
+struct ws_hash_lanes *ws_hash_lanes_new_sized(size_t stage);
+size_t ws_hash_lanes_stage(const struct ws_hash_lanes *g);
 void ws_hash_lanes_free(struct ws_hash_lanes *g); /* NULL-safe */
-/* A hash in group g (NULL on allocation failure or WS_HASH_LANES_MAX_MEMBERS
- * members); same use as ws_hash_new's. */
+/* A hash in group g (NULL on allocation failure, WS_HASH_LANES_MAX_MEMBERS
+ * members, or a group already freed); same use as ws_hash_new's. */
 struct ws_hash *ws_hash_new_lane(struct ws_hash_lanes *g, enum ws_hash_alg alg);
 /* Compress the staged whole blocks of every member. */
 void ws_hash_lanes_run(struct ws_hash_lanes *g);
+/* Also every member's staged whole blocks, for a caller that polls often
+ * (a worker, after every burst): 16-lane passes while 16 members have a few
+ * blocks staged (the heaviest first), then each other member on its own
+ * (OpenSSL's block function); no SHA-NI pairs. */
+void ws_hash_lanes_poll(struct ws_hash_lanes *g);
 
 /* ---- batch ---------------------------------------------------------- */
 

@@ -13,6 +13,7 @@ static const struct arc_chain no_arc = {.result = ARC_NONE, .reason = "no ARC se
 
 struct msgstream_pool {
 	unsigned max;
+	struct ws_hash_lanes *lanes; /* the verifiers' body hashes; NULL: OpenSSL */
 	unsigned nv, na;
 	struct dkim_verifier *v[MSGSTREAM_POOL_MAX];
 	struct arc_validator *a[MSGSTREAM_POOL_MAX];
@@ -43,6 +44,12 @@ msgstream_pool_free(struct msgstream_pool *p)
 }
 
 void
+msgstream_pool_set_lanes(struct msgstream_pool *p, struct ws_hash_lanes *lanes)
+{
+	p->lanes = lanes;
+}
+
+void
 msgstream_pool_stats(const struct msgstream_pool *p, struct msgstream_pool_stats *out)
 {
 	*out = p->st;
@@ -65,7 +72,7 @@ take_verifier(struct msgstream *m)
 		p->st.reused++;
 		return v;
 	}
-	struct dkim_verify_config cfg = {.now = m->now};
+	struct dkim_verify_config cfg = {.now = m->now, .lanes = p ? p->lanes : NULL};
 	struct dkim_verifier *v = dkim_verifier_new(&cfg);
 	if (v && p)
 		p->st.made++;

@@ -44,6 +44,7 @@
 
 #include "arc.h"
 #include "dkim.h"
+#include "hash.h"
 #include "rfc5322.h"
 
 typedef enum dkim_key_status (*msgstream_key_fn)(void *arg, const char *name,
@@ -129,6 +130,16 @@ void msgstream_trim(struct msgstream *m);
 /* NULL when memory ran out or max is 0 or above MSGSTREAM_POOL_MAX. */
 struct msgstream_pool *msgstream_pool_new(unsigned max);
 void msgstream_pool_free(struct msgstream_pool *p); /* NULL-safe; frees what it holds */
+/*
+ * Lane group (crypto/hash.h): the verifiers p makes from now on hash
+ * SHA-256 bodies as members of lanes, whose owner runs it (a worker: at the
+ * end of every receive burst); a message's end compresses what its hashes
+ * have left staged on its own, so results never wait for a run. Set before
+ * the first verifier is made; lanes must be used by the pool's thread only
+ * and freed after the pool (ws_hash_lanes_free waits for the members of
+ * parked messages).
+ */
+void msgstream_pool_set_lanes(struct msgstream_pool *p, struct ws_hash_lanes *lanes);
 /* After msgstream_init, before the first message; p may be NULL. */
 void msgstream_set_pool(struct msgstream *m, struct msgstream_pool *p);
 struct msgstream_pool_stats {

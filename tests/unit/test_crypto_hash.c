@@ -549,6 +549,124 @@ test_lanes_member_limit(void **state)
 	ws_hash_lanes_free(g);
 }
 
+/* ws_hash_lanes_new_sized: a multiple of 64 from WS_HASH_LANE_STAGE_MIN to
+ * WS_HASH_LANE_STAGE; each limit and one step past it. */
+static void
+test_lanes_sized_limits(void **state)
+{
+	(void)state;
+	struct ws_hash_lanes *g = ws_hash_lanes_new();
+	if (!g)
+		skip();
+	assert_int_equal(ws_hash_lanes_stage(g), WS_HASH_LANE_STAGE);
+	ws_hash_lanes_free(g);
+	const size_t good[] = {WS_HASH_LANE_STAGE_MIN, WS_HASH_LANE_STAGE, 8192};
+	const size_t bad[] = {WS_HASH_LANE_STAGE_MIN - 64, WS_HASH_LANE_STAGE + 64,
+	                      WS_HASH_LANE_STAGE_MIN + 1, 0};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		g = ws_hash_lanes_new_sized(good[i]);
+		assert_non_null(g);
+		assert_int_equal(ws_hash_lanes_stage(g), good[i]);
+		ws_hash_lanes_free(g);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_null(ws_hash_lanes_new_sized(bad[i]));
+}
+
+/*
+ * A worker's shape: small stages, many members (more than the 16 lanes,
+ * fewer at times), updates of segment size and odd sizes, ws_hash_lanes_poll
+ * after each round (or not), members starting and ending messages at
+ * different times, some updates longer than the stage; every digest equals
+ * OpenSSL's.
+ */
+static void
+test_lanes_poll_random(void **state)
+{
+	(void)state;
+	const size_t stages[] = {WS_HASH_LANE_STAGE_MIN, 8192};
+	for (size_t si = 0; si < 2; si++) {
+		struct ws_hash_lanes *g = ws_hash_lanes_new_sized(stages[si]);
+		if (!g)
+			skip();
+		enum { M = 41 };
+		struct ws_hash *h[M];
+		size_t len[M], done[M], start[M];
+		enum ws_hash_alg alg[M];
+		for (unsigned m = 0; m < M; m++) {
+			alg[m] = m % 9 == 4 ? WS_HASH_SHA1 : WS_HASH_SHA256;
+			h[m] = ws_hash_new_lane(g, alg[m]);
+			assert_non_null(h[m]);
+			len[m] = done[m] = 0;
+		}
+		unsigned finished = 0;
+		for (unsigned round = 0; finished < 6 * M; round++) {
+			/* how many members take part this round: the lanes full,
+			 * or not */
+			unsigned active = rng() % 2 ? M : 1 + (unsigned)(rng() % 20);
+			for (unsigned m = 0; m < active; m++) {
+				if (done[m] == len[m]) {
+					if (len[m]) { /* a message ended: its digest */
+						uint8_t got[WS_HASH_MAX_LEN], want[WS_HASH_MAX_LEN];
+						size_t n = ws_hash_final(h[m], got);
+						assert_int_equal(n, ref_digest(alg[m], pool + start[m], len[m], want));
+						if (memcmp(got, want, n) != 0)
+							fail_msg("stage %zu member %u (%zu bytes) differs", stages[si], m,
+							         len[m]);
+						finished++;
+					}
+					assert_int_equal(ws_hash_reset(h[m], alg[m]), 0);
+					len[m] = 1 + rng() % (rng() % 4 == 0 ? 100000 : 20000);
+					start[m] = rng() % (BIG_LEN - len[m]);
+					done[m] = 0;
+				}
+				size_t k = rng() % 4 == 0 ? rng() % 64 : 1000 + rng() % 1500;
+				if (rng() % 50 == 0)
+					k = 3 * stages[si];
+				if (k > len[m] - done[m])
+					k = len[m] - done[m];
+				ws_hash_update(h[m], pool + start[m] + done[m], k);
+				done[m] += k;
+			}
+			if (rng() % 4 != 0)
+				ws_hash_lanes_poll(g);
+		}
+		for (unsigned m = 0; m < M; m++)
+			ws_hash_free(h[m]);
+		ws_hash_lanes_free(g);
+	}
+}
+
+/* Members may outlive ws_hash_lanes_free (parked messages): they still
+ * digest right, the group takes no new member, and the last member's free
+ * releases it (ASan/valgrind see a leak or a use after free otherwise). */
+static void
+test_lanes_free_before_members(void **state)
+{
+	(void)state;
+	struct ws_hash_lanes *g = ws_hash_lanes_new_sized(WS_HASH_LANE_STAGE_MIN);
+	if (!g)
+		skip();
+	struct ws_hash *a = ws_hash_new_lane(g, WS_HASH_SHA256);
+	struct ws_hash *b = ws_hash_new_lane(g, WS_HASH_SHA256);
+	assert_non_null(a);
+	assert_non_null(b);
+	ws_hash_update(a, pool, 1000);
+	ws_hash_update(b, pool + 7, 300);
+	ws_hash_lanes_free(g);
+	assert_null(ws_hash_new_lane(g, WS_HASH_SHA256));
+	ws_hash_update(a, pool + 1000, 5000); /* past the stage: compressed alone */
+	uint8_t got[WS_HASH_MAX_LEN], want[WS_HASH_MAX_LEN];
+	assert_int_equal(ws_hash_final(a, got), 32);
+	ref_digest(WS_HASH_SHA256, pool, 6000, want);
+	assert_memory_equal(got, want, 32);
+	ws_hash_free(a);
+	assert_int_equal(ws_hash_final(b, got), 32);
+	ref_digest(WS_HASH_SHA256, pool + 7, 300, want);
+	assert_memory_equal(got, want, 32);
+	ws_hash_free(b); /* frees g */
+}
+
 int
 main(void)
 {
@@ -565,6 +683,9 @@ main(void)
 	        cmocka_unit_test(test_sha256ni),
 	        cmocka_unit_test(test_lanes_random),
 	        cmocka_unit_test(test_lanes_member_limit),
+	        cmocka_unit_test(test_lanes_sized_limits),
+	        cmocka_unit_test(test_lanes_poll_random),
+	        cmocka_unit_test(test_lanes_free_before_members),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
