@@ -87,9 +87,10 @@ struct ws_hash {
 	uint32_t st[8];
 };
 
-/* A vector pass with fewer busy lanes is slower than SHA-NI pairs (measured
- * here: 16 lanes 2.6 GB/s, SHA-NI two streams 2.2 GB/s). */
-#define WS_HASH_LANES_MIN_BUSY 14u
+/* A 16-lane pass costs about as much as this many blocks on SHA-NI pairs
+ * (measured here: 16 lanes 4.2 GB/s, SHA-NI two streams 2.2 GB/s: 16 x
+ * 2.2 / 4.2 = 8.4); a pass that does less goes to SHA-NI instead. */
+#define WS_HASH_LANES_PASS_COST 8u
 
 struct ws_hash_lanes {
 	struct ws_hash *member[WS_HASH_LANES_MAX_MEMBERS];
@@ -202,83 +203,125 @@ stage_consumed(struct ws_hash *h, uint32_t used)
 }
 
 /*
- * Every member's staged whole blocks, lanes kept full: 16 members go through
- * the vector lanes for as many blocks as the shortest has, then each lane
- * that ran dry takes the next member with blocks. When fewer than 16 are
- * left, they finish in pairs on SHA-NI (or one by one, portable code without
- * it): a lane pass with idle lanes costs as much as a full one.
+ * Every member's staged whole blocks. Members rarely have equal amounts
+ * staged (a file that just began has its header, one that ends its tail),
+ * so each vector pass takes the 16 members with the most blocks left and
+ * runs them K rounds, each lane min(its blocks, K) (the compression takes
+ * unequal counts), K chosen for the most work per pass against its cost in
+ * SHA-NI pairs; passes repeat while one is worth it. The rest goes in pairs
+ * on SHA-NI (one by one, portable code, without it).
  */
-void
-ws_hash_lanes_run(struct ws_hash_lanes *g)
+static void
+lanes_run(struct ws_hash_lanes *g, bool all)
 {
-	uint32_t *st[WS_SHA256X16_LANES];
-	int32_t off[WS_SHA256X16_LANES];
-	uint32_t nblk[WS_SHA256X16_LANES];
-	struct ws_hash *lane[WS_SHA256X16_LANES];
-	uint32_t left[WS_SHA256X16_LANES];
-	uint32_t next = 0, nl = 0;
-	/* fill the lanes with members that have a whole block staged */
-	for (;;) {
-		while (nl < WS_SHA256X16_LANES && next < g->cap) {
-			struct ws_hash *h = g->member[next++];
-			if (h && h->lane && h->ok && h->staged >= WS_SHA256_BLOCK) {
-				lane[nl] = h;
-				st[nl] = h->st;
-				off[nl] = (int32_t)((size_t)h->slot * WS_HASH_LANE_STAGE);
-				left[nl] = h->staged / WS_SHA256_BLOCK;
-				nl++;
-			}
+	static _Thread_local struct ws_hash *m[WS_HASH_LANES_MAX_MEMBERS];
+	static _Thread_local uint32_t left[WS_HASH_LANES_MAX_MEMBERS], done[WS_HASH_LANES_MAX_MEMBERS];
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < g->cap; i++) {
+		struct ws_hash *h = g->member[i];
+		if (h && h->lane && h->ok && h->staged >= WS_SHA256_BLOCK) {
+			m[n] = h;
+			left[n] = h->staged / WS_SHA256_BLOCK;
+			done[n] = 0;
+			n++;
 		}
-		if (nl < WS_HASH_LANES_MIN_BUSY)
-			break;
-		uint32_t k = left[0];
-		for (unsigned l = 1; l < nl; l++)
-			if (left[l] < k)
-				k = left[l];
-		for (unsigned l = 0; l < WS_SHA256X16_LANES; l++) {
-			nblk[l] = l < nl ? k : 0;
-			if (l >= nl) /* idle: loaded into the vector, never used */
-				off[l] = 0;
-		}
-		ws_sha256x16_blocks(st, g->arena, off, nblk);
-		/* drop the lanes that ran dry (keep the order of the rest) */
-		unsigned w = 0;
-		for (unsigned l = 0; l < nl; l++) {
-			off[l] += (int32_t)(k * WS_SHA256_BLOCK);
-			left[l] -= k;
-			if (left[l] == 0) {
-				stage_consumed(lane[l], lane[l]->staged / WS_SHA256_BLOCK * WS_SHA256_BLOCK);
-				continue;
-			}
-			lane[w] = lane[l];
-			st[w] = st[l];
-			off[w] = off[l];
-			left[w] = left[l];
-			w++;
-		}
-		nl = w;
 	}
-	/* the rest, fewer than 16 */
-	bool ni = g->ni;
-	while (nl >= 2 && ni) {
+	for (;;) {
+		/* the (up to) 16 with the most blocks left, in descending order
+		 * (insertion into a short sorted list; n is small) */
+		uint32_t pick[WS_SHA256X16_LANES], np = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			if (!left[i])
+				continue;
+			uint32_t at = np < WS_SHA256X16_LANES ? np++ : WS_SHA256X16_LANES;
+			while (at > 0 && left[pick[at - 1]] < left[i]) {
+				if (at < WS_SHA256X16_LANES)
+					pick[at] = pick[at - 1];
+				at--;
+			}
+			if (at < WS_SHA256X16_LANES)
+				pick[at] = i;
+		}
+		/* K = left[pick[j]]: lanes 0..j do K blocks, the others all of
+		 * theirs; the pass saves (its blocks - PASS_COST * K) */
+		uint32_t k = 0;
+		uint64_t below = 0;
+		int64_t gain = 0;
+		for (uint32_t j = np; j-- > 0;) {
+			uint32_t kk = left[pick[j]];
+			int64_t gg = (int64_t)(below + (uint64_t)(j + 1) * kk) -
+				     (int64_t)WS_HASH_LANES_PASS_COST * kk;
+			if (gg > gain) {
+				gain = gg;
+				k = kk;
+			}
+			below += kk;
+		}
+		if (k == 0)
+			break;
+		uint32_t *st[WS_SHA256X16_LANES];
+		int32_t off[WS_SHA256X16_LANES] = {0};
+		uint32_t nblk[WS_SHA256X16_LANES] = {0};
+		for (uint32_t l = 0; l < np; l++) {
+			uint32_t i = pick[l];
+			st[l] = m[i]->st;
+			off[l] = (int32_t)((size_t)m[i]->slot * WS_HASH_LANE_STAGE +
+					   (size_t)done[i] * WS_SHA256_BLOCK);
+			nblk[l] = left[i] < k ? left[i] : k;
+			done[i] += nblk[l];
+			left[i] -= nblk[l];
+		}
+		for (uint32_t l = np; l < WS_SHA256X16_LANES; l++)
+			st[l] = NULL; /* idle: never read */
+		ws_sha256x16_blocks(st, g->arena, off, nblk);
+	}
+	/* the rest: members with blocks left, in pairs on SHA-NI (or, for
+	 * ws_hash_lanes_pass, left staged for the next pass) */
+	uint32_t nl = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (left[i] && !all) {
+			if (done[i])
+				stage_consumed(m[i], done[i] * WS_SHA256_BLOCK);
+		} else if (left[i]) {
+			m[nl] = m[i];
+			left[nl] = left[i];
+			done[nl] = done[i];
+			nl++;
+		} else {
+			stage_consumed(m[i], done[i] * WS_SHA256_BLOCK);
+		}
+	}
+	while (nl >= 2 && g->ni) {
 		uint32_t k = left[0] < left[1] ? left[0] : left[1];
-		ws_sha256ni_x2_blocks(st[0], g->arena + off[0], st[1], g->arena + off[1], k);
+		ws_sha256ni_x2_blocks(m[0]->st, stage_of(m[0]) + (size_t)done[0] * WS_SHA256_BLOCK,
+				      m[1]->st, stage_of(m[1]) + (size_t)done[1] * WS_SHA256_BLOCK, k);
 		for (unsigned l = 0; l < 2; l++) {
-			off[l] += (int32_t)(k * WS_SHA256_BLOCK);
+			done[l] += k;
 			left[l] -= k;
 		}
 		unsigned dry = left[0] == 0 ? 0 : 1;
-		stage_consumed(lane[dry], lane[dry]->staged / WS_SHA256_BLOCK * WS_SHA256_BLOCK);
-		lane[dry] = lane[nl - 1];
-		st[dry] = st[nl - 1];
-		off[dry] = off[nl - 1];
+		stage_consumed(m[dry], done[dry] * WS_SHA256_BLOCK);
+		m[dry] = m[nl - 1];
 		left[dry] = left[nl - 1];
+		done[dry] = done[nl - 1];
 		nl--;
 	}
-	for (unsigned l = 0; l < nl; l++) {
-		blocks_alone(g, st[l], g->arena + off[l], left[l]);
-		stage_consumed(lane[l], lane[l]->staged / WS_SHA256_BLOCK * WS_SHA256_BLOCK);
+	for (uint32_t i = 0; i < nl; i++) {
+		blocks_alone(g, m[i]->st, stage_of(m[i]) + (size_t)done[i] * WS_SHA256_BLOCK, left[i]);
+		stage_consumed(m[i], (done[i] + left[i]) * WS_SHA256_BLOCK);
 	}
+}
+
+void
+ws_hash_lanes_run(struct ws_hash_lanes *g)
+{
+	lanes_run(g, true);
+}
+
+void
+ws_hash_lanes_pass(struct ws_hash_lanes *g)
+{
+	lanes_run(g, false);
 }
 
 static void
