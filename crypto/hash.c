@@ -211,8 +211,8 @@ stage_consumed(struct ws_hash *h, uint32_t used)
  * SHA-NI pairs; passes repeat while one is worth it. The rest goes in pairs
  * on SHA-NI (one by one, portable code, without it).
  */
-static void
-lanes_run(struct ws_hash_lanes *g, bool all)
+void
+ws_hash_lanes_run(struct ws_hash_lanes *g)
 {
 	static _Thread_local struct ws_hash *m[WS_HASH_LANES_MAX_MEMBERS];
 	static _Thread_local uint32_t left[WS_HASH_LANES_MAX_MEMBERS], done[WS_HASH_LANES_MAX_MEMBERS];
@@ -275,14 +275,10 @@ lanes_run(struct ws_hash_lanes *g, bool all)
 			st[l] = NULL; /* idle: never read */
 		ws_sha256x16_blocks(st, g->arena, off, nblk);
 	}
-	/* the rest: members with blocks left, in pairs on SHA-NI (or, for
-	 * ws_hash_lanes_pass, left staged for the next pass) */
+	/* the rest: members with blocks left, in pairs on SHA-NI */
 	uint32_t nl = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		if (left[i] && !all) {
-			if (done[i])
-				stage_consumed(m[i], done[i] * WS_SHA256_BLOCK);
-		} else if (left[i]) {
+		if (left[i]) {
 			m[nl] = m[i];
 			left[nl] = left[i];
 			done[nl] = done[i];
@@ -310,18 +306,6 @@ lanes_run(struct ws_hash_lanes *g, bool all)
 		blocks_alone(g, m[i]->st, stage_of(m[i]) + (size_t)done[i] * WS_SHA256_BLOCK, left[i]);
 		stage_consumed(m[i], (done[i] + left[i]) * WS_SHA256_BLOCK);
 	}
-}
-
-void
-ws_hash_lanes_run(struct ws_hash_lanes *g)
-{
-	lanes_run(g, true);
-}
-
-void
-ws_hash_lanes_pass(struct ws_hash_lanes *g)
-{
-	lanes_run(g, false);
 }
 
 static void

@@ -79,9 +79,6 @@ void ws_hash_lanes_free(struct ws_hash_lanes *g); /* NULL-safe */
 struct ws_hash *ws_hash_new_lane(struct ws_hash_lanes *g, enum ws_hash_alg alg);
 /* Compress the staged whole blocks of every member. */
 void ws_hash_lanes_run(struct ws_hash_lanes *g);
-/* Only the 16-lane passes that pay (members with similar amounts staged);
- * the other staged blocks wait for a later pass, run or final. */
-void ws_hash_lanes_pass(struct ws_hash_lanes *g);
 
 /* ---- batch ---------------------------------------------------------- */
 
