@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <openssl/evp.h>
 
@@ -92,6 +93,8 @@ struct ws_hash {
  * 2.2 / 4.2 = 8.4); a pass that does less goes to SHA-NI instead. */
 #define WS_HASH_LANES_PASS_COST 8u
 
+#define LANES_HUGE (2u << 20)
+
 struct ws_hash_lanes {
 	struct ws_hash *member[WS_HASH_LANES_MAX_MEMBERS];
 	uint32_t cap;    /* slots with arena space */
@@ -146,9 +149,16 @@ lanes_slot(struct ws_hash_lanes *g, uint32_t *slot)
 	/* 32-bit gather offsets: the arena stays under 2 GiB */
 	_Static_assert((uint64_t)WS_HASH_LANES_MAX_MEMBERS * WS_HASH_LANE_STAGE < (1ull << 31),
 		       "lane arena too large for 32-bit offsets");
-	uint8_t *na = aligned_alloc(64, (size_t)ncap * WS_HASH_LANE_STAGE);
+	/* whole 2 MiB pages, transparent huge pages asked for: a fresh 4 KiB
+	 * page costs ~15 us to fault in on the VMs measured here, a 2 MiB arena
+	 * ~7 ms in small pages and ~0.4 ms in one huge page */
+	size_t bytes = ((size_t)ncap * WS_HASH_LANE_STAGE + LANES_HUGE - 1) / LANES_HUGE * LANES_HUGE;
+	uint8_t *na = aligned_alloc(LANES_HUGE, bytes);
 	if (!na)
 		return -1;
+#ifdef MADV_HUGEPAGE
+	(void)madvise(na, bytes, MADV_HUGEPAGE); /* advice only: small pages work too */
+#endif
 	if (g->arena)
 		memcpy(na, g->arena, (size_t)g->cap * WS_HASH_LANE_STAGE);
 	free(g->arena);
