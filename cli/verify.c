@@ -11,8 +11,9 @@
  * an error line on stderr (and an "error" object with --json); the other
  * files are still processed and the exit status is 1.
  *
- * Output is written in argument order whatever --streams is, and is the
- * same bytes for any N. Results are buffered (64 KiB writes) unless stdout
+ * Output is written in argument order whatever --streams is (files may be
+ * verified in another order: see window_order), and is the same bytes for
+ * any N. Results are buffered (64 KiB writes) unless stdout
  * is a terminal; before an error line goes to stderr the results before it
  * are flushed, so a 2>&1 capture keeps the per-file order.
  */
@@ -39,19 +40,34 @@
 
 #define VERIFY_CHUNK (128u * 1024)
 /*
- * --streams N: files verified at once, read in turn VERIFY_STEP bytes per
- * file per round, their SHA-256 body hashes compressed together (crypto/
- * hash.h lane groups: 16 AVX-512 lanes, SHA-NI pairs). Measured on this
- * machine (BENCHMARKS.md) it does not pay: the lanes hash ~1.4x faster
- * than OpenSSL, but staging the canonical bytes and N files' buffers in the
- * cache cost as much (N=2..4: even; N=16: ~7% slower). So the default is
- * one file at a time, read to its end before the next.
+ * --streams N (default VERIFY_STREAMS_DEFAULT where the CPU has AVX-512, else
+ * 1): N files verified at once, their SHA-256 body hashes compressed
+ * together (crypto/hash.h lane groups: 16 AVX-512 lanes, SHA-NI pairs for
+ * what is left). The lanes hash ~2.6x faster than OpenSSL's one stream
+ * (bench-crypto: ~4.2 vs 1.6 GB/s) but only pay when 16 files have equal
+ * amounts staged at once, so:
+ *  - files start in a window order (window_order): the window's large files
+ *    first, largest first (in the bench corpus ~7% of the files hold ~68% of
+ *    the bytes: in argument order a large file runs beside small ones and
+ *    goes through SHA-NI alone), then the rest in groups of VERIFY_GROUP,
+ *    each by size;
+ *  - each round, every stream feeds at most VERIFY_ROUND_BODY body bytes
+ *    (reads are sized to it), so the 16 stages stay ~512 KiB, in L2, and
+ *    a large file's steps are equal to its neighbours';
+ *  - after the round the group runs (ws_hash_lanes_run picks the 16 members
+ *    with most blocks per pass), then the files that ended are finished.
+ * On the rsa2048 bench corpus the lanes then do ~96% of the blocks (95% of
+ * their lane slots busy), SHA-NI pairs the rest. Every
+ * read is fed whole before the next, so the streams share one buffer.
+ * Measured (bench/run.sh's wireseal peer, same runs, noisy machine): see
+ * README.md, "Verifying and signing messages".
  */
 #define VERIFY_STREAMS_DEFAULT 16u
 #define VERIFY_STREAMS_MAX 64u
 #define VERIFY_ROUND_BODY (32u * 1024)
-/* Files begun but not yet printed (output stays in argument order): a long
- * file holds at most this many finished ones behind it. */
+/* Files ordered at once (the ring of results waiting for their turn): the
+ * large files of the bench corpus are ~1.5% >= 1 MB, so a window needs
+ * about a thousand files to hold 16 of them. */
 #define VERIFY_WINDOW 2048u
 /* Files larger than this go first in their window (see window_order). */
 #define VERIFY_LARGE (2u * VERIFY_ROUND_BODY)
