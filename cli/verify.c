@@ -46,11 +46,10 @@
  * what is left). The lanes hash ~2.6x faster than OpenSSL's one stream
  * (bench-crypto: ~4.2 vs 1.6 GB/s) but only pay when 16 files have equal
  * amounts staged at once, so:
- *  - files start in a window order (window_order): the window's large files
- *    first, largest first (in the bench corpus ~7% of the files hold ~68% of
- *    the bytes: in argument order a large file runs beside small ones and
- *    goes through SHA-NI alone), then the rest in groups of VERIFY_GROUP,
- *    each by size;
+ *  - only a window's large files (> VERIFY_LARGE) go through the streams,
+ *    first and largest first (window_order: in the bench corpus ~11% of the
+ *    files hold ~73% of the bytes); the others follow one at a time in
+ *    argument order, printed directly, hashed on OpenSSL;
  *  - each round, every stream feeds at most VERIFY_ROUND_BODY body bytes
  *    (reads are sized to it), so the 16 stages stay ~512 KiB, in L2, and
  *    a large file's steps are equal to its neighbours';
@@ -69,9 +68,8 @@
  * large files of the bench corpus are ~1.5% >= 1 MB, so a window needs
  * about a thousand files to hold 16 of them. */
 #define VERIFY_WINDOW 2048u
-/* Files larger than this go first in their window (see window_order). */
+/* Files larger than this go through the streams (see window_order). */
 #define VERIFY_LARGE (2u * VERIFY_ROUND_BODY)
-#define VERIFY_GROUP 64u
 
 struct verify_ctx {
 	bool json;
@@ -84,6 +82,7 @@ struct verify_ctx {
 /* One file being verified. */
 struct stream {
 	bool busy;
+	bool solo; /* read to the end, printed directly, hashed on OpenSSL */
 	int fd;
 	const char *path;
 	struct dkim_verifier *v;
@@ -268,8 +267,11 @@ struct sized {
 struct batch {
 	struct verify_ctx *c;
 	struct ws_hash_lanes *lanes; /* NULL: OpenSSL body hashes */
-	struct stream *st;
+	struct stream *st;           /* the lanes' streams (nst > 1) */
 	size_t nst;
+	bool st_up;                  /* st[] set up (on the first large file) */
+	int64_t now;
+	struct stream solo;          /* one file at a time, in argument order */
 	uint8_t *buf;                /* every read lands here and is fed whole */
 	size_t round_body;           /* body bytes per stream per round */
 	struct pending ring[VERIFY_WINDOW];
@@ -283,6 +285,8 @@ stream_free(struct stream *s)
 	rfc5322_free(&s->hdr);
 	dkim_verifier_free(s->v);
 	arc_validator_free(s->arc);
+	s->v = NULL;
+	s->arc = NULL;
 }
 
 static int
@@ -302,7 +306,7 @@ stream_init(struct stream *s, struct ws_hash_lanes *lanes, int64_t now)
 static int
 stream_outputs(struct batch *b, struct stream *s, size_t seq)
 {
-	if (b->nst == 1) {
+	if (s->solo) {
 		/* printed as it goes: nothing left for emit() */
 		b->ring[seq % VERIFY_WINDOW] = (struct pending){.used = true, .done = true};
 		s->out = stdout;
@@ -411,7 +415,7 @@ stream_step(struct batch *b, struct stream *s, bool *ok)
 	s->round_body = 0;
 	for (;;) {
 		size_t want = VERIFY_CHUNK;
-		if (b->nst > 1) {
+		if (!s->solo) {
 			/* in the header, a read brings at most the share of body */
 			if (s->in_body && s->round_body >= b->round_body)
 				return false;
@@ -455,16 +459,18 @@ by_size_down(const void *x, const void *y)
 }
 
 /*
- * The order the window's files start in. One stream: argument order.
- * Several: the lanes want equal amounts from 16 files at once, so first the
- * window's large files, largest first (in argument order a 1 MB file runs
- * beside small ones and its bytes go through SHA-NI alone: ~2% of the files
- * of the bench corpus hold ~45% of its bytes), then the others in groups of
- * VERIFY_GROUP, each by size. Output stays in argument order (the ring);
- * results wait in memory for at most the large files and one group. A file
- * that cannot be stat'ed counts as empty and reports its error when opened.
+ * The order the window's files start in: returns how many large ones are
+ * at the front, largest first (they go through the streams: the lanes want
+ * equal amounts from 16 files at once, and in the bench corpus ~7% of the
+ * files hold ~68% of the bytes; in argument order a large file runs beside
+ * small ones and goes through SHA-NI alone). The others keep argument order
+ * and go one at a time, printed directly: for them the lanes' gain (~7 us
+ * for 20 KB) is less than what the streams cost per file (stat, results
+ * held in memory, stages out of cache; measured: 8-32 KB files 0.76x). A
+ * file that cannot be stat'ed counts as small and reports its error when
+ * opened. Without streams: argument order, no stat.
  */
-static void
+static size_t
 window_order(struct batch *b, char **files, size_t first, size_t n)
 {
 	struct sized *o = b->order;
@@ -475,59 +481,97 @@ window_order(struct batch *b, char **files, size_t first, size_t n)
 		if (b->nst > 1 && strcmp(files[first + i], "-") != 0 && stat(files[first + i], &st) == 0)
 			o[i].size = st.st_size;
 	}
-	if (b->nst == 1)
-		return;
-	/* large ones to the front (stable: the rest keep argument order) */
 	size_t nbig = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (o[i].size > (off_t)VERIFY_LARGE) {
+			/* to the front (stable: the rest keep argument order) */
 			struct sized t = o[i];
 			memmove(o + nbig + 1, o + nbig, (i - nbig) * sizeof(*o));
 			o[nbig++] = t;
 		}
 	}
 	qsort(o, nbig, sizeof(*o), by_size_down);
-	for (size_t g = nbig; g < n; g += VERIFY_GROUP)
-		qsort(o + g, n - g < VERIFY_GROUP ? n - g : VERIFY_GROUP, sizeof(*o), by_size);
+	return nbig;
+}
+
+/* The window's large files on the streams, results held in the ring. */
+static void
+run_streams(struct batch *b, char **files, size_t nbig)
+{
+	bool ended[VERIFY_STREAMS_MAX], ok[VERIFY_STREAMS_MAX];
+	size_t next = 0;
+	if (nbig == 0)
+		return; /* also: no streams (one at a time) */
+	for (;;) {
+		size_t busy = 0;
+		for (size_t i = 0; i < b->nst; i++) {
+			struct stream *s = &b->st[i];
+			while (!s->busy && next < nbig) {
+				size_t seq = b->order[next++].seq;
+				stream_begin(b, s, files[seq], seq);
+			}
+			busy += s->busy;
+		}
+		if (busy == 0)
+			break;
+		for (size_t i = 0; i < b->nst; i++) {
+			ended[i] = false;
+			if (b->st[i].busy)
+				ended[i] = stream_step(b, &b->st[i], &ok[i]);
+		}
+		/* the bodies' staged bytes, every stream's at once */
+		if (b->lanes)
+			ws_hash_lanes_run(b->lanes);
+		for (size_t i = 0; i < b->nst; i++) {
+			if (!ended[i])
+				continue;
+			struct stream *s = &b->st[i];
+			int rc = ok[i] ? finish_message(b->c, s) : -1;
+			stream_done(b, s, rc);
+		}
+	}
+}
+
+/* The streams, set up when the first large file comes: a run with none
+ * (a single file, small files only) pays nothing for them (16 verifiers'
+ * first pages: ~150 page faults, ~2 ms here). */
+static int
+streams_up(struct batch *b)
+{
+	if (b->st_up)
+		return 0;
+	for (size_t i = 0; i < b->nst; i++)
+		if (stream_init(&b->st[i], b->lanes, b->now) != 0)
+			return -1;
+	b->st_up = true;
+	return 0;
 }
 
 static void
 run_batch(struct batch *b, char **files, size_t nfiles)
 {
-	bool ended[VERIFY_STREAMS_MAX], ok[VERIFY_STREAMS_MAX];
 	size_t next_emit = 0;
 	for (size_t first = 0; first < nfiles; first += VERIFY_WINDOW) {
 		size_t n = nfiles - first < VERIFY_WINDOW ? nfiles - first : VERIFY_WINDOW;
-		window_order(b, files, first, n);
-		size_t next = 0;
-		for (;;) {
-			size_t busy = 0;
-			for (size_t i = 0; i < b->nst; i++) {
-				struct stream *s = &b->st[i];
-				while (!s->busy && next < n) {
-					size_t seq = b->order[next++].seq;
-					stream_begin(b, s, files[seq], seq);
-				}
-				busy += s->busy;
+		size_t nbig = window_order(b, files, first, n);
+		if (nbig && streams_up(b) != 0) {
+			/* no memory for the streams: one at a time from here */
+			for (size_t i = 0; i < b->nst; i++)
+				stream_free(&b->st[i]);
+			b->nst = 1;
+			nbig = window_order(b, files, first, n);
+		}
+		run_streams(b, files, nbig);
+		for (size_t k = nbig; k < n; k++) {
+			size_t seq = b->order[k].seq;
+			struct stream *s = &b->solo;
+			/* the results before it (large files) go out first */
+			emit(b, &next_emit, seq);
+			if (stream_begin(b, s, files[seq], seq)) {
+				bool ok;
+				stream_step(b, s, &ok);
+				stream_done(b, s, ok ? finish_message(b->c, s) : -1);
 			}
-			if (busy == 0)
-				break;
-			for (size_t i = 0; i < b->nst; i++) {
-				ended[i] = false;
-				if (b->st[i].busy)
-					ended[i] = stream_step(b, &b->st[i], &ok[i]);
-			}
-			/* the bodies' staged bytes, every stream's at once */
-			if (b->lanes)
-				ws_hash_lanes_run(b->lanes);
-			for (size_t i = 0; i < b->nst; i++) {
-				if (!ended[i])
-					continue;
-				struct stream *s = &b->st[i];
-				int rc = ok[i] ? finish_message(b->c, s) : -1;
-				stream_done(b, s, rc);
-			}
-			emit(b, &next_emit, first + n);
 		}
 		emit(b, &next_emit, first + n);
 	}
@@ -653,14 +697,15 @@ cmd_verify(int argc, char **argv)
 	if (!b.lanes && !streams_given)
 		nstreams = 1;
 	b.nst = nstreams;
-	b.st = calloc(nstreams, sizeof(*b.st));
+	b.st = nstreams > 1 ? calloc(nstreams, sizeof(*b.st)) : NULL;
 	c.arc_store = policy_arc_store_new();
 	c.keys = keycache_new(dns);
 	int status = 0;
-	bool ready = b.st && b.buf && c.arc_store && c.keys;
-	for (size_t i = 0; ready && i < nstreams; i++)
-		if (stream_init(&b.st[i], b.lanes, now) != 0)
-			ready = false;
+	b.now = now;
+	bool ready = (nstreams == 1 || b.st) && b.buf && c.arc_store && c.keys;
+	if (ready && stream_init(&b.solo, NULL, now) != 0)
+		ready = false;
+	b.solo.solo = true;
 	if (!ready) {
 		fprintf(stderr, "wireseal verify: out of memory\n");
 		status = 1;
@@ -668,8 +713,9 @@ cmd_verify(int argc, char **argv)
 		run_batch(&b, argv + optind, nfiles);
 		status = b.status;
 	}
-	for (size_t i = 0; b.st && i < nstreams; i++)
+	for (size_t i = 0; b.st && i < b.nst; i++)
 		stream_free(&b.st[i]);
+	stream_free(&b.solo);
 	free(b.st);
 	free(b.buf);
 	ws_hash_lanes_free(b.lanes);
