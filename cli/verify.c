@@ -269,7 +269,7 @@ struct batch {
 	struct ws_hash_lanes *lanes; /* NULL: OpenSSL body hashes */
 	struct stream *st;           /* the lanes' streams (nst > 1) */
 	size_t nst;
-	bool st_up;                  /* st[] set up (on the first large file) */
+	size_t st_up;                /* st[0..st_up) set up (as large files come) */
 	int64_t now;
 	struct stream solo;          /* one file at a time, in argument order */
 	uint8_t *buf;                /* every read lands here and is fed whole */
@@ -490,13 +490,19 @@ window_order(struct batch *b, char **files, size_t first, size_t n)
 			o[nbig++] = t;
 		}
 	}
+	if (nbig < 2) {
+		/* one large file has no partner: argument order, no streams */
+		for (size_t i = 0; i < n; i++)
+			o[i].seq = first + i;
+		return 0;
+	}
 	qsort(o, nbig, sizeof(*o), by_size_down);
 	return nbig;
 }
 
 /* The window's large files on the streams, results held in the ring. */
 static void
-run_streams(struct batch *b, char **files, size_t nbig)
+run_streams(struct batch *b, char **files, size_t nbig, size_t nrun)
 {
 	bool ended[VERIFY_STREAMS_MAX], ok[VERIFY_STREAMS_MAX];
 	size_t next = 0;
@@ -504,7 +510,7 @@ run_streams(struct batch *b, char **files, size_t nbig)
 		return; /* also: no streams (one at a time) */
 	for (;;) {
 		size_t busy = 0;
-		for (size_t i = 0; i < b->nst; i++) {
+		for (size_t i = 0; i < nrun; i++) {
 			struct stream *s = &b->st[i];
 			while (!s->busy && next < nbig) {
 				size_t seq = b->order[next++].seq;
@@ -514,7 +520,7 @@ run_streams(struct batch *b, char **files, size_t nbig)
 		}
 		if (busy == 0)
 			break;
-		for (size_t i = 0; i < b->nst; i++) {
+		for (size_t i = 0; i < nrun; i++) {
 			ended[i] = false;
 			if (b->st[i].busy)
 				ended[i] = stream_step(b, &b->st[i], &ok[i]);
@@ -522,7 +528,7 @@ run_streams(struct batch *b, char **files, size_t nbig)
 		/* the bodies' staged bytes, every stream's at once */
 		if (b->lanes)
 			ws_hash_lanes_run(b->lanes);
-		for (size_t i = 0; i < b->nst; i++) {
+		for (size_t i = 0; i < nrun; i++) {
 			if (!ended[i])
 				continue;
 			struct stream *s = &b->st[i];
@@ -532,18 +538,15 @@ run_streams(struct batch *b, char **files, size_t nbig)
 	}
 }
 
-/* The streams, set up when the first large file comes: a run with none
- * (a single file, small files only) pays nothing for them (16 verifiers'
- * first pages: ~150 page faults, ~2 ms here). */
+/* The first want streams, set up when large files come: a run with none (a
+ * single file, small files only) or few pays nothing for the others (a
+ * stream's first pages: ~10 page faults, ~15 us each on this VM). */
 static int
-streams_up(struct batch *b)
+streams_up(struct batch *b, size_t want)
 {
-	if (b->st_up)
-		return 0;
-	for (size_t i = 0; i < b->nst; i++)
-		if (stream_init(&b->st[i], b->lanes, b->now) != 0)
+	for (; b->st_up < want; b->st_up++)
+		if (stream_init(&b->st[b->st_up], b->lanes, b->now) != 0)
 			return -1;
-	b->st_up = true;
 	return 0;
 }
 
@@ -554,14 +557,15 @@ run_batch(struct batch *b, char **files, size_t nfiles)
 	for (size_t first = 0; first < nfiles; first += VERIFY_WINDOW) {
 		size_t n = nfiles - first < VERIFY_WINDOW ? nfiles - first : VERIFY_WINDOW;
 		size_t nbig = window_order(b, files, first, n);
-		if (nbig && streams_up(b) != 0) {
+		size_t nrun = nbig < b->nst ? nbig : b->nst;
+		if (nbig && streams_up(b, nrun) != 0) {
 			/* no memory for the streams: one at a time from here */
 			for (size_t i = 0; i < b->nst; i++)
 				stream_free(&b->st[i]);
 			b->nst = 1;
 			nbig = window_order(b, files, first, n);
 		}
-		run_streams(b, files, nbig);
+		run_streams(b, files, nbig, nrun);
 		for (size_t k = nbig; k < n; k++) {
 			size_t seq = b->order[k].seq;
 			struct stream *s = &b->solo;
