@@ -62,7 +62,8 @@
  * Measured (bench/peers/wireseal_verify.py, 5 paired runs against
  * --streams 1 on a busy 2-core VM, so +-15% noise per run): whole corpus
  * 1.24x (medians); the >= 1 MB bucket ~1.5x, 128 KB-1 MB ~1.1x, small
- * buckets even. The first design (all files in turn, 32 KiB steps, no
+ * buckets even; 1.09x (0.88-1.63) over five runs of the rsa2048 pieces of
+ * bench/run.sh. The first design (all files in turn, 32 KiB steps, no
  * ordering) was 0.93-1.0x: its lanes did 40% of the blocks, SHA-NI pairs
  * the rest, and its stages did not stay in cache.
  */
