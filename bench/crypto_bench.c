@@ -6,10 +6,14 @@
  *
  *  - SHA-256 at 1 KiB and 16 KiB: ws_hash incremental (OpenSSL) and every
  *    batch backend this CPU has, BATCH jobs per ws_hash_batch_run;
+ *  - SHA-256 compression alone at the same lengths per stream: our 16-lane
+ *    AVX-512 code (sha256x16.h, beside ipsec-mb's avx512 line) and SHA-NI
+ *    one and two streams;
  *  - RSA 1024..4096 verifies/s through ws_sig_verify (pooled contexts) and
  *    with a fresh EVP_PKEY_CTX per call (the design ws_sig does not use);
  *  - Ed25519 verifies/s: ws_sig_verify (libsodium) and OpenSSL.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +26,7 @@
 #include <openssl/x509.h>
 
 #include "hash.h"
+#include "sha256x16.h"
 #include "sig.h"
 
 #define RUNS 3
@@ -127,6 +132,68 @@ run_batch(void *p, size_t reps)
 			abort();
 }
 
+/* The compression functions alone (no padding): 16 streams of len bytes. */
+struct blocks_arg {
+	const uint8_t *data;
+	size_t len;
+	uint32_t st[16][8];
+};
+
+static void
+run_x16(void *p, size_t reps)
+{
+	struct blocks_arg *a = p;
+	uint32_t *st[16];
+	int32_t off[16];
+	uint32_t nblk[16];
+	for (unsigned l = 0; l < 16; l++) {
+		st[l] = a->st[l];
+		off[l] = (int32_t)(l * 16384);
+		nblk[l] = (uint32_t)(a->len / 64);
+	}
+	for (size_t i = 0; i < reps; i++)
+		ws_sha256x16_blocks(st, a->data, off, nblk);
+}
+
+static void
+run_ni(void *p, size_t reps)
+{
+	struct blocks_arg *a = p;
+	for (size_t i = 0; i < reps; i++)
+		for (unsigned l = 0; l < 16; l++)
+			ws_sha256ni_blocks(a->st[l], a->data + l * 16384, a->len / 64);
+}
+
+static void
+run_ni_x2(void *p, size_t reps)
+{
+	struct blocks_arg *a = p;
+	for (size_t i = 0; i < reps; i++)
+		for (unsigned l = 0; l < 16; l += 2)
+			ws_sha256ni_x2_blocks(a->st[l], a->data + l * 16384, a->st[l + 1],
+			                      a->data + (l + 1) * 16384, a->len / 64);
+}
+
+static void
+bench_blocks(const uint8_t *data, size_t len)
+{
+	char what[128];
+	struct blocks_arg a = {.data = data, .len = len};
+	for (unsigned l = 0; l < 16; l++)
+		ws_sha256_init_state(a.st[l]);
+	if (ws_sha256x16_available()) {
+		snprintf(what, sizeof(what), "sha256 %zu B x 16 streams, ws_sha256x16_blocks (avx512)",
+		         len);
+		measure(what, "GB/s", (double)len * 16 / 1e9, run_x16, &a);
+	}
+	if (ws_sha256ni_available()) {
+		snprintf(what, sizeof(what), "sha256 %zu B x 16 streams, ws_sha256ni_blocks", len);
+		measure(what, "GB/s", (double)len * 16 / 1e9, run_ni, &a);
+		snprintf(what, sizeof(what), "sha256 %zu B x 16 streams, ws_sha256ni_x2_blocks", len);
+		measure(what, "GB/s", (double)len * 16 / 1e9, run_ni_x2, &a);
+	}
+}
+
 static void
 bench_hash(void)
 {
@@ -177,6 +244,7 @@ bench_hash(void)
 			measure(what, "GB/s", (double)len * BATCH / 1e9, run_batch, &ba);
 			ws_hash_batch_free(ba.b);
 		}
+		bench_blocks(data, len);
 	}
 	free(jobs);
 	free(data);
@@ -306,9 +374,13 @@ bench_sig(void)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+	/* --hash: the hash figures only (quick look while tuning) */
+	bool hash_only = argc > 1 && strcmp(argv[1], "--hash") == 0;
 	bench_hash();
+	if (hash_only)
+		return 0;
 	bench_sig();
 	return 0;
 }

@@ -11,8 +11,9 @@
  * an error line on stderr (and an "error" object with --json); the other
  * files are still processed and the exit status is 1.
  *
- * Output is written in argument order whatever --streams is, and is the
- * same bytes for any N. Results are buffered (64 KiB writes) unless stdout
+ * Output is written in argument order whatever --streams is (files may be
+ * verified in another order: see window_order), and is the same bytes for
+ * any N. Results are buffered (64 KiB writes) unless stdout
  * is a terminal; before an error line goes to stderr the results before it
  * are flushed, so a 2>&1 capture keeps the per-file order.
  */
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,20 +40,42 @@
 
 #define VERIFY_CHUNK (128u * 1024)
 /*
- * --streams N: files verified at once, read in turn VERIFY_STEP bytes per
- * file per round, their SHA-256 body hashes compressed together (crypto/
- * hash.h lane groups: 16 AVX-512 lanes, SHA-NI pairs). Measured on this
- * machine (BENCHMARKS.md) it does not pay: the lanes hash ~1.4x faster
- * than OpenSSL, but staging the canonical bytes and N files' buffers in the
- * cache cost as much (N=2..4: even; N=16: ~7% slower). So the default is
- * one file at a time, read to its end before the next.
+ * --streams N (default VERIFY_STREAMS_DEFAULT where the CPU has AVX-512, else
+ * 1): N files verified at once, their SHA-256 body hashes compressed
+ * together (crypto/hash.h lane groups: 16 AVX-512 lanes, SHA-NI pairs for
+ * what is left). The lanes hash ~2.6x faster than OpenSSL's one stream
+ * (bench-crypto: ~4.2 vs 1.6 GB/s) but only pay when 16 files have equal
+ * amounts staged at once, so:
+ *  - only a window's large files (> VERIFY_LARGE) go through the streams,
+ *    first and largest first (window_order: in the bench corpus ~11% of the
+ *    files hold ~73% of the bytes); the others follow one at a time in
+ *    argument order, printed directly, hashed on OpenSSL;
+ *  - each round, every stream feeds at most VERIFY_ROUND_BODY body bytes
+ *    (reads are sized to it), so the 16 stages stay ~512 KiB, in L2, and
+ *    a large file's steps are equal to its neighbours';
+ *  - after the round the group runs (ws_hash_lanes_run picks the 16 members
+ *    with most blocks per pass), then the files that ended are finished.
+ * On the rsa2048 bench corpus the lanes then take the large files' body
+ * blocks (78% of all) with 97% of their lane slots busy; SHA-NI pairs do
+ * 0.3%. Every read is fed whole before the next, so the streams share one
+ * buffer.
+ * Measured (bench/peers/wireseal_verify.py, 5 paired runs against
+ * --streams 1 on a busy 2-core VM, so +-15% noise per run): whole corpus
+ * 1.24x (medians); the >= 1 MB bucket ~1.5x, 128 KB-1 MB ~1.1x, small
+ * buckets even; 1.09x (0.88-1.63) over five runs of the rsa2048 pieces of
+ * bench/run.sh. The first design (all files in turn, 32 KiB steps, no
+ * ordering) was 0.93-1.0x: its lanes did 40% of the blocks, SHA-NI pairs
+ * the rest, and its stages did not stay in cache.
  */
-#define VERIFY_STREAMS_DEFAULT 1u
+#define VERIFY_STREAMS_DEFAULT 16u
 #define VERIFY_STREAMS_MAX 64u
-#define VERIFY_STEP (32u * 1024)
-/* Files begun but not yet printed (output stays in argument order): a long
- * file holds at most this many finished ones behind it. */
-#define VERIFY_WINDOW (4u * VERIFY_STREAMS_MAX)
+#define VERIFY_ROUND_BODY (32u * 1024)
+/* Files ordered at once (the ring of results waiting for their turn): the
+ * large files of the bench corpus are ~1.5% >= 1 MB, so a window needs
+ * about a thousand files to hold 16 of them. */
+#define VERIFY_WINDOW 2048u
+/* Files larger than this go through the streams (see window_order). */
+#define VERIFY_LARGE (2u * VERIFY_ROUND_BODY)
 
 struct verify_ctx {
 	bool json;
@@ -64,6 +88,7 @@ struct verify_ctx {
 /* One file being verified. */
 struct stream {
 	bool busy;
+	bool solo; /* read to the end, printed directly, hashed on OpenSSL */
 	int fd;
 	const char *path;
 	struct dkim_verifier *v;
@@ -71,7 +96,7 @@ struct stream {
 	struct rfc5322_header hdr;
 	bool in_body;
 	size_t total;
-	uint8_t *buf;
+	size_t round_body; /* body bytes fed since the lanes last ran */
 	/* where this file's lines go: stdout/stderr, or (several streams)
 	 * memory until the files before it are printed */
 	FILE *out, *err;
@@ -168,6 +193,7 @@ feed(struct verify_ctx *c, struct stream *s, const uint8_t *p, size_t n)
 		dkim_verifier_start(s->v, &s->hdr);
 		arc_validator_start(s->arc, &s->hdr);
 	}
+	s->round_body += n - used;
 	/* the body in bounded steps, as it would arrive from the wire */
 	for (size_t off = used; off < n; off += VERIFY_CHUNK) {
 		size_t k = n - off < VERIFY_CHUNK ? n - off : VERIFY_CHUNK;
@@ -238,13 +264,24 @@ finish_message(struct verify_ctx *c, struct stream *s)
 
 /* ---- the streams ---- */
 
+/* A file of the window and its size, for the order files start in. */
+struct sized {
+	off_t size;
+	size_t seq;
+};
+
 struct batch {
 	struct verify_ctx *c;
 	struct ws_hash_lanes *lanes; /* NULL: OpenSSL body hashes */
-	struct stream *st;
+	struct stream *st;           /* the lanes' streams (nst > 1) */
 	size_t nst;
-	size_t step;                 /* bytes read per stream per round */
+	size_t st_up;                /* st[0..st_up) set up (as large files come) */
+	int64_t now;
+	struct stream solo;          /* one file at a time, in argument order */
+	uint8_t *buf;                /* every read lands here and is fed whole */
+	size_t round_body;           /* body bytes per stream per round */
 	struct pending ring[VERIFY_WINDOW];
+	struct sized order[VERIFY_WINDOW]; /* this window's files, by size */
 	int status;
 };
 
@@ -252,13 +289,14 @@ static void
 stream_free(struct stream *s)
 {
 	rfc5322_free(&s->hdr);
-	free(s->buf);
 	dkim_verifier_free(s->v);
 	arc_validator_free(s->arc);
+	s->v = NULL;
+	s->arc = NULL;
 }
 
 static int
-stream_init(struct stream *s, struct ws_hash_lanes *lanes, int64_t now, size_t step)
+stream_init(struct stream *s, struct ws_hash_lanes *lanes, int64_t now)
 {
 	struct dkim_verify_config vcfg = {.now = now, .lanes = lanes};
 	memset(s, 0, sizeof(*s));
@@ -266,8 +304,7 @@ stream_init(struct stream *s, struct ws_hash_lanes *lanes, int64_t now, size_t s
 	rfc5322_init(&s->hdr);
 	s->v = dkim_verifier_new(&vcfg);
 	s->arc = arc_validator_new(NULL);
-	s->buf = malloc(step);
-	return s->v && s->arc && s->buf ? 0 : -1;
+	return s->v && s->arc ? 0 : -1;
 }
 
 /* Where the next file's lines go. Several streams: an in-memory pair kept in
@@ -275,7 +312,7 @@ stream_init(struct stream *s, struct ws_hash_lanes *lanes, int64_t now, size_t s
 static int
 stream_outputs(struct batch *b, struct stream *s, size_t seq)
 {
-	if (b->nst == 1) {
+	if (s->solo) {
 		/* printed as it goes: nothing left for emit() */
 		b->ring[seq % VERIFY_WINDOW] = (struct pending){.used = true, .done = true};
 		s->out = stdout;
@@ -352,6 +389,7 @@ stream_begin(struct batch *b, struct stream *s, const char *path, size_t seq)
 	s->busy = true;
 	s->in_body = false;
 	s->total = 0;
+	s->round_body = 0;
 	rfc5322_reset(&s->hdr);
 	if (stream_outputs(b, s, seq) != 0) {
 		/* nowhere to keep its lines: say so now, out of order */
@@ -373,13 +411,25 @@ stream_begin(struct batch *b, struct stream *s, const char *path, size_t seq)
 	return true;
 }
 
-/* One read of s; true when its input ended (then ok says whether it is a
- * message ready for finish_message). */
+/* Reads of s until its input ends (true; then ok says whether it is a
+ * message ready for finish_message) or, with several streams, until it has
+ * fed this round's share of body bytes (false). Every read is fed whole, so
+ * all streams share one buffer. */
 static bool
 stream_step(struct batch *b, struct stream *s, bool *ok)
 {
+	s->round_body = 0;
 	for (;;) {
-		ssize_t n = read(s->fd, s->buf, b->step);
+		size_t want = VERIFY_CHUNK;
+		if (!s->solo) {
+			/* in the header, a read brings at most the share of body */
+			if (s->in_body && s->round_body >= b->round_body)
+				return false;
+			size_t room = b->round_body - (s->in_body ? s->round_body : 0);
+			if (room < want)
+				want = room;
+		}
+		ssize_t n = read(s->fd, b->buf, want);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -392,38 +442,91 @@ stream_step(struct batch *b, struct stream *s, bool *ok)
 			return true;
 		}
 		s->total += (size_t)n;
-		if (!feed(b->c, s, s->buf, (size_t)n)) {
+		if (!feed(b->c, s, b->buf, (size_t)n)) {
 			*ok = false;
 			return true;
 		}
-		/* one stream: read on to the end; several: one step per round */
-		if (b->nst > 1)
-			return false;
 	}
 }
 
-static void
-run_batch(struct batch *b, char **files, size_t nfiles)
+static int
+by_size(const void *x, const void *y)
 {
-	size_t next_file = 0, next_emit = 0;
+	const struct sized *a = x, *b = y;
+	if (a->size != b->size)
+		return a->size < b->size ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static int
+by_size_down(const void *x, const void *y)
+{
+	return by_size(y, x);
+}
+
+/*
+ * The order the window's files start in: returns how many large ones are
+ * at the front, largest first (they go through the streams: the lanes want
+ * equal amounts from 16 files at once, and in the bench corpus ~7% of the
+ * files hold ~68% of the bytes; in argument order a large file runs beside
+ * small ones and goes through SHA-NI alone). The others keep argument order
+ * and go one at a time, printed directly: for them the lanes' gain (~7 us
+ * for 20 KB) is less than what the streams cost per file (stat, results
+ * held in memory, stages out of cache; measured: 8-32 KB files 0.76x). A
+ * file that cannot be stat'ed counts as small and reports its error when
+ * opened. Without streams: argument order, no stat.
+ */
+static size_t
+window_order(struct batch *b, char **files, size_t first, size_t n)
+{
+	struct sized *o = b->order;
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		o[i].seq = first + i;
+		o[i].size = 0;
+		if (b->nst > 1 && strcmp(files[first + i], "-") != 0 && stat(files[first + i], &st) == 0)
+			o[i].size = st.st_size;
+	}
+	size_t nbig = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (o[i].size > (off_t)VERIFY_LARGE) {
+			/* to the front (stable: the rest keep argument order) */
+			struct sized t = o[i];
+			memmove(o + nbig + 1, o + nbig, (i - nbig) * sizeof(*o));
+			o[nbig++] = t;
+		}
+	}
+	if (nbig < 2) {
+		/* one large file has no partner: argument order, no streams */
+		for (size_t i = 0; i < n; i++)
+			o[i].seq = first + i;
+		return 0;
+	}
+	qsort(o, nbig, sizeof(*o), by_size_down);
+	return nbig;
+}
+
+/* The window's large files on the streams, results held in the ring. */
+static void
+run_streams(struct batch *b, char **files, size_t nbig, size_t nrun)
+{
 	bool ended[VERIFY_STREAMS_MAX], ok[VERIFY_STREAMS_MAX];
+	size_t next = 0;
+	if (nbig == 0)
+		return; /* also: no streams (one at a time) */
 	for (;;) {
 		size_t busy = 0;
-		for (size_t i = 0; i < b->nst; i++) {
+		for (size_t i = 0; i < nrun; i++) {
 			struct stream *s = &b->st[i];
-			while (!s->busy && next_file < nfiles && next_file - next_emit < VERIFY_WINDOW) {
-				size_t seq = next_file++;
+			while (!s->busy && next < nbig) {
+				size_t seq = b->order[next++].seq;
 				stream_begin(b, s, files[seq], seq);
 			}
 			busy += s->busy;
 		}
-		if (busy == 0) {
-			emit(b, &next_emit, next_file);
-			if (next_file == nfiles)
-				break;
-			continue;
-		}
-		for (size_t i = 0; i < b->nst; i++) {
+		if (busy == 0)
+			break;
+		for (size_t i = 0; i < nrun; i++) {
 			ended[i] = false;
 			if (b->st[i].busy)
 				ended[i] = stream_step(b, &b->st[i], &ok[i]);
@@ -431,14 +534,56 @@ run_batch(struct batch *b, char **files, size_t nfiles)
 		/* the bodies' staged bytes, every stream's at once */
 		if (b->lanes)
 			ws_hash_lanes_run(b->lanes);
-		for (size_t i = 0; i < b->nst; i++) {
+		for (size_t i = 0; i < nrun; i++) {
 			if (!ended[i])
 				continue;
 			struct stream *s = &b->st[i];
 			int rc = ok[i] ? finish_message(b->c, s) : -1;
 			stream_done(b, s, rc);
 		}
-		emit(b, &next_emit, next_file);
+	}
+}
+
+/* The first want streams, set up when large files come: a run with none (a
+ * single file, small files only) or few pays nothing for the others (a
+ * stream's first pages: ~10 page faults, ~15 us each on this VM). */
+static int
+streams_up(struct batch *b, size_t want)
+{
+	for (; b->st_up < want; b->st_up++)
+		if (stream_init(&b->st[b->st_up], b->lanes, b->now) != 0)
+			return -1;
+	return 0;
+}
+
+static void
+run_batch(struct batch *b, char **files, size_t nfiles)
+{
+	size_t next_emit = 0;
+	for (size_t first = 0; first < nfiles; first += VERIFY_WINDOW) {
+		size_t n = nfiles - first < VERIFY_WINDOW ? nfiles - first : VERIFY_WINDOW;
+		size_t nbig = window_order(b, files, first, n);
+		size_t nrun = nbig < b->nst ? nbig : b->nst;
+		if (nbig && streams_up(b, nrun) != 0) {
+			/* no memory for the streams: one at a time from here */
+			for (size_t i = 0; i < b->nst; i++)
+				stream_free(&b->st[i]);
+			b->nst = 1;
+			nbig = window_order(b, files, first, n);
+		}
+		run_streams(b, files, nbig, nrun);
+		for (size_t k = nbig; k < n; k++) {
+			size_t seq = b->order[k].seq;
+			struct stream *s = &b->solo;
+			/* the results before it (large files) go out first */
+			emit(b, &next_emit, seq);
+			if (stream_begin(b, s, files[seq], seq)) {
+				bool ok;
+				stream_step(b, s, &ok);
+				stream_done(b, s, ok ? finish_message(b->c, s) : -1);
+			}
+		}
+		emit(b, &next_emit, first + n);
 	}
 }
 
@@ -464,7 +609,7 @@ cmd_verify(int argc, char **argv)
 	const char *servers[9] = {0};
 	size_t nservers = 0;
 	int64_t now = (int64_t)time(NULL);
-	unsigned long nstreams = VERIFY_STREAMS_DEFAULT;
+	unsigned long nstreams = 0; /* 0: not given */
 	/* one write per 64 KiB of results, not per 4 KiB (a system call costs
 	 * ~1 us in this VM) */
 	static char outbuf[64 * 1024];
@@ -545,23 +690,32 @@ cmd_verify(int argc, char **argv)
 	/* more streams than files buys nothing; one file keeps the one-stream
 	 * path (no lane arena: its memory does not grow with the file count) */
 	size_t nfiles = (size_t)(argc - optind);
+	bool streams_given = nstreams != 0;
+	if (!streams_given)
+		nstreams = VERIFY_STREAMS_DEFAULT;
 	if (nstreams > nfiles)
 		nstreams = nfiles;
 	static struct batch b;
 	memset(&b, 0, sizeof(b));
 	b.c = &c;
 	b.nst = nstreams;
-	b.step = nstreams > 1 ? VERIFY_STEP : VERIFY_CHUNK;
-	/* without AVX-512 the streams still run, on OpenSSL hashes */
+	b.round_body = VERIFY_ROUND_BODY;
+	b.buf = malloc(VERIFY_CHUNK);
+	/* without AVX-512 the streams given still run, on OpenSSL hashes; the
+	 * default is then one (the lanes are what they are for) */
 	b.lanes = nstreams > 1 ? ws_hash_lanes_new() : NULL;
-	b.st = calloc(nstreams, sizeof(*b.st));
+	if (!b.lanes && !streams_given)
+		nstreams = 1;
+	b.nst = nstreams;
+	b.st = nstreams > 1 ? calloc(nstreams, sizeof(*b.st)) : NULL;
 	c.arc_store = policy_arc_store_new();
 	c.keys = keycache_new(dns);
 	int status = 0;
-	bool ready = b.st && c.arc_store && c.keys;
-	for (size_t i = 0; ready && i < nstreams; i++)
-		if (stream_init(&b.st[i], b.lanes, now, b.step) != 0)
-			ready = false;
+	b.now = now;
+	bool ready = (nstreams == 1 || b.st) && b.buf && c.arc_store && c.keys;
+	if (ready && stream_init(&b.solo, NULL, now) != 0)
+		ready = false;
+	b.solo.solo = true;
 	if (!ready) {
 		fprintf(stderr, "wireseal verify: out of memory\n");
 		status = 1;
@@ -569,9 +723,11 @@ cmd_verify(int argc, char **argv)
 		run_batch(&b, argv + optind, nfiles);
 		status = b.status;
 	}
-	for (size_t i = 0; b.st && i < nstreams; i++)
+	for (size_t i = 0; b.st && i < b.nst; i++)
 		stream_free(&b.st[i]);
+	stream_free(&b.solo);
 	free(b.st);
+	free(b.buf);
 	ws_hash_lanes_free(b.lanes);
 	keycache_free(c.keys);
 	policy_arc_store_free(c.arc_store);

@@ -8,7 +8,9 @@
  *  - ws_sha256ni_blocks / _x2_blocks: the SHA extensions, one stream or two
  *    interleaved. OpenSSL's SHA-NI code is one stream bound by the round
  *    instruction's latency; a second stream fills the gaps.
- * Measured here (AMD EPYC, 16 KiB per stream, CPU time): 16 lanes 2.6 GB/s,
+ * Measured here (AMD EPYC Zen 5, 16 KiB per stream, CPU time, bench-crypto):
+ * 16 lanes 4.2-4.35 GB/s (intel-ipsec-mb's AVX-512 SHA-256 4.1-4.7 GB/s in
+ * the same runs; 2.6 GB/s while the lanes loaded words with a gather),
  * SHA-NI two streams 2.2 GB/s, one stream 1.55 GB/s (OpenSSL 1.6 GB/s).
  *
  * No padding or length handling here: callers (ws_hash lane groups) own the
@@ -36,7 +38,8 @@ bool ws_sha256x16_available(void);
 /*
  * Lane l compresses nblk[l] blocks starting at base + off[l] into st[l]
  * (nblk 0: lane idle, st[l] and off[l] unused). Each lane's bytes lie within
- * 2 GiB of base (offsets are 32-bit, as the vector gather takes them).
+ * 2 GiB of base (32-bit offsets). A lane that runs out of blocks before the
+ * others re-reads its last block (never past it) with its result masked.
  * Only call when ws_sha256x16_available().
  */
 void ws_sha256x16_blocks(uint32_t *const st[WS_SHA256X16_LANES], const uint8_t *base,

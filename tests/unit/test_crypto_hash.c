@@ -461,6 +461,55 @@ test_sha256x16_lanes(void **state)
 	}
 }
 
+/* Very different block counts: one long lane beside short and idle ones
+ * (lanes run dry at different rounds and must keep their state), lanes
+ * packed end to end in a buffer of exactly their size (so ASan sees a read
+ * past the last block), and a call where every lane is idle. */
+static void
+test_sha256x16_uneven(void **state)
+{
+	(void)state;
+	if (!ws_sha256x16_available()) {
+		print_message("no AVX-512 here: 16-lane compression not tested\n");
+		skip();
+	}
+	static const uint32_t shapes[][16] = {
+	        {300, 1, 0, 2, 0, 0, 7, 1, 0, 0, 0, 3, 0, 0, 0, 1},
+	        {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 257},
+	        {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+	        {64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 1},
+	        {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+	};
+	for (size_t k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++) {
+		size_t total = 0;
+		for (unsigned l = 0; l < 16; l++)
+			total += shapes[k][l];
+		uint8_t *buf = malloc(total ? total * 64 : 1);
+		assert_non_null(buf);
+		memcpy(buf, pool, total * 64);
+		uint32_t a[16][8], b[16][8];
+		uint32_t *st[16];
+		int32_t off[16];
+		uint32_t nblk[16];
+		size_t at = 0;
+		for (unsigned l = 0; l < 16; l++) {
+			for (unsigned i = 0; i < 8; i++)
+				a[l][i] = b[l][i] = (uint32_t)rng();
+			st[l] = a[l];
+			nblk[l] = shapes[k][l];
+			off[l] = (int32_t)(at * 64);
+			at += nblk[l];
+		}
+		ws_sha256x16_blocks(st, buf, off, nblk);
+		for (unsigned l = 0; l < 16; l++) {
+			ws_sha256_blocks(b[l], buf + off[l], nblk[l]);
+			if (memcmp(a[l], b[l], sizeof(a[l])) != 0)
+				fail_msg("shape %zu lane %u (%u blocks) differs", k, l, nblk[l]);
+		}
+		free(buf);
+	}
+}
+
 /*
  * Many lane members hashed at once, as the CLI does: each gets random
  * messages (lengths 0..3 x WS_HASH_LANE_STAGE, so the stage overflows and
@@ -680,6 +729,7 @@ main(void)
 	        cmocka_unit_test(test_backend_refused),
 	        cmocka_unit_test(test_sha256_portable),
 	        cmocka_unit_test(test_sha256x16_lanes),
+	        cmocka_unit_test(test_sha256x16_uneven),
 	        cmocka_unit_test(test_sha256ni),
 	        cmocka_unit_test(test_lanes_random),
 	        cmocka_unit_test(test_lanes_member_limit),
