@@ -5,6 +5,9 @@
 # beside the raw read rate of the same capture (libpcap loop) and the
 # physical limit of the same corpus (bench-physlimit: SHA-256 of every byte
 # plus one RSA verify per signature, CPU time), measured in the same run;
+# the full-pipeline target is judged on the steady state (a capture dealt
+# 3x less the same capture dealt once, so one-time costs cancel), with the
+# single-run figures beside it;
 # then the state an idle session costs with 100,000 sessions open at once,
 # and the peak memory of one big message against one small one.
 #
@@ -29,7 +32,7 @@ while [ $# -gt 0 ]; do
     --repeat) repeat=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --idle) idle_n=$2; shift 2 ;;
-    -h|--help) sed -n 2,17p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,20p "$0"; exit 0 ;;
     *) if [ -d "$1" ]; then build=$1; shift; else echo "replay.sh: unknown argument $1" >&2; exit 2; fi ;;
   esac
 done
@@ -50,6 +53,12 @@ if [ ! -f "$corpus/params.json" ] || [ "$(cat "$corpus/params.json")" != "$want"
 fi
 cap=$tmp/rsa.pcap
 $py tests/tools/gen_smtp_pcap.py --out "$cap" --seed 1 --sessions 50 --repeat "$repeat" \
+  --interleave --pipelining "$corpus"/msgs/*.eml
+# the same sessions dealt 3x as often: the difference between the two runs
+# is the steady-state cost of the extra messages, with every one-time cost
+# (EAL, first touch of pools and arenas, key parsing) cancelled out
+cap3=$tmp/rsa3.pcap
+$py tests/tools/gen_smtp_pcap.py --out "$cap3" --seed 1 --sessions 50 --repeat "$((3 * repeat))" \
   --interleave --pipelining "$corpus"/msgs/*.eml
 zone=$corpus/zone.db
 {
@@ -102,6 +111,7 @@ $py tests/tools/gen_smtp_pcap.py --out "$tmp/small.pcap" --seed 1 "$small"
 
 # ---- the measurements, interleaved so that each ratio comes from one stretch
 : >"$tmp/warm.jsonl"
+: >"$tmp/long.jsonl"
 : >"$tmp/runs.jsonl"
 : >"$tmp/physlimit.jsonl"
 : >"$tmp/lib.jsonl"
@@ -116,6 +126,7 @@ for rep in $(seq 1 "$reps"); do
     for v in 1 0; do
       if [ "$w" = 1i ]; then
         replay_json 1 "$v" "$rep" --inline "$cap" >>"$tmp/runs.jsonl"
+        [ "$v" = 1 ] && replay_json 1 1 "$rep" --inline "$cap3" >>"$tmp/long.jsonl"
       else
         replay_json "$w" "$v" "$rep" "$cap" >>"$tmp/runs.jsonl"
       fi
@@ -186,7 +197,16 @@ for x in ratios:
     x["startup_cpu_s"] = w["cpu_workers_s"]
     x["keys_cached_messages_per_s"] = r["messages"] / cpu
     x["keys_cached"] = x["keys_cached_messages_per_s"] / phys[x["rep"] - 1]["msgs_per_cpu_s"]
+# steady state: the 3x capture's extra messages over its extra worker CPU
+longs = [json.loads(l) for l in open(tmp + "/long.jsonl")]
+for x in ratios:
+    r = next(r for r in runs if r["rep"] == x["rep"] and r["mode"] == "inline worker" and r["verify"])
+    l = next(l for l in longs if l["rep"] == x["rep"])
+    cpu = max(l["cpu_workers_s"] - r["cpu_workers_s"], 1e-9)
+    x["steady_messages_per_s"] = (l["messages"] - r["messages"]) / cpu
+    x["steady"] = x["steady_messages_per_s"] / phys[x["rep"] - 1]["msgs_per_cpu_s"]
 ratio_cached = med(x["keys_cached"] for x in ratios)
+ratio_steady = med(x["steady"] for x in ratios)
 ratio_core = med(x["per_worker_core"] for x in ratios)
 ratio_all = med(x["all_lcores"] for x in ratios)
 print("full pipeline / physical limit, 1 inline worker: %.2f per worker core, %.2f with the reading (per rep: %s)" %
@@ -195,6 +215,11 @@ print("keys cached (less the start-up of a one-message run, %.3f s): %.0f messag
       "%.2f of the physical limit (per rep: %s)" % (med(x["startup_cpu_s"] for x in ratios),
       med(x["keys_cached_messages_per_s"] for x in ratios), ratio_cached,
       ", ".join("%.2f" % x["keys_cached"] for x in ratios)))
+print("steady state (the %dx capture less the %dx one: %d more messages): %.0f messages/s per worker core, "
+      "%.2f of the physical limit (per rep: %s)" % (3 * int(os.environ["REPEAT"]), int(os.environ["REPEAT"]),
+      longs[0]["messages"] - runs[0]["messages"] if longs else 0,
+      med(x["steady_messages_per_s"] for x in ratios), ratio_steady,
+      ", ".join("%.2f" % x["steady"] for x in ratios)))
 lib_ratio = med(l / p["msgs_per_cpu_s"] for l, p in zip(lib, phys)) if lib else None
 if lib:
     print("library alone (bench-wireseal-lib, same corpus, no packets): %.0f messages/s, %.2f of the physical limit; "
@@ -213,11 +238,12 @@ bs, ss = os.path.getsize(os.environ["BIG"]), os.path.getsize(os.environ["SMALL"]
 print("memory per message: peak RSS %d kB with one %d-byte message, %d kB with one %d-byte message" %
       (big["peak_rss_kb"], bs, small["peak_rss_kb"], ss))
 targets = {
-    "pipeline_vs_physlimit": {"want": 0.70, "got": round(ratio_cached, 3), "met": ratio_cached >= 0.70,
-                              "raw": round(ratio_core, 3),
-                              "what": "1 inline worker, verify, keys cached (start-up CPU of a one-message run "
-                                      "subtracted), messages per worker-core CPU second / bench-physlimit; "
-                                      "raw: without the subtraction"},
+    "pipeline_vs_physlimit": {"want": 0.70, "got": round(ratio_steady, 3), "met": ratio_steady >= 0.70,
+                              "raw": round(ratio_core, 3), "startup_subtracted": round(ratio_cached, 3),
+                              "what": "1 inline worker, verify, keys cached, steady state: the extra messages "
+                                      "of a capture dealt 3x over the extra worker-core CPU seconds, "
+                                      "/ bench-physlimit in the same repetition; raw: one run's messages over "
+                                      "its worker CPU; startup_subtracted: less a one-message run's CPU"},
     "noverify_gbit_per_worker_core": {"want": 20.0, "got": med(nv), "met": med(nv) >= 20.0,
                                       "what": "1 inline worker, --no-verify, frame bits per worker-core CPU second"},
     "idle_session_bytes": {"want": 2048, "got": round(per_idle), "met": per_idle <= 2048,
@@ -236,7 +262,8 @@ out = {
     "pcap_read": pr, "physlimit_msgs_per_cpu_s": pl, "wireseal_lib_msgs_per_cpu_s": lib,
     "wireseal_lib_vs_physlimit": lib_ratio, "summary": summary, "ratios": ratios,
     "ratio_pipeline_vs_physlimit": {"per_worker_core": ratio_core, "all_lcores": ratio_all,
-                                    "per_worker_core_keys_cached": ratio_cached},
+                                    "per_worker_core_keys_cached": ratio_cached,
+                                    "per_worker_core_steady": ratio_steady},
     "idle": {"sessions": n, "peak_open_flows": idle["peak_open_flows"], "rss_open_kb": idle["peak_rss_kb"],
              "rss_closed_kb": closed["peak_rss_kb"], "flow_table_bytes": idle["flow_table_bytes"],
              "flow_slots": slots, "heap_bytes_per_session": heap, "table_bytes_per_slot": table,
