@@ -105,7 +105,8 @@ struct cp {
 	struct cpconf conf;
 	struct ws_dns *dns;
 	struct cpcache *dc;
-	psl_ctx_t *psl;
+	psl_ctx_t *psl;           /* loaded from policy.psl_file (owned) */
+	const psl_ctx_t *psl_use; /* psl, else libpsl's built-in list */
 	struct pol_config pol;
 	struct sink *sink;
 	struct met_server *met;
@@ -183,8 +184,9 @@ apply_policy_config(struct cp *cp)
 	cp->pol.override_domain = (const char *const *)c->domain_overrides.key;
 	cp->pol.override_action = (const char *const *)c->domain_overrides.value;
 	cp->pol.noverrides = c->domain_overrides.n;
-	cp->pol.org_method = strcmp(c->org_domain, "psl") == 0 && cp->psl ? DMARC_ORG_PSL : DMARC_ORG_TREEWALK;
-	cp->pol.psl = cp->psl;
+	cp->pol.org_method = strcmp(c->org_domain, "psl") == 0 && cp->psl_use ? DMARC_ORG_PSL : DMARC_ORG_TREEWALK;
+	cp->pol.psl = cp->psl_use;
+	cp->pol.fixed_pct = c->fixed_pct < 100 ? (int)c->fixed_pct : -1;
 }
 
 static void
@@ -580,6 +582,75 @@ count_verdict(struct cp *cp, const struct cpm_message *m, const struct pol_verdi
 	cp->disp[d]++;
 }
 
+static uint8_t
+u8_of(bool b)
+{
+	return b ? 1 : 0;
+}
+
+static struct cpm_spf_outcome
+spf_outcome_msg(const struct spf_outcome *o)
+{
+	return (struct cpm_spf_outcome){(uint8_t)o->result, cpm_s(o->domain), cpm_s(o->mechanism),
+					cpm_s(o->reason), cpm_s(o->explanation)};
+}
+
+/* The VERDICT for a record that asked for one (replay prints it). */
+static void
+send_verdict(struct conn *c, const struct cpm_message *m, const struct pol_verdict *v)
+{
+	static struct cpm_msg out; /* one thread */
+	char *ar = sink_authres(c->cp->sink, m, v);
+	memset(&out, 0, sizeof(out));
+	out.type = CPM_VERDICT;
+	struct cpm_verdict *vd = &out.u.verdict;
+	vd->record_id = m->record_id;
+	if (!v->dmarc_evaluated && !v->override && v->dmarc_error[0]) {
+		vd->status = CPM_VERDICT_ERROR; /* inputs refused: no result to print */
+		vd->why = cpm_s(v->dmarc_error);
+	}
+	vd->spf_ran = u8_of(!v->spf_skipped);
+	vd->spf_null_sender = u8_of(v->null_sender);
+	vd->spf_mail_from = m->mail_from;
+	vd->spf_helo_name = m->helo;
+	vd->spf = spf_outcome_msg(&v->spf);
+	vd->helo_ran = u8_of(v->helo_ran);
+	vd->helo = spf_outcome_msg(&v->helo);
+	const struct dmarc_result *d = &v->dmarc;
+	vd->dmarc_ran = u8_of(v->dmarc_evaluated);
+	if (v->dmarc_evaluated) {
+		vd->dmarc_result = (uint8_t)d->result;
+		vd->dmarc_policy = (uint8_t)d->policy;
+		vd->dmarc_disposition = (uint8_t)d->disposition;
+		vd->org_method = (uint8_t)d->org_method;
+		vd->testing = u8_of(d->testing);
+		vd->sampled_out = u8_of(d->sampled_out);
+		vd->org_disagree = u8_of(d->org_disagree);
+		vd->spf_aligned = u8_of(d->spf_aligned);
+		vd->dkim_aligned = u8_of(d->dkim_aligned);
+		vd->pct = d->pct <= 100 ? d->pct : 100;
+		vd->from_domain = cpm_s(d->from_domain);
+		vd->record_domain = cpm_s(d->record_domain);
+		vd->org_domain = cpm_s(d->org_domain);
+		vd->psl_org_domain = cpm_s(d->psl_org_domain);
+		vd->walk_org_domain = cpm_s(d->walk_org_domain);
+		vd->dmarc_reason = cpm_s(d->reason);
+	}
+	vd->arc_applied = u8_of(v->arc.applied);
+	if (v->arc.applied) {
+		vd->arc_by = cpm_s(v->arc.by);
+		vd->arc_sealer = cpm_s(v->arc.sealer);
+		vd->arc_instance = v->arc.instance;
+		vd->arc_reason = cpm_s(v->arc.reason);
+	}
+	vd->override = cpm_s(v->override);
+	vd->disposition = cpm_s(v->override && strcmp(v->override, "skip") == 0 ? "" : v->disposition);
+	vd->authres = cpm_s(ar);
+	conn_send(c, &out);
+	c->cp->cnt.verdicts_out++;
+	free(ar);
+}
+
 static void
 on_policy_done(void *arg, struct pol_job *job)
 {
@@ -588,6 +659,10 @@ on_policy_done(void *arg, struct pol_job *job)
 	const struct cpm_message *m = pol_job_message(job);
 	const struct pol_verdict *v = pol_job_verdict(job);
 	count_verdict(cp, m, v);
+	/* the verdict goes before the ACK that will cover the record (same
+	 * batch order), so the dataplane has it while the record is queued */
+	if (m->verdict_wanted && !jc->c->dead)
+		send_verdict(jc->c, m, v);
 	/* a record whose connection died is still written: it will come back
 	 * (unACKed) and the sink's dedupe catches the repeat */
 	if (sink_message(cp->sink, m, v) >= 0 && jc->r)
@@ -1758,13 +1833,14 @@ start(struct cp *cp, char *why, size_t whylen)
 	}
 	cp->dc = cpcache_new(cp->dns, cp->conf.cache_max_entries, cp->conf.cache_max_ttl,
 			cp->conf.cache_negative_ttl);
-	if (strcmp(cp->conf.org_domain, "psl") == 0) {
-		cp->psl = psl_load_file(cp->conf.psl_file);
-		if (!cp->psl) {
-			snprintf(why, whylen, "policy.psl_file: cannot load %s", cp->conf.psl_file);
-			return -1;
-		}
+	/* the PSL is the organisational domain with org_domain: psl, and the
+	 * cross-check of the tree walk otherwise (as `wireseal verify`) */
+	cp->psl = psl_load_file(cp->conf.psl_file);
+	if (!cp->psl && strcmp(cp->conf.org_domain, "psl") == 0) {
+		snprintf(why, whylen, "policy.psl_file: cannot load %s", cp->conf.psl_file);
+		return -1;
 	}
+	cp->psl_use = cp->psl ? cp->psl : psl_builtin();
 	apply_policy_config(cp);
 	struct sink_config sc;
 	sink_config_of(cp, &sc);

@@ -68,6 +68,9 @@ struct cpconf_map {
 	X("policy.domain_overrides", MAP, domain_overrides, "",                                   \
 	  "From domain -> none|quarantine|reject|skip: replaces the DMARC disposition "           \
 	  "(skip: no DMARC evaluation)")                                                          \
+	X("policy.fixed_pct", UINT, fixed_pct, "100",                                             \
+	  "0..99: every DMARC pct draw is this value (repeatable output, as replay's "            \
+	  "--random-pct); 100: a fresh random draw per message")                                  \
 	X("policy.max_inflight", UINT, max_inflight, "1024",                                      \
 	  "message records being evaluated at once; past it the dataplane socket is not read")    \
 	X("sinks.json_file", STR, json_file, "/var/log/wireseal/eve.json",                        \

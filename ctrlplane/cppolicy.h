@@ -6,6 +6,13 @@
  * the ARC override for trusted sealers (RFC 8617 7.2, through
  * dmarc_arc_override) and per-From-domain disposition overrides.
  *
+ * SPF is computed as `wireseal verify` computes it (cli/policy.c): the MAIL
+ * FROM identity is the reported result and, when the session gave a HELO
+ * name, the HELO identity is checked beside it (RFC 7208 2.3); DMARC
+ * cross-checks the organisational domain with the PSL when one is loaded;
+ * a record with a gap (bytes not seen) gets temperror instead of a DMARC
+ * that did not pass. So a replay's VERDICT equals its in-process result.
+ *
  * Data model: a job owns a private copy of its MESSAGE_RECORD (re-encoded
  * and decoded again into its own buffer), so the datagram it came in may go.
  * The done callback runs exactly once, possibly from inside pol_start (every
@@ -38,12 +45,16 @@ struct pol_config {
 	const char *const *override_action; /* ... and none|quarantine|reject|skip */
 	size_t noverrides;
 	enum dmarc_org_method org_method;
-	const psl_ctx_t *psl; /* needed for DMARC_ORG_PSL */
+	const psl_ctx_t *psl; /* needed for DMARC_ORG_PSL; with it, DMARC cross-checks */
+	int fixed_pct;        /* 0..99: every pct draw is this (repeatable); -1: random */
 };
 
 struct pol_verdict {
-	struct spf_outcome spf;
+	struct spf_outcome spf; /* the MAIL FROM identity (postmaster@HELO for a null sender) */
 	bool spf_skipped;    /* no usable client address */
+	bool null_sender;    /* the MAIL FROM check used postmaster@HELO */
+	bool helo_ran;       /* the HELO identity was checked too (a HELO name was seen) */
+	struct spf_outcome helo;
 	struct dmarc_result dmarc;
 	bool dmarc_evaluated;
 	char dmarc_error[160]; /* inputs refused (dmarc_eval_new) */
