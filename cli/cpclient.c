@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -425,6 +426,7 @@ pack(struct cpc *c, struct rec **last)
 		memcpy(w.buf + w.len, c->stats, c->stats_len);
 		w.len += c->stats_len;
 		c->stats_len = 0;
+		pthread_cond_broadcast(&c->cond); /* cpc_finish waits for it to go */
 	}
 	for (struct keyreq *k = c->keys; k; k = k->next) {
 		if (k->sent)
@@ -646,8 +648,20 @@ cpc_connect(const char *path, bool lossless, char *why, size_t whylen)
 	if (fd < 0)
 		goto fail;
 	connected(c, fd);
-	if (pthread_create(&c->thr, NULL, io_main, c) != 0) {
-		snprintf(why, whylen, "thread: %s", strerror(errno));
+	/* on any CPU: a thread made after the EAL's start-up would inherit the
+	 * main lcore's pinning and take turns with it */
+	pthread_attr_t ta;
+	pthread_attr_init(&ta);
+	cpu_set_t cpus;
+	CPU_ZERO(&cpus);
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	for (long i = 0; i < ncpu && i < CPU_SETSIZE; i++)
+		CPU_SET((int)i, &cpus);
+	pthread_attr_setaffinity_np(&ta, sizeof(cpus), &cpus);
+	int trc = pthread_create(&c->thr, &ta, io_main, c);
+	pthread_attr_destroy(&ta);
+	if (trc != 0) {
+		snprintf(why, whylen, "thread: %s", strerror(trc));
 		goto fail;
 	}
 	c->thr_started = true;

@@ -162,6 +162,7 @@ async_lookup(void *arg, const char *name, const struct dkim_key **key, const cha
 }
 
 static void on_message(void *arg, const struct dp_message_record *rec);
+static int cp_setup(struct app *a, char *why, size_t whylen);
 static void pend_drain(struct app_worker *w, bool wait, unsigned max_waiting);
 
 static void
@@ -665,6 +666,11 @@ worker_setup(void *app, unsigned wi, struct dpe_worker_stats *ws, struct dp_sess
 	w->id = wi;
 	w->ws = ws;
 	w->ptail = &w->phead;
+	/* the control plane is joined here, after the EAL's start-up, which
+	 * the spawned child's own start-up overlaps */
+	char cwhy[256];
+	if (wi == 0 && cp_setup(a, cwhy, sizeof(cwhy)) != 0)
+		return -1;
 	if (a->zone && a->verify && a->cp_policy) {
 		/* keys from the zone here, SPF/DMARC the control plane's */
 		char why[256];
@@ -798,7 +804,7 @@ static void
 progress(void *app, const struct dpe_stats *st)
 {
 	struct app *a = app;
-	if (a->cp && ++a->progress_ticks % 4 == 0)
+	if (a->cp && a->cp_sessions && ++a->progress_ticks % 4 == 0)
 		relay_stats(a, st); /* about once a second */
 	if (!a->tty)
 		return;
@@ -1384,10 +1390,6 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 			return 1;
 		}
 	}
-	if (cp_setup(a, why, sizeof(why)) != 0) {
-		spawn_cleanup(a);
-		return 1;
-	}
 	int rc = dpe_run(&dc, &st, why, sizeof(why));
 	/* lines still waiting for verdicts (the inline worker has no poll at
 	 * the end; every worker has stopped by now) */
@@ -1406,7 +1408,7 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 		return 1;
 	}
 	summary(a, &st);
-	if (a->cp)
+	if (a->cp && a->cp_sessions) /* not to a sinkless child: no one reads its metrics */
 		relay_stats(a, &st); /* the final figures (sent before the last ACK wait) */
 	app_free(a);
 	if (a->cp) {
