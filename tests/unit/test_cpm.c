@@ -745,6 +745,27 @@ test_python_seeds(void **state)
 	assert_int_equal(m.u.sts_answer.nmx, 2);
 	assert_true(cpm_str_eq(m.u.sts_answer.mx[1], "*.example.org"));
 
+	n = read_seed("verdict", dgram, sizeof(dgram));
+	cpm_reader_init(&r, dgram, n);
+	assert_int_equal(cpm_decode_next(&r, &m, why, sizeof(why)), 1);
+	assert_int_equal(m.type, CPM_VERDICT);
+	const struct cpm_verdict *v = &m.u.verdict;
+	assert_true(v->record_id == 3 && v->status == CPM_VERDICT_DONE && v->spf_ran && v->helo_ran);
+	assert_true(v->spf.result == 2 && cpm_str_eq(v->spf.domain, "example.org"));
+	assert_true(v->helo.result == 3 && cpm_str_eq(v->helo.explanation, "not allowed"));
+	assert_true(cpm_str_eq(v->spf_mail_from, "a@example.org") &&
+		    cpm_str_eq(v->spf_helo_name, "mx.example.org"));
+	assert_true(v->dmarc_ran && v->dmarc_result == 1 && v->pct == 100);
+	assert_true(cpm_str_eq(v->from_domain, "example.org") && cpm_str_eq(v->authres, "x; spf=pass"));
+	assert_int_equal(cpm_decode_next(&r, &m, why, sizeof(why)), 0);
+
+	n = read_seed("message", dgram, sizeof(dgram));
+	cpm_reader_init(&r, dgram, n);
+	assert_int_equal(cpm_decode_next(&r, &m, why, sizeof(why)), 1);
+	assert_int_equal(m.type, CPM_MESSAGE_RECORD);
+	assert_true(m.u.message.record_id == 7 && m.u.message.ndkim == 1);
+	assert_true(cpm_str_eq(m.u.message.gap, "capture-gap") && m.u.message.verdict_wanted == 1);
+
 	n = read_seed("sts_query", dgram, sizeof(dgram));
 	cpm_reader_init(&r, dgram, n);
 	assert_int_equal(cpm_decode_next(&r, &m, why, sizeof(why)), 1);
