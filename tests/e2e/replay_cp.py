@@ -33,7 +33,12 @@ no network): the dataplane's first connection to the control plane.
   --max-parked bounds the park (the rest: temperror "key-park-full");
 - --spawn-cp SINK: the replay runs a wireseal-cp child on its --zone (temp
   config and socket, removed at the end): every message and session is in
-  SINK with a DMARC verdict, stdout is the same as without it.
+  SINK with a DMARC verdict, stdout is the same as without it;
+- the default (no --cp, a --zone): SPF and DMARC are the VERDICTs of a
+  wireseal-cp child serving the zone, stdout byte for byte that of --no-cp
+  (in-process), the child's folder gone at the end; kill -9 of the replay
+  takes the child with it (PR_SET_PDEATHSIG); --no-cp with --cp is a usage
+  error.
 """
 import json
 import os
@@ -527,6 +532,52 @@ metrics:
     T.check(m and m.group(1).startswith("/tmp/wireseal-cp-") and not os.path.exists(m.group(1)),
             "--spawn-cp: the child's temporary folder is gone: %r" % (m.group(1) if m else r.stderr[-200:]))
     T.check(r.stdout == replay().stdout, "--spawn-cp: stdout as without it")
+
+    # the default: a child control plane, the same bytes as in-process
+    r = replay()
+    nocp = replay("--no-cp")
+    T.check(r.returncode == 0 and nocp.returncode == 0 and r.stdout == nocp.stdout and
+            '"dmarc"' in r.stdout,
+            "default (a wireseal-cp child) and --no-cp print the same bytes: %r" % r.stderr[-300:])
+    m = re.search(r"control plane (\S+)/cpm.sock: .*\n.*control plane policy: (\d+) verdicts", r.stderr)
+    T.check(m and int(m.group(2)) == nmsg and not os.path.exists(m.group(1)) and
+            "control plane" not in nocp.stderr,
+            "default: %r verdicts from the child, its folder gone; --no-cp none: %r" %
+            (m.group(2) if m else None, r.stderr[-300:]))
+    # kill -9 of the replay: the child goes too (PR_SET_PDEATHSIG)
+    rp = subprocess.Popen([wstest.WIRESEAL, "replay", "--json", "--now", NOW, "--zone", ZONE,
+                           "--end-idle", "20000", PCAP],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = None
+    end = time.time() + 20
+    while child is None and time.time() < end:
+        for t in os.listdir("/proc/%d/task" % rp.pid):
+            try:
+                kids = open("/proc/%d/task/%s/children" % (rp.pid, t)).read().split()
+            except OSError:
+                kids = []
+            for k in kids:
+                try:
+                    if open("/proc/%s/comm" % k).read().strip() == "wireseal-cp":
+                        child = int(k)
+                except OSError:
+                    pass
+        time.sleep(0.05)
+    T.check(child is not None, "the default replay runs a wireseal-cp child")
+    rp.kill()
+    rp.wait()
+    gone = False
+    end = time.time() + 5
+    while child and not gone and time.time() < end:
+        try:
+            st = open("/proc/%d/stat" % child).read().split(")")[-1].split()[0]
+            gone = st == "Z"  # dead, not yet reaped by its new parent
+        except OSError:
+            gone = True
+        time.sleep(0.05)
+    T.check(gone, "kill -9 of the replay: its wireseal-cp child %r is gone" % child)
+    r = replay("--no-cp", "--cp", sock)
+    T.check(r.returncode == 2 and "usage" in r.stderr, "--no-cp with --cp: usage error")
 
     # nothing listens there
     r = replay("--cp", os.path.join(d, "nobody.sock"))
