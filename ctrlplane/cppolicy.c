@@ -5,13 +5,14 @@
 #include <string.h>
 #include <strings.h>
 
-#include "cpcache.h"
+#include "dnscache.h"
 
 enum phase { PH_SPF, PH_HELO, PH_DMARC, PH_DONE };
 
 struct pol_job {
 	const struct pol_config *cfg;
-	struct cpcache *dc;
+	struct dnscache *dc;
+	struct ws_dns *dns;
 	int64_t now;
 	pol_done_cb done;
 	void *arg;
@@ -78,7 +79,7 @@ static int
 ask(struct pol_job *j, const char *name, enum ws_dns_type type)
 {
 	const struct ws_dns_answer *a = NULL;
-	int r = cpcache_get(j->dc, name, type, j->now, on_dns, j, &a, NULL);
+	int r = dnscache_lookup(j->dc, j->dns, name, type, j->now, on_dns, j, &a, NULL);
 	if (r == 0)
 		return 0;
 	if (r < 0) { /* the resolver is saturated: a temporary failure, as DNS would give */
@@ -265,14 +266,15 @@ run(struct pol_job *j)
 }
 
 int
-pol_start(const struct pol_config *cfg, struct cpcache *dc, const struct cpm_message *m,
-	  int64_t now, pol_done_cb done, void *arg)
+pol_start(const struct pol_config *cfg, struct dnscache *dc, struct ws_dns *dns,
+	  const struct cpm_message *m, int64_t now, pol_done_cb done, void *arg)
 {
 	struct pol_job *j = calloc(1, sizeof(*j));
 	if (!j)
 		return -1;
 	j->cfg = cfg;
 	j->dc = dc;
+	j->dns = dns;
 	j->now = now;
 	j->done = done;
 	j->arg = arg;

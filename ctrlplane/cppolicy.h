@@ -2,7 +2,7 @@
  * cppolicy: completes a message's verdict in the control plane. The dataplane
  * decided DKIM (and the ARC chain); a policy job runs SPF (MAIL FROM
  * identity, RFC 7208) and DMARC (RFC 7489/9989) with the resumable
- * evaluators in auth/ over the shared DNS cache, then applies local policy:
+ * evaluators in auth/ over the shared DNS cache (dnscache_lookup), then applies local policy:
  * the ARC override for trusted sealers (RFC 8617 7.2, through
  * dmarc_arc_override) and per-From-domain disposition overrides.
  *
@@ -34,7 +34,8 @@
 
 #define POL_MAX_AAR_RESULTS 16
 
-struct cpcache;
+struct dnscache;
+struct ws_dns;
 struct pol_job;
 
 struct pol_config {
@@ -68,8 +69,8 @@ typedef void (*pol_done_cb)(void *arg, struct pol_job *job);
 /* 0 (done runs exactly once, perhaps before pol_start returns, and owns the
  * job from then on), or -1 on allocation failure or a record that does not
  * re-encode. cfg is read at each step: keep it alive. */
-int pol_start(const struct pol_config *cfg, struct cpcache *dc,
-			  const struct cpm_message *m, int64_t now, pol_done_cb done, void *arg);
+int pol_start(const struct pol_config *cfg, struct dnscache *dc, struct ws_dns *dns,
+	      const struct cpm_message *m, int64_t now, pol_done_cb done, void *arg);
 const struct cpm_message *pol_job_message(const struct pol_job *j);
 const struct pol_verdict *pol_job_verdict(const struct pol_job *j);
 void pol_job_free(struct pol_job *j); /* NULL-safe; only after done ran */
