@@ -450,7 +450,7 @@ pend_drain(struct app_worker *w, bool wait, unsigned max_waiting)
 			return;
 		uint64_t now = mono_ms();
 		struct pend *h = w->phead;
-		if (now >= h->deadline_ms) {
+		if (!c || now >= h->deadline_ms) {
 			char why[96];
 			snprintf(why, sizeof(why), "no verdict from the control plane within %u ms",
 			         REPLAY_VERDICT_MS);
@@ -1168,7 +1168,8 @@ static void
 spawn_cleanup(struct app *a)
 {
 	if (a->cp_pid > 0) {
-		kill(a->cp_pid, SIGTERM);
+		/* the default child has no sink: nothing of its needs a clean stop */
+		kill(a->cp_pid, a->spawn_sink ? SIGTERM : SIGKILL);
 		int st;
 		while (waitpid(a->cp_pid, &st, 0) < 0 && errno == EINTR)
 			;
