@@ -472,7 +472,6 @@ pend_drain(struct app_worker *w, bool wait, unsigned max_waiting)
 struct pend_render {
 	struct pend *p;
 	const struct dp_message_record *rec;
-	FILE *f;
 };
 
 static void
@@ -527,7 +526,7 @@ pend_message(struct app_worker *w, const struct dp_message_record *rec, uint64_t
 		free(p);
 		return;
 	}
-	struct pend_render pr = {.p = p, .rec = rec, .f = f};
+	struct pend_render pr = {.p = p, .rec = rec};
 	struct report_parts parts = {
 	        .authserv_id = w->a->authserv_id,
 	        .json = w->a->json,
