@@ -79,7 +79,8 @@
 #define REPLAY_FLOWS 65536u    /* per worker */
 #define REPLAY_IDLE_S 300      /* flow idle timeout, capture time */
 #define REPLAY_CP_ACK_MS 10000 /* wait for the control plane's last ACK (--cp-wait) */
-#define REPLAY_VERDICT_MS 30000 /* a message's VERDICT must come by then (through reconnects) */
+#define REPLAY_VERDICT_MS 30000 /* a message's VERDICT must come by then, through
+                                 * reconnects (--verdict-wait) */
 #define REPLAY_MAX_PENDING 4096 /* lines per worker waiting for their verdicts; past it the
                                  * worker waits for the oldest */
 #define REPLAY_SPAWN_WAIT_MS 10000 /* a spawned wireseal-cp must listen by then */
@@ -113,6 +114,7 @@ struct app {
 	const char *cp_path;
 	struct cpc *cp; /* NULL without --cp */
 	unsigned cp_wait_ms;
+	unsigned verdict_wait_ms; /* --verdict-wait: per message */
 	const char *spawn_sink; /* --spawn-cp SINK: run a wireseal-cp of our own */
 	bool no_cp;             /* --no-cp: policy in-process, no control plane */
 	bool cp_explicit;       /* --cp given (else cp_path may be the default socket) */
@@ -453,7 +455,7 @@ pend_drain(struct app_worker *w, bool wait, unsigned max_waiting)
 		if (!c || now >= h->deadline_ms) {
 			char why[96];
 			snprintf(why, sizeof(why), "no verdict from the control plane within %u ms",
-			         REPLAY_VERDICT_MS);
+			         w->a->verdict_wait_ms);
 			w->verdict_timeouts++;
 			pend_complete(w, h, NULL, why);
 			if (h->rid) { /* out of memory: print it unfinished rather than hang */
@@ -520,7 +522,7 @@ pend_message(struct app_worker *w, const struct dp_message_record *rec, uint64_t
 	         rec->transaction);
 	p->rid = rid;
 	p->json = w->a->json;
-	p->deadline_ms = mono_ms() + REPLAY_VERDICT_MS;
+	p->deadline_ms = mono_ms() + w->a->verdict_wait_ms;
 	FILE *f = open_memstream(&p->buf, &p->len);
 	if (!f) {
 		free(p);
@@ -966,6 +968,7 @@ static const struct option common_opts[] = {
         {"zone", required_argument, NULL, 'z'},
         {"cp", required_argument, NULL, 'c'},
         {"cp-wait", required_argument, NULL, 'W'},
+        {"verdict-wait", required_argument, NULL, 0x106},
         {"async-keys", no_argument, NULL, 'A'},
         {"spawn-cp", required_argument, NULL, 'S'},
         {"no-cp", no_argument, NULL, 'N'},
@@ -1014,6 +1017,9 @@ parse_common(int argc, char **argv, struct app *a, struct run_opts *o)
 			break;
 		case 'W':
 			a->cp_wait_ms = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 0x106:
+			a->verdict_wait_ms = (unsigned)strtoul(optarg, NULL, 10);
 			break;
 		case 'A':
 			a->async_keys = true;
@@ -1110,6 +1116,7 @@ defaults(struct app *a, struct run_opts *o, const char *prog)
 	a->authserv_id = host;
 	a->tty = isatty(STDERR_FILENO);
 	a->cp_wait_ms = REPLAY_CP_ACK_MS;
+	a->verdict_wait_ms = REPLAY_VERDICT_MS;
 	static struct sessjson *sj;
 	if (!sj)
 		sj = sessjson_new(); /* lives for the process: workers print through it */
@@ -1443,7 +1450,7 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 static void
 replay_usage(void)
 {
-	fprintf(stderr, "usage: wireseal replay [--zone FILE] [--cp SOCKET | --spawn-cp SINK | --no-cp] [--cp-wait MS] [--async-keys [--max-parked N] [--park-timeout MS]] [--json] [--workers N] [--no-verify] "
+	fprintf(stderr, "usage: wireseal replay [--zone FILE] [--cp SOCKET | --spawn-cp SINK | --no-cp] [--cp-wait MS] [--verdict-wait MS] [--async-keys [--max-parked N] [--park-timeout MS]] [--json] [--workers N] [--no-verify] "
 	                "[--authserv-id ID] [--now EPOCH] [--smtp-ports 25,587] [--tls-ports 465] "
 	                "[--flows N] [--idle-timeout S] [--end-idle MS] [--inline] "
 	                "[--trusted-sealers D1,D2] [--dmarc-method psl|treewalk] [--random-pct 0..99] "

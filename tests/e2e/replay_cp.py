@@ -38,13 +38,16 @@ no network): the dataplane's first connection to the control plane.
   wireseal-cp child serving the zone, stdout byte for byte that of --no-cp
   (in-process), the child's folder gone at the end; kill -9 of the replay
   takes the child with it (PR_SET_PDEATHSIG); --no-cp with --cp is a usage
-  error.
+  error;
+- a control plane that ACKs but never sends a VERDICT: every line leaves
+  after --verdict-wait without SPF/DMARC, the reason on stderr, exit 1.
 """
 import json
 import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -108,6 +111,39 @@ def wrong_version_peer(path, stop):
         c.recv(65536)
         c.send(cpm.hello(version=99, role=cpm.ROLE_CP))
         stop.wait(30)
+        c.close()
+    except socket.timeout:
+        pass
+    srv.close()
+
+
+def mute_peer(path, stop):
+    """A control plane that acknowledges every record and never sends a
+    VERDICT (the HELLO, then ACK up to the highest record id seen)."""
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    srv.bind(path)
+    srv.listen(1)
+    srv.settimeout(30)
+    try:
+        c, _ = srv.accept()
+        c.settimeout(0.2)
+        c.recv(65536)
+        c.send(cpm.hello(role=cpm.ROLE_CP))
+        top = 0
+        while not stop.is_set():
+            try:
+                d = c.recv(65536)
+            except socket.timeout:
+                continue
+            if not d:
+                break
+            off = 0
+            while off + 6 <= len(d):
+                t, n = struct.unpack(">HI", d[off:off + 6])
+                if t in (cpm.MESSAGE_RECORD, cpm.SESSION_RECORD):
+                    top = max(top, struct.unpack(">Q", d[off + 6:off + 14])[0])
+                off += 6 + n
+            c.send(cpm.record(cpm.ACK, struct.pack(">Q", top)))
         c.close()
     except socket.timeout:
         pass
@@ -578,6 +614,28 @@ metrics:
     T.check(gone, "kill -9 of the replay: its wireseal-cp child %r is gone" % child)
     r = replay("--no-cp", "--cp", sock)
     T.check(r.returncode == 2 and "usage" in r.stderr, "--no-cp with --cp: usage error")
+
+    # a control plane that never answers VERDICTs: each line waits
+    # --verdict-wait, then leaves without SPF/DMARC; exit 1, no hang
+    stop = threading.Event()
+    mute = os.path.join(d, "mute.sock")
+    t = threading.Thread(target=mute_peer, args=(mute, stop))
+    t.start()
+    end = time.time() + 5
+    while not os.path.exists(mute) and time.time() < end:
+        time.sleep(0.02)
+    t0 = time.time()
+    r = replay("--cp", mute, "--verdict-wait", "300")
+    took = time.time() - t0
+    stop.set()
+    t.join()
+    lines = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+    T.check(r.returncode == 1 and len(lines) == len(nocp.stdout.splitlines()) and
+            all("dkim" in o and "spf" not in o and "dmarc" not in o for o in lines if "session" in o) and
+            "no verdict from the control plane within 300 ms" in r.stderr and
+            "%d not answered" % nmsg in r.stderr and took < 20,
+            "no VERDICT: lines without SPF/DMARC after --verdict-wait, exit 1, %.1f s: %r" %
+            (took, r.stderr[-400:]))
 
     # nothing listens there
     r = replay("--cp", os.path.join(d, "nobody.sock"))
