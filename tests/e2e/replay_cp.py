@@ -600,6 +600,12 @@ metrics:
                     pass
         time.sleep(0.05)
     T.check(child is not None, "the default replay runs a wireseal-cp child")
+    child_dir = None
+    try:  # "-c /tmp/wireseal-cp-XXXXXX/cp.yaml": a replay killed -9 cannot remove it
+        argv = open("/proc/%d/cmdline" % child, "rb").read().split(b"\0")
+        child_dir = os.path.dirname(argv[argv.index(b"-c") + 1].decode())
+    except (OSError, ValueError, IndexError, TypeError):
+        pass
     rp.kill()
     rp.wait()
     gone = False
@@ -612,6 +618,8 @@ metrics:
             gone = True
         time.sleep(0.05)
     T.check(gone, "kill -9 of the replay: its wireseal-cp child %r is gone" % child)
+    if child_dir and os.path.basename(child_dir).startswith("wireseal-cp-"):
+        shutil.rmtree(child_dir, ignore_errors=True)
     r = replay("--no-cp", "--cp", sock)
     T.check(r.returncode == 2 and "usage" in r.stderr, "--no-cp with --cp: usage error")
 
