@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@ struct rec {
 	struct rec *next;
 	uint64_t id;
 	bool sent_once;
+	bool want_verdict; /* a VERDICT for it goes to vbox[slot] */
+	unsigned slot;
 	uint32_t len;
 	uint8_t b[];
 };
@@ -62,6 +65,8 @@ struct cpc {
 	struct keyreq *keys;               /* waiting for an answer */
 	size_t nkeys;
 	struct keyreq *box[CPC_MAX_SLOTS]; /* answered, per slot (LIFO is fine: tags) */
+	struct cpc_verdict *vbox[CPC_MAX_SLOTS]; /* VERDICTs, per slot (any order: ids) */
+	uint64_t verdicts;
 	bool up;                           /* connected */
 	char why[256];                     /* the last connection problem */
 	struct cpm_msg m;                  /* the record being encoded (5 KB) */
@@ -260,6 +265,106 @@ take_ack(struct cpc *c, uint64_t up_to)
 	pthread_cond_broadcast(&c->cond);
 }
 
+/* cpm string -> C buffer, cut to fit (the control plane fills these from
+ * buffers of the same sizes, so nothing is cut in practice). */
+static void
+scopy(struct cpm_str s, char *out, size_t cap)
+{
+	size_t n = s.len < cap ? s.len : cap - 1;
+	if (n)
+		memcpy(out, s.p, n);
+	out[n] = '\0';
+}
+
+static void
+outcome_of(const struct cpm_spf_outcome *m, struct spf_outcome *o)
+{
+	o->result = (enum spf_result)m->result;
+	scopy(m->domain, o->domain, sizeof(o->domain));
+	scopy(m->mechanism, o->mechanism, sizeof(o->mechanism));
+	scopy(m->reason, o->reason, sizeof(o->reason));
+	scopy(m->explanation, o->explanation, sizeof(o->explanation));
+}
+
+int
+cpc_verdict_from_msg(const struct cpm_verdict *m, struct cpc_verdict *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->record_id = m->record_id;
+	v->status = m->status;
+	scopy(m->why, v->why, sizeof(v->why));
+	struct policy_spf_out *s = &v->spf;
+	s->ran = m->spf_ran;
+	s->null_sender = m->spf_null_sender;
+	outcome_of(&m->spf, &s->mailfrom);
+	s->helo_ran = m->helo_ran;
+	outcome_of(&m->helo, &s->helo);
+	scopy(m->spf_mail_from, s->mail_from, sizeof(s->mail_from));
+	scopy(m->spf_helo_name, s->helo_name, sizeof(s->helo_name));
+	v->dmarc_ran = m->dmarc_ran;
+	struct dmarc_result *r = &v->dm.res;
+	r->result = (enum dmarc_res)m->dmarc_result;
+	r->policy = (enum dmarc_policy)m->dmarc_policy;
+	r->disposition = (enum dmarc_policy)m->dmarc_disposition;
+	r->org_method = (enum dmarc_org_method)m->org_method;
+	r->testing = m->testing;
+	r->sampled_out = m->sampled_out;
+	r->org_disagree = m->org_disagree;
+	r->spf_aligned = m->spf_aligned;
+	r->dkim_aligned = m->dkim_aligned;
+	r->pct = m->pct;
+	scopy(m->from_domain, r->from_domain, sizeof(r->from_domain));
+	scopy(m->record_domain, r->record_domain, sizeof(r->record_domain));
+	scopy(m->org_domain, r->org_domain, sizeof(r->org_domain));
+	scopy(m->psl_org_domain, r->psl_org_domain, sizeof(r->psl_org_domain));
+	scopy(m->walk_org_domain, r->walk_org_domain, sizeof(r->walk_org_domain));
+	scopy(m->dmarc_reason, r->reason, sizeof(r->reason));
+	struct dmarc_arc_override *ov = &v->dm.ov;
+	ov->applied = m->arc_applied;
+	scopy(m->arc_by, ov->by, sizeof(ov->by));
+	scopy(m->arc_sealer, ov->sealer, sizeof(ov->sealer));
+	ov->instance = m->arc_instance;
+	scopy(m->arc_reason, ov->reason, sizeof(ov->reason));
+	scopy(m->override, v->override, sizeof(v->override));
+	scopy(m->disposition, v->disposition, sizeof(v->disposition));
+	v->authres = malloc(m->authres.len + 1);
+	if (!v->authres)
+		return -1;
+	scopy(m->authres, v->authres, m->authres.len + 1);
+	return 0;
+}
+
+void
+cpc_verdict_free(struct cpc_verdict *v)
+{
+	if (!v)
+		return;
+	free(v->authres);
+	free(v);
+}
+
+/* A VERDICT: to the mailbox of the slot whose record asked for it, while
+ * that record waits for its ACK (after the ACK, or for a record that did
+ * not ask, it is dropped). Under lock. */
+static void
+take_verdict(struct cpc *c, const struct cpm_verdict *m)
+{
+	struct rec *r = c->head;
+	while (r && r->id < m->record_id)
+		r = r->next;
+	if (!r || r->id != m->record_id || !r->want_verdict)
+		return;
+	struct cpc_verdict *v = malloc(sizeof(*v));
+	if (!v || cpc_verdict_from_msg(m, v) != 0) {
+		cpc_verdict_free(v); /* the waiter times out: a temporary failure */
+		return;
+	}
+	v->next = c->vbox[r->slot];
+	c->vbox[r->slot] = v;
+	c->verdicts++;
+	pthread_cond_broadcast(&c->cond);
+}
+
 /* One datagram from the control plane. -1: the connection must go. */
 static int
 handle(struct cpc *c, const uint8_t *d, size_t n)
@@ -280,6 +385,8 @@ handle(struct cpc *c, const uint8_t *d, size_t n)
 			pthread_mutex_unlock(&c->lock);
 			disconnect(c, "control plane refused us", text);
 			return -1;
+		} else if (m->type == CPM_VERDICT) {
+			take_verdict(c, &m->u.verdict);
 		} else if (m->type == CPM_KEY_ANSWER) {
 			const struct cpm_key_answer *ka = &m->u.key_answer;
 			for (struct keyreq **pk = &c->keys; *pk; pk = &(*pk)->next) {
@@ -319,6 +426,7 @@ pack(struct cpc *c, struct rec **last)
 		memcpy(w.buf + w.len, c->stats, c->stats_len);
 		w.len += c->stats_len;
 		c->stats_len = 0;
+		pthread_cond_broadcast(&c->cond); /* cpc_finish waits for it to go */
 	}
 	for (struct keyreq *k = c->keys; k; k = k->next) {
 		if (k->sent)
@@ -540,8 +648,20 @@ cpc_connect(const char *path, bool lossless, char *why, size_t whylen)
 	if (fd < 0)
 		goto fail;
 	connected(c, fd);
-	if (pthread_create(&c->thr, NULL, io_main, c) != 0) {
-		snprintf(why, whylen, "thread: %s", strerror(errno));
+	/* on any CPU: a thread made after the EAL's start-up would inherit the
+	 * main lcore's pinning and take turns with it */
+	pthread_attr_t ta;
+	pthread_attr_init(&ta);
+	cpu_set_t cpus;
+	CPU_ZERO(&cpus);
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	for (long i = 0; i < ncpu && i < CPU_SETSIZE; i++)
+		CPU_SET((int)i, &cpus);
+	pthread_attr_setaffinity_np(&ta, sizeof(cpus), &cpus);
+	int trc = pthread_create(&c->thr, &ta, io_main, c);
+	pthread_attr_destroy(&ta);
+	if (trc != 0) {
+		snprintf(why, whylen, "thread: %s", strerror(trc));
 		goto fail;
 	}
 	c->thr_started = true;
@@ -570,7 +690,8 @@ cuts(const char *s, bool *trunc)
 
 /* Fills *m from rec; the strings point into rec (and ip[]). */
 static bool
-build(struct cpm_msg *m, const struct dp_message_record *rec, char ip[2][INET6_ADDRSTRLEN])
+build(struct cpm_msg *m, const struct dp_message_record *rec, char ip[2][INET6_ADDRSTRLEN],
+      bool want_verdict)
 {
 	struct cpm_message *mm = &m->u.message;
 	bool t = false;
@@ -593,6 +714,8 @@ build(struct cpm_msg *m, const struct dp_message_record *rec, char ip[2][INET6_A
 	}
 	mm->starttls = rec->starttls;
 	mm->transaction = rec->transaction;
+	mm->gap = cuts(rec->gap_reason, &t);
+	mm->verdict_wanted = want_verdict ? 1 : 0;
 	size_t nd = rec->dkim ? dkim_verifier_count(rec->dkim) : 0;
 	for (size_t i = 0; i < nd; i++) {
 		if (mm->ndkim == CPM_MAX_DKIM) {
@@ -713,9 +836,10 @@ build_session(struct cpm_msg *m, const struct dp_session_record *rec,
 	return t;
 }
 
-/* Queues c->m (filled, under lock) as the next record. */
+/* Queues c->m (filled, under lock) as the next record; a VERDICT for it
+ * goes to vbox[slot] when want. */
 static int
-enqueue(struct cpc *c, uint64_t *idp)
+enqueue(struct cpc *c, uint64_t *idp, bool want, unsigned slot)
 {
 	uint64_t t0 = 0;
 	for (;;) {
@@ -748,6 +872,8 @@ enqueue(struct cpc *c, uint64_t *idp)
 	r->next = NULL;
 	r->id = c->next_id++;
 	r->sent_once = false;
+	r->want_verdict = want;
+	r->slot = slot;
 	r->len = (uint32_t)w.len;
 	memcpy(r->b, c->enc, w.len);
 	*c->tail = r;
@@ -765,14 +891,64 @@ cpc_message(struct cpc *c, const struct dp_message_record *rec)
 	char ip[2][INET6_ADDRSTRLEN];
 	uint64_t id;
 	pthread_mutex_lock(&c->lock);
-	if (build(&c->m, rec, ip))
+	if (build(&c->m, rec, ip, false))
 		c->truncated++;
 	c->m.u.message.record_id = c->next_id;
-	int rc = enqueue(c, &id);
+	int rc = enqueue(c, &id, false, 0);
 	pthread_mutex_unlock(&c->lock);
 	if (rc == 0)
 		wake(c);
 	return rc;
+}
+
+int
+cpc_message_verdict(struct cpc *c, const struct dp_message_record *rec, unsigned slot,
+                    uint64_t *id)
+{
+	char ip[2][INET6_ADDRSTRLEN];
+	if (slot >= CPC_MAX_SLOTS)
+		return -1;
+	pthread_mutex_lock(&c->lock);
+	if (build(&c->m, rec, ip, true))
+		c->truncated++;
+	c->m.u.message.record_id = c->next_id;
+	int rc = enqueue(c, id, true, slot);
+	pthread_mutex_unlock(&c->lock);
+	if (rc == 0)
+		wake(c);
+	return rc;
+}
+
+struct cpc_verdict *
+cpc_verdict_take(struct cpc *c, unsigned slot)
+{
+	if (slot >= CPC_MAX_SLOTS)
+		return NULL;
+	pthread_mutex_lock(&c->lock);
+	struct cpc_verdict *v = c->vbox[slot];
+	if (v)
+		c->vbox[slot] = v->next;
+	pthread_mutex_unlock(&c->lock);
+	if (v)
+		v->next = NULL;
+	return v;
+}
+
+bool
+cpc_verdict_wait(struct cpc *c, unsigned slot, unsigned timeout_ms)
+{
+	if (slot >= CPC_MAX_SLOTS)
+		return false;
+	uint64_t t0 = mono_ms();
+	pthread_mutex_lock(&c->lock);
+	while (!c->vbox[slot] && mono_ms() - t0 < timeout_ms) {
+		unsigned left = timeout_ms - (unsigned)(mono_ms() - t0);
+		struct timespec dl = abs_after(left < CPC_POLL_MS ? left : CPC_POLL_MS);
+		pthread_cond_timedwait(&c->cond, &c->lock, &dl);
+	}
+	bool got = c->vbox[slot] != NULL;
+	pthread_mutex_unlock(&c->lock);
+	return got;
 }
 
 int
@@ -784,7 +960,7 @@ cpc_session(struct cpc *c, const struct dp_session_record *rec)
 	if (build_session(&c->m, rec, ip))
 		c->truncated++;
 	c->m.u.session.record_id = c->next_id;
-	int rc = enqueue(c, &id);
+	int rc = enqueue(c, &id, false, 0);
 	pthread_mutex_unlock(&c->lock);
 	if (rc == 0)
 		wake(c);
@@ -957,6 +1133,7 @@ cpc_key(struct cpc *c, const char *name, unsigned timeout_ms, struct dkim_key *k
 		return __atomic_load_n(&c->field, __ATOMIC_RELAXED); \
 	}
 CPC_GETTER(key_requests)
+CPC_GETTER(verdicts)
 CPC_GETTER(sent)
 CPC_GETTER(acked)
 CPC_GETTER(unsent)
@@ -998,8 +1175,14 @@ cpc_free(struct cpc *c)
 		free(r);
 	}
 	free_keys(c->keys);
-	for (unsigned i = 0; i < CPC_MAX_SLOTS; i++)
+	for (unsigned i = 0; i < CPC_MAX_SLOTS; i++) {
 		free_keys(c->box[i]);
+		while (c->vbox[i]) {
+			struct cpc_verdict *v = c->vbox[i];
+			c->vbox[i] = v->next;
+			cpc_verdict_free(v);
+		}
+	}
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->cond);
 	free(c);

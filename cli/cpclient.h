@@ -32,7 +32,15 @@
  * CPC_MAX_SLOTS). cpc_key is the blocking form on top of it, for the
  * offline replay (a worker waits on the local daemon, never the network).
  *
- * Thread-safety: cpc_message, cpc_session, cpc_key_ask, cpc_key_take and
+ * Verdicts: cpc_message_verdict queues a MESSAGE_RECORD that asks the
+ * control plane for its policy result; the VERDICT (matched to the record
+ * still queued for its ACK, which it precedes) lands in the slot's verdict
+ * mailbox, taken with cpc_verdict_take (any order: the caller matches the
+ * record id). A record re-sent after a reconnect may be answered twice; the
+ * caller drops a verdict it no longer waits for.
+ *
+ * Thread-safety: cpc_message, cpc_message_verdict, cpc_verdict_take,
+ * cpc_verdict_wait, cpc_session, cpc_key_ask, cpc_key_take and
  * cpc_key may be called from several worker threads at once (one mutex,
  * held for a queue operation, never across I/O). cpc_connect, cpc_finish
  * and cpc_free are for one thread.
@@ -46,6 +54,7 @@
 
 #include "cpm.h"
 #include "dkim.h"
+#include "policy.h"
 #include "session.h"
 
 #define CPC_HELLO_TIMEOUT_MS 5000u   /* the control plane's HELLO must come by then */
@@ -61,6 +70,26 @@
                                       * control plane that is down, then drops */
 
 struct cpc;
+
+/* A VERDICT, decoded into the CLI's policy result types (what
+ * policy_spf_json/policy_dmarc_json print). Owned by the caller after
+ * cpc_verdict_take (cpc_verdict_free). */
+struct cpc_verdict {
+	uint64_t record_id;
+	uint8_t status;            /* enum cpm_verdict_status */
+	char why[256];             /* CPM_VERDICT_ERROR: why policy could not run */
+	struct policy_spf_out spf; /* .ran false: no SPF (no usable client address) */
+	bool dmarc_ran;            /* false: DMARC not evaluated (a skip override) */
+	struct policy_dmarc_out dm;
+	char override[16];         /* the per-domain action applied, "" = none */
+	char disposition[16];      /* final, after local policy */
+	char *authres;             /* the control plane's A-R value (malloc'ed) */
+	struct cpc_verdict *next;  /* the mailbox's; the caller's to reuse */
+};
+void cpc_verdict_free(struct cpc_verdict *v); /* NULL-safe */
+/* A VERDICT's fields into *out (strings copied, cut to the CLI's buffers).
+ * 0, or -1 when out of memory (authres). */
+int cpc_verdict_from_msg(const struct cpm_verdict *m, struct cpc_verdict *out);
 
 /* A KEY_ANSWER for cpc_key_ask, owned by the caller after cpc_key_take. */
 struct cpc_key_answer {
@@ -81,6 +110,15 @@ struct cpc *cpc_connect(const char *path, bool lossless, char *why, size_t whyle
  * dropped (queue full on a live client, or too large for one datagram). */
 int cpc_message(struct cpc *c, const struct dp_message_record *rec);
 int cpc_session(struct cpc *c, const struct dp_session_record *rec);
+/* As cpc_message, asking for a VERDICT that goes to slot's verdict mailbox
+ * (slot < CPC_MAX_SLOTS). 0 with *id the record's id, or -1 (not queued: no
+ * verdict will come). */
+int cpc_message_verdict(struct cpc *c, const struct dp_message_record *rec, unsigned slot,
+                        uint64_t *id);
+/* Takes one verdict from slot's mailbox: the verdict, or NULL when empty. */
+struct cpc_verdict *cpc_verdict_take(struct cpc *c, unsigned slot);
+/* Waits up to timeout_ms for slot's mailbox not to be empty; true if not. */
+bool cpc_verdict_wait(struct cpc *c, unsigned slot, unsigned timeout_ms);
 /* Queues a STATS (name, value pairs; names are Prometheus metric-name
  * characters) for the next datagram. Not a record: not acknowledged, not
  * re-sent, replaced by the next call if not sent yet. 0, or -1 when the pairs
@@ -104,6 +142,7 @@ enum dkim_key_status cpc_key_status(const struct cpc_key_answer *a, struct dkim_
                                     char *why, size_t whylen);
 
 uint64_t cpc_key_requests(const struct cpc *c); /* KEY_REQUESTs sent */
+uint64_t cpc_verdicts(const struct cpc *c);     /* VERDICTs received */
 uint64_t cpc_sent(const struct cpc *c);      /* records handed to the socket at least once */
 uint64_t cpc_acked(const struct cpc *c);     /* highest id acknowledged */
 uint64_t cpc_unsent(const struct cpc *c);    /* records dropped (queue full, too large) */

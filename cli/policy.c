@@ -27,7 +27,9 @@ policy_new(struct ws_dns *dns)
 	if (!p)
 		return NULL;
 	p->dns = dns;
-	struct dnscache_config cc = {.max_entries = POLICY_CACHE_ENTRIES};
+	struct dnscache_config cc = {.max_entries = POLICY_CACHE_ENTRIES,
+				     .max_ttl = DNSCACHE_DEFAULT_MAX_TTL,
+				     .neg_max_ttl = DNSCACHE_DEFAULT_NEG_MAX_TTL};
 	p->cache = dnscache_new(&cc);
 	if (!p->cache) {
 		free(p);

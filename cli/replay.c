@@ -15,12 +15,19 @@
  * The dataplane opens no network connection. With both, the zone wins:
  * the run then does not depend on the daemon's DNS.
  *
- * SPF and DMARC: with a zone, each worker runs cli/policy over its own
- * ws_dns (a policy_cli copied from the options --trusted-sealers,
- * --dmarc-method, --random-pct), the session's client address, HELO and
- * MAIL FROM standing for verify's --client-ip/--helo/--mail-from, so a
- * message's line is verify's object for it. Without a zone (--cp) policy is
- * the control plane's; with --no-verify there is none.
+ * SPF and DMARC are the control plane's by default (replay, monitor and
+ * inline share one path): replay runs with a wireseal-cp (--cp SOCKET; else,
+ * with --zone, a child it spawns with the zone as its embedded DNS, its
+ * socket in a private temporary folder, killed with the replay; else one
+ * listening at the default socket), asks a VERDICT for every message and
+ * prints it; lines wait, in order, per worker, for their verdicts (the
+ * worker goes on with the next messages meanwhile). --no-cp (or no control
+ * plane to be had) runs the same policy in-process: each worker runs
+ * cli/policy over its own ws_dns (a policy_cli copied from the options
+ * --trusted-sealers, --dmarc-method, --random-pct), the session's client
+ * address, HELO and MAIL FROM standing for verify's
+ * --client-ip/--helo/--mail-from. Both print verify's object for the
+ * message, byte for byte; with --no-verify there is no policy.
  *
  * --cp SOCKET: every message and session record also goes to wireseal-cp
  * (MESSAGE_RECORD, SESSION_RECORD; cpclient.h: kept until ACKed, re-sent
@@ -44,6 +51,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <stdio.h>
@@ -57,6 +65,7 @@
 #include "dns.h"
 #include "dpe.h"
 #include "dpkeys.h"
+#include "authres.h"
 #include "json.h"
 #include "keys.h"
 #include "policy.h"
@@ -70,8 +79,15 @@
 #define REPLAY_FLOWS 65536u    /* per worker */
 #define REPLAY_IDLE_S 300      /* flow idle timeout, capture time */
 #define REPLAY_CP_ACK_MS 10000 /* wait for the control plane's last ACK (--cp-wait) */
+#define REPLAY_VERDICT_MS 30000 /* a message's VERDICT must come by then, through
+                                 * reconnects (--verdict-wait) */
+#define REPLAY_MAX_PENDING 4096 /* lines per worker waiting for their verdicts; past it the
+                                 * worker waits for the oldest */
+#define REPLAY_SPAWN_WAIT_MS 10000 /* a spawned wireseal-cp must listen by then */
+#define REPLAY_CPM_SOCKET "/run/wireseal/cpm.sock" /* the daemon's default (cpm_socket:) */
 
 struct app;
+struct pend;
 
 struct app_worker {
 	struct app *a;
@@ -84,6 +100,11 @@ struct app_worker {
 	 * this worker's policy and dnscache; NULL without a zone */
 	struct policy_cli *pol;
 	struct policy_arc_store *arc_store;
+	/* output lines in on_message order, waiting for their VERDICTs (policy
+	 * from the control plane): printed from the head as they complete */
+	struct pend *phead, **ptail;
+	unsigned npend;
+	uint64_t verdict_timeouts, verdict_errors;
 };
 
 struct app {
@@ -93,7 +114,13 @@ struct app {
 	const char *cp_path;
 	struct cpc *cp; /* NULL without --cp */
 	unsigned cp_wait_ms;
+	unsigned verdict_wait_ms; /* --verdict-wait: per message */
 	const char *spawn_sink; /* --spawn-cp SINK: run a wireseal-cp of our own */
+	bool no_cp;             /* --no-cp: policy in-process, no control plane */
+	bool cp_explicit;       /* --cp given (else cp_path may be the default socket) */
+	bool spawn_default;     /* replay's default: a child wireseal-cp on --zone, no sink */
+	bool cp_policy;         /* SPF/DMARC are the control plane's VERDICTs */
+	bool cp_sessions;       /* SESSION_RECORDs to the control plane (not to a sinkless child) */
 	pid_t cp_pid;
 	char cp_dir[64], cp_sock[128];
 	unsigned max_parked, park_timeout_ms;
@@ -137,6 +164,8 @@ async_lookup(void *arg, const char *name, const struct dkim_key **key, const cha
 }
 
 static void on_message(void *arg, const struct dp_message_record *rec);
+static int cp_setup(struct app *a, char *why, size_t whylen);
+static void pend_drain(struct app_worker *w, bool wait, unsigned max_waiting);
 
 static void
 on_parked(void *arg, const struct dp_message_record *rec, struct msgstream_parked *p)
@@ -151,6 +180,8 @@ worker_poll(void *app, unsigned wi, bool final)
 	struct app_worker *w = &((struct app *)app)->w[wi];
 	if (w->dpk)
 		dpk_poll(w->dpk, final, on_message, w);
+	if (w->phead)
+		pend_drain(w, final, REPLAY_MAX_PENDING);
 }
 
 static enum dkim_key_status
@@ -267,6 +298,257 @@ message_policy(struct app_worker *w, const struct dp_message_record *rec)
 	return true;
 }
 
+/* ---- lines waiting for the control plane's VERDICT ----
+ *
+ * A message's line is rendered when the message ends, without SPF and
+ * DMARC: the JSON up to where they go (head), the A-R value so far (dkim=,
+ * arc=) and the rest (tail, the session object). The VERDICT completes it:
+ * head + "spf" + "dmarc" + "authres" (with spf= and dmarc= added) + tail,
+ * the bytes the in-process path prints. Lines leave in the order their
+ * messages ended, per worker. */
+struct pend {
+	struct pend *next;
+	uint64_t rid;         /* the record's id; 0: the line is ready */
+	uint64_t deadline_ms; /* monotonic: no verdict by then is a policy error */
+	bool json;
+	char *buf;            /* the rendered line (ready: the final one) */
+	size_t len, at_policy, at_tail;
+	struct authres ar;    /* dkim= and arc= (waiting lines) */
+	char label[96];       /* "IP:port #n" for stderr */
+};
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+static void
+pend_free(struct pend *p)
+{
+	if (!p)
+		return;
+	free(p->buf);
+	authres_free(&p->ar);
+	free(p);
+}
+
+/* Writes buf to stdout as one line, whole (workers print concurrently). */
+static void
+print_line(const char *buf, size_t len)
+{
+	flockfile(stdout);
+	fwrite(buf, 1, len, stdout);
+	fflush(stdout);
+	funlockfile(stdout);
+}
+
+/* Prints the ready lines at the head of w's queue. */
+static void
+pend_print(struct app_worker *w)
+{
+	while (w->phead && w->phead->rid == 0) {
+		struct pend *p = w->phead;
+		w->phead = p->next;
+		if (!w->phead)
+			w->ptail = &w->phead;
+		w->npend--;
+		print_line(p->buf, p->len);
+		pend_free(p);
+	}
+}
+
+/* A line that needs no verdict: printed now unless lines wait before it. */
+static void
+emit_line(struct app_worker *w, char *buf, size_t len)
+{
+	if (!w->phead) {
+		print_line(buf, len);
+		free(buf);
+		return;
+	}
+	struct pend *p = calloc(1, sizeof(*p));
+	if (!p) { /* out of memory: out of order rather than lost */
+		print_line(buf, len);
+		free(buf);
+		return;
+	}
+	p->buf = buf;
+	p->len = len;
+	*w->ptail = p;
+	w->ptail = &p->next;
+	w->npend++;
+}
+
+/* Completes p with verdict v (NULL: none came; why says so). */
+static void
+pend_complete(struct app_worker *w, struct pend *p, const struct cpc_verdict *v, const char *why)
+{
+	if (!v || v->status != CPM_VERDICT_DONE) {
+		fprintf(stderr, "%s: message %s: policy: %s\n", w->a->prog, p->label,
+		        v ? v->why : why);
+		if (v)
+			w->verdict_errors++;
+		v = NULL;
+	}
+	if (v) { /* spf= then dmarc=, as policy_cli_authres adds them */
+		policy_spf_authres(&p->ar, &v->spf);
+		if (v->dmarc_ran)
+			policy_dmarc_authres(&p->ar, &v->dm);
+	}
+	const char *value = authres_value(&p->ar);
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	if (!f)
+		return; /* stays waiting; its deadline prints it without the verdict */
+	if (!p->json) {
+		fprintf(f, "Authentication-Results: %s\n", value ? value : "");
+	} else {
+		fwrite(p->buf, 1, p->at_policy, f);
+		/* a writer inside the top-level object, after its first member */
+		struct json j = {.f = f, .depth = 1};
+		j.need_comma[1] = true;
+		if (v) {
+			policy_spf_json(&j, &v->spf);
+			if (v->dmarc_ran)
+				policy_dmarc_json(&j, &v->dm);
+		}
+		json_key(&j, "authres");
+		json_str(&j, value);
+		fwrite(p->buf + p->at_tail, 1, p->len - p->at_tail, f);
+	}
+	if (fclose(f) != 0) {
+		free(out);
+		return;
+	}
+	free(p->buf);
+	authres_free(&p->ar);
+	p->buf = out;
+	p->len = len;
+	p->rid = 0;
+}
+
+/* Takes w's verdicts from the mailbox and completes their lines; with
+ * wait, until every line is printed (each waits until its deadline). */
+static void
+pend_drain(struct app_worker *w, bool wait, unsigned max_waiting)
+{
+	struct cpc *c = w->a->cp;
+	for (;;) {
+		struct cpc_verdict *v;
+		while (c && (v = cpc_verdict_take(c, w->id))) {
+			for (struct pend *p = w->phead; p; p = p->next)
+				if (p->rid && p->rid == v->record_id) {
+					pend_complete(w, p, v, NULL);
+					break;
+				}
+			cpc_verdict_free(v); /* or a repeat for a re-sent record */
+		}
+		pend_print(w);
+		if (!w->phead || (!wait && w->npend <= max_waiting))
+			return;
+		uint64_t now = mono_ms();
+		struct pend *h = w->phead;
+		if (!c || now >= h->deadline_ms) {
+			char why[96];
+			snprintf(why, sizeof(why), "no verdict from the control plane within %u ms",
+			         w->a->verdict_wait_ms);
+			w->verdict_timeouts++;
+			pend_complete(w, h, NULL, why);
+			if (h->rid) { /* out of memory: print it unfinished rather than hang */
+				h->rid = 0;
+				h->len = 0;
+			}
+			continue;
+		}
+		uint64_t left = h->deadline_ms - now;
+		cpc_verdict_wait(c, w->id, left < 200 ? (unsigned)left : 200);
+	}
+}
+
+/* report_message's hooks while rendering a waiting line: where the policy
+ * goes (before "authres"), the A-R so far, where the tail begins. */
+struct pend_render {
+	struct pend *p;
+	const struct dp_message_record *rec;
+};
+
+static void
+pr_authres(struct authres *ar, void *arg)
+{
+	struct pend *p = ((struct pend_render *)arg)->p;
+	/* a copy: report_message frees its own */
+	p->ar = *ar;
+	p->ar.p = NULL;
+	if (ar->p) {
+		p->ar.p = malloc(ar->cap);
+		if (p->ar.p)
+			memcpy(p->ar.p, ar->p, ar->len + 1);
+		else
+			p->ar.oom = true;
+	}
+}
+
+static void
+pr_policy(struct json *j, void *arg)
+{
+	struct pend_render *r = arg;
+	fflush(j->f);
+	r->p->at_policy = (size_t)ftell(j->f);
+}
+
+static void
+pr_tail(struct json *j, void *arg)
+{
+	struct pend_render *r = arg;
+	fflush(j->f);
+	r->p->at_tail = (size_t)ftell(j->f);
+	session_json(j, (void *)(uintptr_t)r->rec);
+}
+
+/* The message's line, waiting for the VERDICT of record rid. */
+static void
+pend_message(struct app_worker *w, const struct dp_message_record *rec, uint64_t rid)
+{
+	struct pend *p = calloc(1, sizeof(*p));
+	if (!p)
+		return;
+	char ip[INET6_ADDRSTRLEN];
+	cpc_ip_text(&rec->info->client, ip, sizeof(ip));
+	snprintf(p->label, sizeof(p->label), "%s:%u #%u", ip, rec->info->client.port,
+	         rec->transaction);
+	p->rid = rid;
+	p->json = w->a->json;
+	p->deadline_ms = mono_ms() + w->a->verdict_wait_ms;
+	FILE *f = open_memstream(&p->buf, &p->len);
+	if (!f) {
+		free(p);
+		return;
+	}
+	struct pend_render pr = {.p = p, .rec = rec};
+	struct report_parts parts = {
+	        .authserv_id = w->a->authserv_id,
+	        .json = w->a->json,
+	        .dkim = rec->dkim,
+	        .arc = rec->arc,
+	        .authres_more = pr_authres,
+	        .json_more = pr_policy,
+	        .json_tail = pr_tail,
+	        .arg = &pr,
+	};
+	report_message(f, &parts);
+	if (fclose(f) != 0) {
+		pend_free(p);
+		return;
+	}
+	*w->ptail = p;
+	w->ptail = &p->next;
+	w->npend++;
+}
+
 static void
 on_message(void *arg, const struct dp_message_record *rec)
 {
@@ -276,13 +558,31 @@ on_message(void *arg, const struct dp_message_record *rec)
 	dpe_count_message(w->ws, rec);
 	if (rec->gap_reason)
 		w->ws->gaps++;
-	if (w->a->cp)
+	if (w->a->cp_policy && rec->dkim && rec->hdr) {
+		/* the control plane's policy: the line waits for its VERDICT */
+		uint64_t rid;
+		if (cpc_message_verdict(w->a->cp, rec, w->id, &rid) == 0) {
+			pend_message(w, rec, rid);
+			pend_drain(w, false, REPLAY_MAX_PENDING);
+			return;
+		}
+		/* not queued (counted there, reported at the end): no policy */
+	} else if (w->a->cp) {
 		cpc_message(w->a->cp, rec); /* a failure is counted there, reported at the end */
+	}
 	/* policy before the lock: its DNS lookups (the zone) are this worker's */
 	struct msg_out mo = {.rec = rec};
 	if (w->pol && rec->dkim && rec->hdr && message_policy(w, rec))
 		mo.pol = w->pol;
-	flockfile(stdout);
+	/* straight to stdout, unless lines wait for verdicts before this one */
+	char *buf = NULL;
+	size_t len = 0;
+	bool direct = !w->phead;
+	FILE *f = direct ? stdout : open_memstream(&buf, &len);
+	if (!f)
+		return;
+	if (direct)
+		flockfile(stdout);
 	if (rec->dkim) {
 		struct report_parts p = {
 		        .authserv_id = w->a->authserv_id,
@@ -294,15 +594,24 @@ on_message(void *arg, const struct dp_message_record *rec)
 		        .json_tail = msg_tail_json,
 		        .arg = &mo,
 		};
-		report_message(stdout, &p);
+		report_message(f, &p);
 	} else if (w->a->json) {
 		struct json j;
-		json_begin(&j, stdout);
+		json_begin(&j, f);
 		session_json(&j, (void *)(uintptr_t)rec);
 		json_end(&j);
 	}
-	fflush(stdout);
-	funlockfile(stdout);
+	if (direct) {
+		fflush(stdout);
+		funlockfile(stdout);
+		return;
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return;
+	}
+	emit_line(w, buf, len);
+	pend_drain(w, false, REPLAY_MAX_PENDING);
 }
 
 /* Implicit TLS (465) shows no SMTP: its session facts are the only record,
@@ -312,24 +621,41 @@ static void
 on_session(void *arg, const struct dp_session_record *rec)
 {
 	struct app_worker *w = arg;
-	if (w->a->cp)
+	if (w->a->cp && w->a->cp_sessions)
 		cpc_session(w->a->cp, rec); /* a failure is counted there, reported at the end */
-	flockfile(stdout);
+	/* straight to stdout, unless lines wait for verdicts before this one
+	 * (the session's messages) */
+	char *buf = NULL;
+	size_t len = 0;
+	bool direct = !w->phead;
+	FILE *f = direct ? stdout : open_memstream(&buf, &len);
+	if (!f)
+		return;
+	if (direct)
+		flockfile(stdout);
 	if (w->a->json) {
-		sessjson_print(w->a->sj, stdout, rec);
+		sessjson_print(w->a->sj, f, rec);
 	} else if (rec->info->implicit_tls) {
 		/* implicit TLS (465) shows no SMTP: its facts are its only record */
 		char cip[INET6_ADDRSTRLEN], sip[INET6_ADDRSTRLEN];
 		cpc_ip_text(&rec->info->client, cip, sizeof(cip));
 		cpc_ip_text(&rec->info->server, sip, sizeof(sip));
-		printf("session %s port %u -> %s port %u: implicit TLS, %llu bytes client, %llu "
-		       "bytes server, ended %s\n",
-		       cip, rec->info->client.port, sip, rec->info->server.port,
-		       (unsigned long long)rec->tls_bytes[DP_DIR_C2S],
-		       (unsigned long long)rec->tls_bytes[DP_DIR_S2C], rec->end_reason);
+		fprintf(f, "session %s port %u -> %s port %u: implicit TLS, %llu bytes client, %llu "
+		        "bytes server, ended %s\n",
+		        cip, rec->info->client.port, sip, rec->info->server.port,
+		        (unsigned long long)rec->tls_bytes[DP_DIR_C2S],
+		        (unsigned long long)rec->tls_bytes[DP_DIR_S2C], rec->end_reason);
 	}
-	fflush(stdout);
-	funlockfile(stdout);
+	if (direct) {
+		fflush(stdout);
+		funlockfile(stdout);
+		return;
+	}
+	if (fclose(f) != 0 || len == 0) {
+		free(buf);
+		return;
+	}
+	emit_line(w, buf, len);
 }
 
 static int
@@ -340,7 +666,25 @@ worker_setup(void *app, unsigned wi, struct dpe_worker_stats *ws, struct dp_sess
 	w->a = a;
 	w->id = wi;
 	w->ws = ws;
-	if (a->zone && a->verify) {
+	w->ptail = &w->phead;
+	/* the control plane is joined here, after the EAL's start-up, which
+	 * the spawned child's own start-up overlaps */
+	char cwhy[256];
+	if (wi == 0 && cp_setup(a, cwhy, sizeof(cwhy)) != 0)
+		return -1;
+	if (a->zone && a->verify && a->cp_policy) {
+		/* keys from the zone here, SPF/DMARC the control plane's */
+		char why[256];
+		struct ws_dns_config dc = {.zone_file = a->zone};
+		w->dns = ws_dns_new(&dc, why, sizeof(why));
+		if (!w->dns) {
+			fprintf(stderr, "%s: %s: %s\n", a->prog, a->zone, why);
+			return -1;
+		}
+		w->kc = keycache_new(w->dns);
+		if (!w->kc)
+			return -1;
+	} else if (a->zone && a->verify) {
 		char why[256];
 		struct ws_dns_config dc = {.zone_file = a->zone};
 		w->dns = ws_dns_new(&dc, why, sizeof(why));
@@ -364,6 +708,9 @@ worker_setup(void *app, unsigned wi, struct dpe_worker_stats *ws, struct dp_sess
 			fprintf(stderr, "%s: %s\n", a->prog, why);
 			return -1;
 		}
+		/* %{r} (RFC 7208 7.3): this host, as the control plane's policy
+		 * has it (policy.authserv_id), so both paths print the same */
+		w->pol->spf_in.receiver = a->authserv_id;
 	} else if (a->cp && a->verify && a->async_keys) {
 		w->dpk = dpk_new(a->cp, wi, a->max_parked, a->park_timeout_ms);
 		if (!w->dpk)
@@ -396,6 +743,13 @@ app_free(struct app *a)
 	tlscert_store_free(a->ca_store);
 	a->ca_store = NULL;
 	for (unsigned i = 0; i < DPE_MAX_WORKERS; i++) {
+		while (a->w[i].phead) {
+			struct pend *p = a->w[i].phead;
+			a->w[i].phead = p->next;
+			pend_free(p);
+		}
+		a->w[i].ptail = &a->w[i].phead;
+		a->w[i].npend = 0;
 		dpk_free(a->w[i].dpk);
 		a->w[i].dpk = NULL;
 		keycache_free(a->w[i].kc);
@@ -451,7 +805,7 @@ static void
 progress(void *app, const struct dpe_stats *st)
 {
 	struct app *a = app;
-	if (a->cp && ++a->progress_ticks % 4 == 0)
+	if (a->cp && a->cp_sessions && ++a->progress_ticks % 4 == 0)
 		relay_stats(a, st); /* about once a second */
 	if (!a->tty)
 		return;
@@ -615,8 +969,10 @@ static const struct option common_opts[] = {
         {"zone", required_argument, NULL, 'z'},
         {"cp", required_argument, NULL, 'c'},
         {"cp-wait", required_argument, NULL, 'W'},
+        {"verdict-wait", required_argument, NULL, 0x106},
         {"async-keys", no_argument, NULL, 'A'},
         {"spawn-cp", required_argument, NULL, 'S'},
+        {"no-cp", no_argument, NULL, 'N'},
         {"max-parked", required_argument, NULL, 'P'},
         {"park-timeout", required_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'j'},
@@ -655,9 +1011,16 @@ parse_common(int argc, char **argv, struct app *a, struct run_opts *o)
 			break;
 		case 'c':
 			a->cp_path = optarg;
+			a->cp_explicit = true;
+			break;
+		case 'N':
+			a->no_cp = true;
 			break;
 		case 'W':
 			a->cp_wait_ms = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 0x106:
+			a->verdict_wait_ms = (unsigned)strtoul(optarg, NULL, 10);
 			break;
 		case 'A':
 			a->async_keys = true;
@@ -754,6 +1117,7 @@ defaults(struct app *a, struct run_opts *o, const char *prog)
 	a->authserv_id = host;
 	a->tty = isatty(STDERR_FILENO);
 	a->cp_wait_ms = REPLAY_CP_ACK_MS;
+	a->verdict_wait_ms = REPLAY_VERDICT_MS;
 	static struct sessjson *sj;
 	if (!sj)
 		sj = sessjson_new(); /* lives for the process: workers print through it */
@@ -811,7 +1175,8 @@ static void
 spawn_cleanup(struct app *a)
 {
 	if (a->cp_pid > 0) {
-		kill(a->cp_pid, SIGTERM);
+		/* the default child has no sink: nothing of its needs a clean stop */
+		kill(a->cp_pid, a->spawn_sink ? SIGTERM : SIGKILL);
 		int st;
 		while (waitpid(a->cp_pid, &st, 0) < 0 && errno == EINTR)
 			;
@@ -829,25 +1194,50 @@ spawn_cleanup(struct app *a)
 	a->cp_dir[0] = '\0';
 }
 
-/* --spawn-cp SINK: a wireseal-cp child with a generated configuration (the
- * replay's --zone as its zone, else the system resolver; its socket in a
- * private temporary folder; verdict events to SINK), used like --cp. */
+/* The generated configuration's policy part: replay's policy options as
+ * the control plane's directives, so both paths decide alike. -1 when a
+ * sealer cannot be written as a plain quoted YAML string. */
 static int
-spawn_cp(struct app *a, char *why, size_t whylen)
+spawn_policy_yaml(const struct app *a, FILE *f)
 {
-	char bin[PATH_MAX], zone[PATH_MAX + 8] = "\"\"", sink[PATH_MAX + 8], conf[128];
+	const struct policy_cli *po = &a->pol_opts;
+	fprintf(f, "policy:\n  authserv_id: \"%s\"\n  org_domain: %s\n  fixed_pct: %u\n",
+	        strpbrk(a->authserv_id, "\"\\") ? "" : a->authserv_id,
+	        po->dmarc.method == DMARC_ORG_PSL ? "psl" : "treewalk",
+	        po->pct_fixed ? po->dmarc.random_pct : 100u);
+	if (po->dmarc.ntrusted)
+		fprintf(f, "  trusted_arc_sealers:\n");
+	for (size_t i = 0; i < po->dmarc.ntrusted; i++) {
+		if (strpbrk(po->trusted[i], "\"\\\n\r"))
+			return -1;
+		fprintf(f, "    - \"%s\"\n", po->trusted[i]);
+	}
+	return 0;
+}
+
+/* A wireseal-cp child with a generated configuration (the replay's --zone
+ * as its zone, else the system resolver; its sockets in a private
+ * temporary folder; verdict events to --spawn-cp's SINK, none by default),
+ * started here and waited for by spawn_wait, so that the replay's own
+ * start-up runs meanwhile. The child dies with the replay (PDEATHSIG) and
+ * is stopped and reaped at the end (spawn_cleanup). */
+static int
+spawn_start(struct app *a, char *why, size_t whylen)
+{
+	char bin[PATH_MAX], zone[PATH_MAX + 8] = "\"\"", sink[PATH_MAX + 8] = "\"\"", conf[128];
+	const char *opt = a->spawn_sink ? "--spawn-cp" : "control plane";
 	if (cp_binary(bin, sizeof(bin)) != 0 || access(bin, X_OK) != 0) {
-		snprintf(why, whylen, "--spawn-cp: no wireseal-cp at %.180s (set WIRESEAL_CP)", bin);
+		snprintf(why, whylen, "%s: no wireseal-cp at %.180s (set WIRESEAL_CP)", opt, bin);
 		return -1;
 	}
-	if (yaml_path(a->spawn_sink, sink, sizeof(sink)) != 0 ||
+	if ((a->spawn_sink && yaml_path(a->spawn_sink, sink, sizeof(sink)) != 0) ||
 	    (a->zone && yaml_path(a->zone, zone, sizeof(zone)) != 0)) {
-		snprintf(why, whylen, "--spawn-cp: a path with a quote, backslash or newline");
+		snprintf(why, whylen, "%s: a path with a quote, backslash or newline", opt);
 		return -1;
 	}
 	snprintf(a->cp_dir, sizeof(a->cp_dir), "/tmp/wireseal-cp-XXXXXX");
 	if (!mkdtemp(a->cp_dir)) {
-		snprintf(why, whylen, "--spawn-cp: mkdtemp: %s", strerror(errno));
+		snprintf(why, whylen, "%s: mkdtemp: %s", opt, strerror(errno));
 		a->cp_dir[0] = '\0';
 		return -1;
 	}
@@ -855,26 +1245,34 @@ spawn_cp(struct app *a, char *why, size_t whylen)
 	snprintf(conf, sizeof(conf), "%s/cp.yaml", a->cp_dir);
 	FILE *f = fopen(conf, "w");
 	if (!f) {
-		snprintf(why, whylen, "--spawn-cp: %s: %s", conf, strerror(errno));
+		snprintf(why, whylen, "%s: %s: %s", opt, conf, strerror(errno));
 		return -1;
 	}
+	/* MTA-STS judges SESSION_RECORDs for a sink; the default child has no
+	 * sink and gets none, so it starts no worker threads */
 	fprintf(f,
-	        "# generated by wireseal replay --spawn-cp\n"
+	        "# generated by wireseal replay\n"
 	        "user: \"\"\ncpm_socket: \"%s\"\ncontrol_socket: \"%s/ctl.sock\"\n"
-	        "dns:\n  zone_file: %s\npolicy:\n  authserv_id: \"%s\"\n"
-	        "sinks:\n  json_file: %s\nmetrics:\n  port: 0\n",
-	        a->cp_sock, a->cp_dir, zone, strpbrk(a->authserv_id, "\"\\") ? "" : a->authserv_id,
-	        sink);
-	if (fclose(f) != 0) {
-		snprintf(why, whylen, "--spawn-cp: writing %s", conf);
+	        "dns:\n  zone_file: %s\nsinks:\n  json_file: %s\nmetrics:\n  port: 0\n"
+	        "sts:\n  enabled: %s\n",
+	        a->cp_sock, a->cp_dir, zone, sink, a->spawn_sink ? "true" : "false");
+	int prc = spawn_policy_yaml(a, f);
+	if (fclose(f) != 0 || prc != 0) {
+		snprintf(why, whylen, "%s: writing %s%s", opt, conf,
+		         prc ? ": a trusted sealer with a quote or backslash" : "");
 		return -1;
 	}
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
-		snprintf(why, whylen, "--spawn-cp: fork: %s", strerror(errno));
+		snprintf(why, whylen, "%s: fork: %s", opt, strerror(errno));
 		return -1;
 	}
 	if (pid == 0) {
+		/* dies with the replay, even a replay killed -9; the check after
+		 * it closes the window where the parent died before the prctl */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+			_exit(127);
 		char logp[128];
 		snprintf(logp, sizeof(logp), "%s/cp.log", a->cp_dir);
 		FILE *lf = freopen(logp, "w", stdout);
@@ -884,22 +1282,73 @@ spawn_cp(struct app *a, char *why, size_t whylen)
 		_exit(127);
 	}
 	a->cp_pid = pid;
-	/* up when its socket exists (it binds before it reads the socket) */
-	for (int i = 0; i < 200; i++) {
+	return 0;
+}
+
+/* Connects to the child once it listens (its socket file appears at bind,
+ * a moment before listen: a refused connect is retried). */
+static struct cpc *
+spawn_connect(struct app *a, char *why, size_t whylen)
+{
+	const char *opt = a->spawn_sink ? "--spawn-cp" : "control plane";
+	for (unsigned ms = 0; ms < REPLAY_SPAWN_WAIT_MS; ms++) {
 		struct stat sb;
-		if (stat(a->cp_sock, &sb) == 0)
-			return 0;
+		if (stat(a->cp_sock, &sb) == 0) {
+			struct cpc *c = cpc_connect(a->cp_sock, true, why, whylen);
+			if (c)
+				return c;
+		}
 		int st;
-		if (waitpid(pid, &st, WNOHANG) == pid) {
+		if (waitpid(a->cp_pid, &st, WNOHANG) == a->cp_pid) {
 			a->cp_pid = 0;
-			snprintf(why, whylen, "--spawn-cp: wireseal-cp exited (status %d) before listening",
+			snprintf(why, whylen, "%s: wireseal-cp exited (status %d) before listening", opt,
 			         WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+			return NULL;
+		}
+		struct timespec t = {0, 1000000}; /* 1 ms: it listens in ~10 ms */
+		nanosleep(&t, NULL);
+	}
+	snprintf(why, whylen, "%s: wireseal-cp did not listen within %u ms", opt,
+	         REPLAY_SPAWN_WAIT_MS);
+	return NULL;
+}
+
+/* Which control plane, if any, this run uses (replay; wireseal-dp only
+ * ever uses --cp). Returns 0, or -1 after an error was said (exit 1). */
+static int
+cp_setup(struct app *a, char *why, size_t whylen)
+{
+	bool spawn = a->spawn_sink || a->spawn_default;
+	if (spawn) {
+		if (!(a->cp = spawn_connect(a, why, whylen)))
+			goto no_spawn;
+		a->cp_path = a->cp_sock;
+	} else if (a->cp_path) {
+		/* replay waits for room in the ACK queue; the live dataplane drops */
+		a->cp = cpc_connect(a->cp_path, !a->live, why, whylen);
+		if (!a->cp && !a->cp_explicit && !a->live)
+			return 0; /* nothing at the default socket: in-process */
+		if (!a->cp) {
+			fprintf(stderr, "%s: %s\n", a->prog, why);
 			return -1;
 		}
-		usleep(50000);
+	} else {
+		return 0;
 	}
-	snprintf(why, whylen, "--spawn-cp: wireseal-cp did not listen within 10 s");
-	return -1;
+	a->cp_policy = !a->live && a->verify;
+	a->cp_sessions = !a->spawn_default;
+	return 0;
+no_spawn:
+	if (!a->spawn_default) {
+		fprintf(stderr, "%s: %s\n", a->prog, why);
+		return -1;
+	}
+	/* the default child is a convenience: without it, the same policy runs here */
+	fprintf(stderr, "%s: %s: SPF and DMARC run in-process\n", a->prog, why);
+	spawn_cleanup(a);
+	a->spawn_default = false;
+	a->cp_path = NULL;
+	return 0;
 }
 
 static int
@@ -929,33 +1378,36 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 	memcpy(dc.tls_ports, o->tls, sizeof(dc.tls_ports));
 	static struct dpe_stats st;
 	char why[256];
-	if (a->spawn_sink) {
-		if (spawn_cp(a, why, sizeof(why)) != 0) {
+	if ((a->spawn_sink || a->spawn_default) && spawn_start(a, why, sizeof(why)) != 0) {
+		spawn_cleanup(a);
+		if (a->spawn_sink) {
 			fprintf(stderr, "%s: %s\n", a->prog, why);
-			spawn_cleanup(a);
 			return 1;
 		}
-		a->cp_path = a->cp_sock;
+		fprintf(stderr, "%s: %s: SPF and DMARC run in-process\n", a->prog, why);
+		a->spawn_default = false;
 	}
+	/* the child starts while this process loads its patterns and CAs */
 	if (wiresig_init_db(why, sizeof(why)) != 0)
 		fprintf(stderr, "%s: wire signal patterns off: %s\n", a->prog, why);
 	if (a->ca_file) {
 		a->ca_store = tlscert_store_load(a->ca_file, why, sizeof(why));
 		if (!a->ca_store) {
 			fprintf(stderr, "%s: %s\n", a->prog, why);
-			return 1;
-		}
-	}
-	if (a->cp_path) {
-		/* replay waits for room in the ACK queue; the live dataplane drops */
-		a->cp = cpc_connect(a->cp_path, !a->live, why, sizeof(why));
-		if (!a->cp) {
-			fprintf(stderr, "%s: %s\n", a->prog, why);
 			spawn_cleanup(a);
 			return 1;
 		}
 	}
 	int rc = dpe_run(&dc, &st, why, sizeof(why));
+	/* lines still waiting for verdicts (the inline worker has no poll at
+	 * the end; every worker has stopped by now) */
+	uint64_t vto = 0, verr = 0;
+	for (unsigned i = 0; i < DPE_MAX_WORKERS; i++) {
+		if (a->w[i].phead)
+			pend_drain(&a->w[i], true, 0);
+		vto += a->w[i].verdict_timeouts;
+		verr += a->w[i].verdict_errors;
+	}
 	if (rc != 0) {
 		app_free(a);
 		fprintf(stderr, "%s: %s\n", a->prog, why);
@@ -964,7 +1416,7 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 		return 1;
 	}
 	summary(a, &st);
-	if (a->cp)
+	if (a->cp && a->cp_sessions) /* not to a sinkless child: no one reads its metrics */
 		relay_stats(a, &st); /* the final figures (sent before the last ACK wait) */
 	app_free(a);
 	if (a->cp) {
@@ -978,10 +1430,17 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 		        (unsigned long long)cpc_key_requests(a->cp),
 		        (unsigned long long)cpc_resent(a->cp),
 		        (unsigned long long)cpc_reconnects(a->cp));
+		if (a->cp_policy)
+			fprintf(stderr,
+			        "%s: control plane policy: %llu verdicts, %llu refused, %llu not answered\n",
+			        a->prog, (unsigned long long)cpc_verdicts(a->cp),
+			        (unsigned long long)verr, (unsigned long long)vto);
 		if (crc != 0) {
 			fprintf(stderr, "%s: control plane: %s\n", a->prog, why);
 			rc = 1;
 		}
+		if (vto != 0)
+			rc = 1; /* lines printed without the control plane's policy */
 		cpc_free(a->cp);
 		a->cp = NULL;
 	}
@@ -992,7 +1451,7 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 static void
 replay_usage(void)
 {
-	fprintf(stderr, "usage: wireseal replay [--zone FILE] [--cp SOCKET | --spawn-cp SINK] [--cp-wait MS] [--async-keys [--max-parked N] [--park-timeout MS]] [--json] [--workers N] [--no-verify] "
+	fprintf(stderr, "usage: wireseal replay [--zone FILE] [--cp SOCKET | --spawn-cp SINK | --no-cp] [--cp-wait MS] [--verdict-wait MS] [--async-keys [--max-parked N] [--park-timeout MS]] [--json] [--workers N] [--no-verify] "
 	                "[--authserv-id ID] [--now EPOCH] [--smtp-ports 25,587] [--tls-ports 465] "
 	                "[--flows N] [--idle-timeout S] [--end-idle MS] [--inline] "
 	                "[--trusted-sealers D1,D2] [--dmarc-method psl|treewalk] [--random-pct 0..99] "
@@ -1009,9 +1468,21 @@ replay_main(int argc, char **argv, struct app *app, struct run_opts *opts)
 	}
 	int ncap = argc - optind;
 	if (ncap < 1 || ncap > REPLAY_MAX_CAPTURES || opts->workers < 1 ||
-	    opts->workers > DPE_MAX_WORKERS) {
+	    opts->workers > DPE_MAX_WORKERS ||
+	    (app->no_cp && (app->cp_path || app->spawn_sink)) || (app->cp_path && app->spawn_sink)) {
 		replay_usage();
 		return 2;
+	}
+	/* The default: SPF and DMARC from a control plane. With a zone, a child
+	 * of our own serving that zone (a daemon elsewhere would answer from
+	 * other DNS); without one, the daemon at the default socket if one
+	 * listens, else in-process (keys: none). Nothing to decide without
+	 * verification. */
+	if (!app->no_cp && !app->cp_path && !app->spawn_sink && app->verify) {
+		if (app->zone)
+			app->spawn_default = true;
+		else
+			app->cp_path = REPLAY_CPM_SOCKET;
 	}
 	/* net_pcap fails silently on an unreadable file (the port just does
 	 * not appear) and its kvargs cannot carry a comma: check both here */

@@ -49,7 +49,7 @@
 #include "cpm.h"
 #include "dkim.h"
 #include "dns.h"
-#include "cpcache.h"
+#include "dnscache.h"
 #include "metrics.h"
 #include "cppolicy.h"
 #include "cprpt.h"
@@ -104,8 +104,9 @@ struct cp {
 	const char *config_path;
 	struct cpconf conf;
 	struct ws_dns *dns;
-	struct cpcache *dc;
-	psl_ctx_t *psl;
+	struct dnscache *dc; /* the DNS answers: key service and policy */
+	psl_ctx_t *psl;           /* loaded from policy.psl_file (owned) */
+	const psl_ctx_t *psl_use; /* psl, else libpsl's built-in list */
 	struct pol_config pol;
 	struct sink *sink;
 	struct met_server *met;
@@ -173,6 +174,15 @@ notify(const char *msg)
 
 /* ---- configuration-derived state ---- */
 
+/* cache.*: the DNS cache's one TTL policy (caps of 0: not kept). */
+static struct dnscache_config
+cache_config(const struct cpconf *c)
+{
+	return (struct dnscache_config){.max_entries = c->cache_max_entries,
+					.max_ttl = c->cache_max_ttl,
+					.neg_max_ttl = c->cache_negative_ttl};
+}
+
 static void
 apply_policy_config(struct cp *cp)
 {
@@ -183,8 +193,9 @@ apply_policy_config(struct cp *cp)
 	cp->pol.override_domain = (const char *const *)c->domain_overrides.key;
 	cp->pol.override_action = (const char *const *)c->domain_overrides.value;
 	cp->pol.noverrides = c->domain_overrides.n;
-	cp->pol.org_method = strcmp(c->org_domain, "psl") == 0 && cp->psl ? DMARC_ORG_PSL : DMARC_ORG_TREEWALK;
-	cp->pol.psl = cp->psl;
+	cp->pol.org_method = strcmp(c->org_domain, "psl") == 0 && cp->psl_use ? DMARC_ORG_PSL : DMARC_ORG_TREEWALK;
+	cp->pol.psl = cp->psl_use;
+	cp->pol.fixed_pct = c->fixed_pct < 100 ? (int)c->fixed_pct : -1;
 }
 
 static void
@@ -519,7 +530,7 @@ handle_key_request(struct conn *c, const struct cpm_key_request *r)
 	kw->req_id = r->req_id;
 	const struct ws_dns_answer *a;
 	uint32_t ttl = 0;
-	int rc = cpcache_get(cp->dc, name, WS_DNS_TXT, (int64_t)time(NULL), on_key, kw, &a, &ttl);
+	int rc = dnscache_lookup(cp->dc, cp->dns, name, WS_DNS_TXT, (int64_t)time(NULL), on_key, kw, &a, &ttl);
 	if (rc == 0) {
 		cp->parked++;
 		c->refs++;
@@ -580,6 +591,75 @@ count_verdict(struct cp *cp, const struct cpm_message *m, const struct pol_verdi
 	cp->disp[d]++;
 }
 
+static uint8_t
+u8_of(bool b)
+{
+	return b ? 1 : 0;
+}
+
+static struct cpm_spf_outcome
+spf_outcome_msg(const struct spf_outcome *o)
+{
+	return (struct cpm_spf_outcome){(uint8_t)o->result, cpm_s(o->domain), cpm_s(o->mechanism),
+					cpm_s(o->reason), cpm_s(o->explanation)};
+}
+
+/* The VERDICT for a record that asked for one (replay prints it). */
+static void
+send_verdict(struct conn *c, const struct cpm_message *m, const struct pol_verdict *v)
+{
+	static struct cpm_msg out; /* one thread */
+	char *ar = sink_authres(c->cp->sink, m, v);
+	memset(&out, 0, sizeof(out));
+	out.type = CPM_VERDICT;
+	struct cpm_verdict *vd = &out.u.verdict;
+	vd->record_id = m->record_id;
+	if (!v->dmarc_evaluated && !v->override && v->dmarc_error[0]) {
+		vd->status = CPM_VERDICT_ERROR; /* inputs refused: no result to print */
+		vd->why = cpm_s(v->dmarc_error);
+	}
+	vd->spf_ran = u8_of(!v->spf_skipped);
+	vd->spf_null_sender = u8_of(v->null_sender);
+	vd->spf_mail_from = m->mail_from;
+	vd->spf_helo_name = m->helo;
+	vd->spf = spf_outcome_msg(&v->spf);
+	vd->helo_ran = u8_of(v->helo_ran);
+	vd->helo = spf_outcome_msg(&v->helo);
+	const struct dmarc_result *d = &v->dmarc;
+	vd->dmarc_ran = u8_of(v->dmarc_evaluated);
+	if (v->dmarc_evaluated) {
+		vd->dmarc_result = (uint8_t)d->result;
+		vd->dmarc_policy = (uint8_t)d->policy;
+		vd->dmarc_disposition = (uint8_t)d->disposition;
+		vd->org_method = (uint8_t)d->org_method;
+		vd->testing = u8_of(d->testing);
+		vd->sampled_out = u8_of(d->sampled_out);
+		vd->org_disagree = u8_of(d->org_disagree);
+		vd->spf_aligned = u8_of(d->spf_aligned);
+		vd->dkim_aligned = u8_of(d->dkim_aligned);
+		vd->pct = d->pct <= 100 ? d->pct : 100;
+		vd->from_domain = cpm_s(d->from_domain);
+		vd->record_domain = cpm_s(d->record_domain);
+		vd->org_domain = cpm_s(d->org_domain);
+		vd->psl_org_domain = cpm_s(d->psl_org_domain);
+		vd->walk_org_domain = cpm_s(d->walk_org_domain);
+		vd->dmarc_reason = cpm_s(d->reason);
+	}
+	vd->arc_applied = u8_of(v->arc.applied);
+	if (v->arc.applied) {
+		vd->arc_by = cpm_s(v->arc.by);
+		vd->arc_sealer = cpm_s(v->arc.sealer);
+		vd->arc_instance = v->arc.instance;
+		vd->arc_reason = cpm_s(v->arc.reason);
+	}
+	vd->override = cpm_s(v->override);
+	vd->disposition = cpm_s(v->override && strcmp(v->override, "skip") == 0 ? "" : v->disposition);
+	vd->authres = cpm_s(ar);
+	conn_send(c, &out);
+	c->cp->cnt.verdicts_out++;
+	free(ar);
+}
+
 static void
 on_policy_done(void *arg, struct pol_job *job)
 {
@@ -588,6 +668,10 @@ on_policy_done(void *arg, struct pol_job *job)
 	const struct cpm_message *m = pol_job_message(job);
 	const struct pol_verdict *v = pol_job_verdict(job);
 	count_verdict(cp, m, v);
+	/* the verdict goes before the ACK that will cover the record (same
+	 * batch order), so the dataplane has it while the record is queued */
+	if (m->verdict_wanted && !jc->c->dead)
+		send_verdict(jc->c, m, v);
 	/* a record whose connection died is still written: it will come back
 	 * (unACKed) and the sink's dedupe catches the repeat */
 	if (sink_message(cp->sink, m, v) >= 0 && jc->r)
@@ -617,7 +701,7 @@ handle_message(struct conn *c, const struct cpm_message *m)
 	jc->r = r;
 	c->refs++;
 	cp->inflight++;
-	if (pol_start(&cp->pol, cp->dc, m, (int64_t)time(NULL), on_policy_done, jc) != 0) {
+	if (pol_start(&cp->pol, cp->dc, cp->dns, m, (int64_t)time(NULL), on_policy_done, jc) != 0) {
 		c->refs--;
 		cp->inflight--;
 		free(jc);
@@ -1260,7 +1344,9 @@ render_metrics(void *arg, size_t *len)
 		const char *l[] = {"disposition", dispn[i]};
 		met_sample(f, "wireseal_cp_dispositions_total", l, 1, (double)cp->disp[i]);
 	}
-	const struct cpcache_stats *d = cpcache_stats(cp->dc);
+	struct dnscache_stats ds;
+	dnscache_stats(cp->dc, &ds);
+	const struct dnscache_stats *d = &ds;
 	fam_sample(f, "wireseal_cp_dns_queries_total", "counter", "DNS queries sent", (double)d->queries);
 	met_family(f, "wireseal_cp_dns_answers_total", "counter", "DNS answers by kind");
 	const char *ok[] = {"kind", "data"}, *neg[] = {"kind", "negative"}, *tf[] = {"kind", "tempfail"};
@@ -1270,9 +1356,9 @@ render_metrics(void *arg, size_t *len)
 	fam_sample(f, "wireseal_cp_dns_timeouts_total", "counter", "DNS queries that timed out",
 		   (double)d->timeouts);
 	met_family(f, "wireseal_cp_dns_query_duration_seconds", "histogram", "DNS query latency");
-	for (size_t i = 0; i < CPCACHE_LAT_BUCKETS; i++) {
+	for (size_t i = 0; i < DNSCACHE_LAT_BUCKETS; i++) {
 		char le[32];
-		snprintf(le, sizeof(le), "%g", cpcache_lat_bounds_ms[i] / 1000.0);
+		snprintf(le, sizeof(le), "%g", dnscache_lat_bounds_ms[i] / 1000.0);
 		const char *l[] = {"le", le};
 		met_sample(f, "wireseal_cp_dns_query_duration_seconds_bucket", l, 1, (double)d->lat_le[i]);
 	}
@@ -1281,7 +1367,7 @@ render_metrics(void *arg, size_t *len)
 	met_sample(f, "wireseal_cp_dns_query_duration_seconds_sum", NULL, 0, d->lat_sum_s);
 	met_sample(f, "wireseal_cp_dns_query_duration_seconds_count", NULL, 0, (double)d->lat_count);
 	fam_sample(f, "wireseal_cp_dns_cache_entries", "gauge", "DNS cache entries (ready and pending)",
-		   (double)d->entries);
+		   (double)(d->entries + d->pending));
 	fam_sample(f, "wireseal_cp_dns_cache_pending", "gauge", "DNS queries in flight", (double)d->pending);
 	fam_sample(f, "wireseal_cp_dns_cache_hits_total", "counter", "lookups answered from the cache",
 		   (double)d->hits);
@@ -1289,8 +1375,14 @@ render_metrics(void *arg, size_t *len)
 		   (double)d->misses);
 	fam_sample(f, "wireseal_cp_dns_cache_coalesced_total", "counter",
 		   "lookups that joined a query already in flight", (double)d->coalesced);
+	fam_sample(f, "wireseal_cp_dns_cache_evictions_total", "counter",
+		   "answers evicted, least recently used first, to make room (cache.max_entries)",
+		   (double)d->evictions);
+	fam_sample(f, "wireseal_cp_dns_cache_expired_total", "counter",
+		   "answers dropped when found past their TTL", (double)d->expired);
 	fam_sample(f, "wireseal_cp_dns_cache_not_kept_total", "counter",
-		   "answers used but not kept (cache full)", (double)d->not_kept);
+		   "answers used but not kept (temporary failure, TTL cap 0, past the name or record limits)",
+		   (double)d->uncacheable);
 	fam_sample(f, "wireseal_cp_dns_cache_refused_total", "counter",
 		   "lookups refused (resolver or waiter limit): temporary failures", (double)d->refused);
 	double lookups = (double)(d->hits + d->misses + d->coalesced);
@@ -1409,7 +1501,8 @@ reload(struct cp *cp, char *why, size_t whylen)
 	cp->conf.metrics_port = old.metrics_port;
 	cp->conf.dns_timeout_ms = old.dns_timeout_ms;
 	apply_policy_config(cp);
-	cpcache_set_limits(cp->dc, cp->conf.cache_max_entries, cp->conf.cache_max_ttl, cp->conf.cache_negative_ttl);
+	struct dnscache_config dcc = cache_config(&cp->conf);
+	dnscache_set_config(cp->dc, &dcc);
 	cpconf_free(&old);
 	struct sink_config sc;
 	sink_config_of(cp, &sc);
@@ -1473,13 +1566,15 @@ ctl_run(struct ctl *k)
 	while (n && (cmd[n - 1] == ' ' || cmd[n - 1] == '\r'))
 		cmd[--n] = '\0';
 	if (strcmp(cmd, "status") == 0) {
-		const struct cpcache_stats *d = cpcache_stats(cp->dc);
+		struct dnscache_stats ds;
+		dnscache_stats(cp->dc, &ds);
+		const struct dnscache_stats *d = &ds;
 		fprintf(f, "ok\nversion %s\nprotocol %u\nconfig %s\nuptime %lld\npid %d\nuid %u\n"
 			   "dataplane_connections %u\nrecords_inflight %u\nkey_requests_parked %u\n"
 			   "cache_entries %llu\nmessage_records %llu\nsession_records %llu\nrecords_acked %llu\n",
 			WS_VERSION, CPM_VERSION, cp->config_path, (long long)(time(NULL) - cp->started),
 			(int)getpid(), (unsigned)getuid(), cp->nconns, cp->inflight, cp->parked,
-			(unsigned long long)d->entries, (unsigned long long)cp->cnt.message_records,
+			(unsigned long long)(d->entries + d->pending), (unsigned long long)cp->cnt.message_records,
 			(unsigned long long)cp->cnt.session_records,
 			(unsigned long long)cp->cnt.records_acked);
 	} else if (strcmp(cmd, "stats") == 0) {
@@ -1489,9 +1584,9 @@ ctl_run(struct ctl *k)
 		free(m);
 	} else if (strcmp(cmd, "cache show") == 0) {
 		fprintf(f, "ok\n");
-		cpcache_dump(cp->dc, (int64_t)time(NULL), f);
+		dnscache_dump(cp->dc, (int64_t)time(NULL), f);
 	} else if (strcmp(cmd, "cache flush") == 0) {
-		fprintf(f, "ok\nflushed %zu\n", cpcache_flush(cp->dc));
+		fprintf(f, "ok\nflushed %zu\n", dnscache_flush(cp->dc));
 	} else if (strcmp(cmd, "tlsrpt flush") == 0) {
 		int files = tlsrpt_flush(cp);
 		if (files >= 0)
@@ -1647,7 +1742,7 @@ on_dns(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct cp *cp = arg;
 	time_t now = time(NULL);
-	cpcache_process(cp->dc, (int64_t)now);
+	dnscache_process(cp->dc, cp->dns, (int64_t)now);
 	/* the open TLS-RPT day is written once it is over and quiet */
 	int64_t day = cp->rpt ? cprpt_open_day(cp->rpt) : 0;
 	if (day && (int64_t)now >= day + CPRPT_DAY && now - cp->last_session >= (time_t)cp->conf.tlsrpt_quiet_s)
@@ -1756,15 +1851,16 @@ start(struct cp *cp, char *why, size_t whylen)
 		snprintf(why, whylen, "DNS: %s", dwhy);
 		return -1;
 	}
-	cp->dc = cpcache_new(cp->dns, cp->conf.cache_max_entries, cp->conf.cache_max_ttl,
-			cp->conf.cache_negative_ttl);
-	if (strcmp(cp->conf.org_domain, "psl") == 0) {
-		cp->psl = psl_load_file(cp->conf.psl_file);
-		if (!cp->psl) {
-			snprintf(why, whylen, "policy.psl_file: cannot load %s", cp->conf.psl_file);
-			return -1;
-		}
+	struct dnscache_config dcc = cache_config(&cp->conf);
+	cp->dc = dnscache_new(&dcc);
+	/* the PSL is the organisational domain with org_domain: psl, and the
+	 * cross-check of the tree walk otherwise (as `wireseal verify`) */
+	cp->psl = psl_load_file(cp->conf.psl_file);
+	if (!cp->psl && strcmp(cp->conf.org_domain, "psl") == 0) {
+		snprintf(why, whylen, "policy.psl_file: cannot load %s", cp->conf.psl_file);
+		return -1;
 	}
+	cp->psl_use = cp->psl ? cp->psl : psl_builtin();
 	apply_policy_config(cp);
 	struct sink_config sc;
 	sink_config_of(cp, &sc);
@@ -1845,7 +1941,7 @@ stop(struct cp *cp)
 	met_server_stop(cp->met);
 	/* the resolver first: it never calls the cache's callbacks again */
 	ws_dns_free(cp->dns);
-	cpcache_free(cp->dc);
+	dnscache_free(cp->dc);
 	sink_close(cp->sink);
 	if (cp->cpm_fd >= 0) {
 		close(cp->cpm_fd);

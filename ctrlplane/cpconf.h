@@ -51,8 +51,9 @@ struct cpconf_map {
 	X("dns.timeout_ms", UINT, dns_timeout_ms, "2000",                                         \
 	  "one DNS query's time limit; past it the answer is a temporary failure")                \
 	X("cache.max_entries", UINT, cache_max_entries, "100000",                                 \
-	  "DNS answers kept (keys, SPF, DMARC); when full, new answers are used but not kept")     \
-	X("cache.max_ttl", UINT, cache_max_ttl, "86400", "upper bound on a positive answer's TTL") \
+	  "DNS answers kept (keys, SPF, DMARC); when full, the least recently used goes")         \
+	X("cache.max_ttl", UINT, cache_max_ttl, "86400",                                          \
+	  "upper bound on a positive answer's TTL; 0: never kept")                                \
 	X("cache.negative_ttl", UINT, cache_negative_ttl, "300",                                  \
 	  "upper bound on how long NXDOMAIN/NODATA is remembered; 0: never")                      \
 	X("keys.max_parked", UINT, keys_max_parked, "4096",                                       \
@@ -68,6 +69,9 @@ struct cpconf_map {
 	X("policy.domain_overrides", MAP, domain_overrides, "",                                   \
 	  "From domain -> none|quarantine|reject|skip: replaces the DMARC disposition "           \
 	  "(skip: no DMARC evaluation)")                                                          \
+	X("policy.fixed_pct", UINT, fixed_pct, "100",                                             \
+	  "0..99: every DMARC pct draw is this value (repeatable output, as replay's "            \
+	  "--random-pct); 100: a fresh random draw per message")                                  \
 	X("policy.max_inflight", UINT, max_inflight, "1024",                                      \
 	  "message records being evaluated at once; past it the dataplane socket is not read")    \
 	X("sinks.json_file", STR, json_file, "/var/log/wireseal/eve.json",                        \

@@ -374,6 +374,70 @@ walk_message(struct cpm_io *io, struct cpm_message *m)
 		io_str(io, &m->arc[i].sealer);
 		io_str(io, &m->arc[i].aar);
 	}
+	io_str(io, &m->gap);
+	io_u8(io, &m->verdict_wanted);
+	if (m->verdict_wanted > 1)
+		io->bad = true;
+}
+
+static void
+io_spf_outcome(struct cpm_io *io, struct cpm_spf_outcome *o)
+{
+	io_u8(io, &o->result);
+	io_str(io, &o->domain);
+	io_str(io, &o->mechanism);
+	io_str(io, &o->reason);
+	io_str(io, &o->explanation);
+	if (o->result > CPM_SPF_RESULT_MAX)
+		io->bad = true;
+}
+
+static void
+walk_verdict(struct cpm_io *io, struct cpm_verdict *m)
+{
+	io_u64(io, &m->record_id);
+	io_u8(io, &m->status);
+	io_str(io, &m->why);
+	io_u8(io, &m->spf_ran);
+	io_u8(io, &m->spf_null_sender);
+	io_str(io, &m->spf_mail_from);
+	io_str(io, &m->spf_helo_name);
+	io_spf_outcome(io, &m->spf);
+	io_u8(io, &m->helo_ran);
+	io_spf_outcome(io, &m->helo);
+	io_u8(io, &m->dmarc_ran);
+	io_u8(io, &m->dmarc_result);
+	io_u8(io, &m->dmarc_policy);
+	io_u8(io, &m->dmarc_disposition);
+	io_u8(io, &m->org_method);
+	io_u8(io, &m->testing);
+	io_u8(io, &m->sampled_out);
+	io_u8(io, &m->org_disagree);
+	io_u8(io, &m->spf_aligned);
+	io_u8(io, &m->dkim_aligned);
+	io_u32(io, &m->pct);
+	io_str(io, &m->from_domain);
+	io_str(io, &m->record_domain);
+	io_str(io, &m->org_domain);
+	io_str(io, &m->psl_org_domain);
+	io_str(io, &m->walk_org_domain);
+	io_str(io, &m->dmarc_reason);
+	io_u8(io, &m->arc_applied);
+	io_str(io, &m->arc_by);
+	io_str(io, &m->arc_sealer);
+	io_u32(io, &m->arc_instance);
+	io_str(io, &m->arc_reason);
+	io_str(io, &m->override);
+	io_str(io, &m->disposition);
+	io_str(io, &m->authres);
+	/* enumerations in range and booleans 0 or 1: the encoding stays canonical */
+	if (m->status > CPM_VERDICT_ERROR || m->dmarc_result > CPM_DMARC_RES_MAX ||
+	    m->dmarc_policy > CPM_DMARC_POLICY_MAX || m->dmarc_disposition > CPM_DMARC_POLICY_MAX ||
+	    m->org_method > CPM_DMARC_ORG_MAX || m->pct > 100)
+		io->bad = true;
+	if ((m->spf_ran | m->spf_null_sender | m->helo_ran | m->dmarc_ran | m->testing |
+	     m->sampled_out | m->org_disagree | m->spf_aligned | m->dkim_aligned | m->arc_applied) > 1)
+		io->bad = true;
 }
 
 static void

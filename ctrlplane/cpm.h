@@ -29,7 +29,11 @@
  * sink may see a record twice (at-least-once). KEY_REQUEST carries a req_id
  * chosen by the requester; KEY_ANSWER echoes it, in any order. STS_QUERY
  * (the inline hook: "may a session to this domain proceed in cleartext?")
- * works the same way: STS_ANSWER echoes its req_id.
+ * works the same way: STS_ANSWER echoes its req_id. A MESSAGE_RECORD with
+ * verdict_wanted set is answered, once its policy is done and before the
+ * ACK that covers it, by a VERDICT with its record_id (SPF, DMARC, the ARC
+ * override, local policy and the Authentication-Results value: what the
+ * control plane's policy decided); a re-sent record may be answered again.
  *
  * Ownership: a decoded struct cpm_msg's strings (struct cpm_str) point into
  * the datagram buffer and are valid while it is; they are not NUL-terminated.
@@ -43,7 +47,8 @@
 #include <stdint.h>
 
 #define CPM_MAGIC 0x57534350u      /* "WSCP" */
-#define CPM_VERSION 2u /* 2: SESSION_RECORD carries TLS facts; STS_QUERY/STS_ANSWER */
+#define CPM_VERSION 3u /* 2: SESSION_RECORD carries TLS facts; STS_QUERY/STS_ANSWER;
+                        * 3: MESSAGE_RECORD carries gap + verdict_wanted; VERDICT */
 #define CPM_MAX_DATAGRAM 65536u    /* bytes in one datagram (a batch) */
 #define CPM_RECORD_HDR 6u          /* u16 type + u32 length */
 #define CPM_MAX_STR 8192u          /* bytes of one string field */
@@ -68,7 +73,8 @@
 	X(ACK, 7, ack)                       \
 	X(STATS, 8, stats)                   \
 	X(STS_QUERY, 9, sts_query)           \
-	X(STS_ANSWER, 10, sts_answer)
+	X(STS_ANSWER, 10, sts_answer)        \
+	X(VERDICT, 11, verdict)
 
 enum cpm_type {
 #define CPM_ENUM(name, id, member) CPM_##name = id,
@@ -162,6 +168,60 @@ struct cpm_message {
 	uint8_t arc_chain; /* enum cpm_arc_chain */
 	uint32_t narc;
 	struct cpm_arc arc[CPM_MAX_ARC];
+	/* why bytes of the message were not seen ("" = none): policy must not
+	 * fail a message on bytes it never saw (a DMARC that did not pass is
+	 * temperror) */
+	struct cpm_str gap;
+	uint8_t verdict_wanted; /* 1: answer with a VERDICT (replay prints it) */
+};
+
+/* Value ranges of the VERDICT's enumerations (the auth/ enums': spf_result,
+ * dmarc_res, dmarc_policy, dmarc_org_method); the decoder refuses more. */
+#define CPM_SPF_RESULT_MAX 6u
+#define CPM_DMARC_RES_MAX 4u
+#define CPM_DMARC_POLICY_MAX 2u
+#define CPM_DMARC_ORG_MAX 1u
+
+enum cpm_verdict_status {
+	CPM_VERDICT_DONE,  /* the fields below hold the result */
+	CPM_VERDICT_ERROR, /* policy could not run (inputs refused): why */
+};
+
+/* One SPF check_host outcome (auth/spf struct spf_outcome, the fields a
+ * verdict reports). */
+struct cpm_spf_outcome {
+	uint8_t result; /* enum spf_result */
+	struct cpm_str domain, mechanism, reason, explanation;
+};
+
+/* The control plane's policy result for one MESSAGE_RECORD. SPF is the
+ * MAIL FROM identity's (postmaster@HELO for a null sender) and, beside it,
+ * the HELO identity's; DMARC (RFC 7489/9989) with both organisational
+ * domains when both were computed; the ARC override (RFC 8617 7.2) by a
+ * trusted sealer; local policy (a per-From-domain override) and the final
+ * disposition; and the Authentication-Results value written to the sink. */
+struct cpm_verdict {
+	uint64_t record_id;
+	uint8_t status; /* enum cpm_verdict_status */
+	struct cpm_str why;
+	uint8_t spf_ran, spf_null_sender;
+	struct cpm_str spf_mail_from, spf_helo_name;
+	struct cpm_spf_outcome spf;
+	uint8_t helo_ran;
+	struct cpm_spf_outcome helo;
+	uint8_t dmarc_ran;
+	uint8_t dmarc_result, dmarc_policy, dmarc_disposition, org_method; /* auth/dmarc enums */
+	uint8_t testing, sampled_out, org_disagree, spf_aligned, dkim_aligned;
+	uint32_t pct;
+	struct cpm_str from_domain, record_domain, org_domain, psl_org_domain, walk_org_domain;
+	struct cpm_str dmarc_reason;
+	uint8_t arc_applied;
+	struct cpm_str arc_by, arc_sealer;
+	uint32_t arc_instance;
+	struct cpm_str arc_reason;
+	struct cpm_str override;    /* the per-domain action applied, "" = none */
+	struct cpm_str disposition; /* final: none|quarantine|reject ("" with skip) */
+	struct cpm_str authres;     /* the Authentication-Results value */
 };
 
 /* Direction of an anomaly's evidence (dataplane enum dp_dir). */

@@ -5,19 +5,21 @@
 #include <string.h>
 #include <strings.h>
 
-#include "cpcache.h"
+#include "dnscache.h"
 
-enum phase { PH_SPF, PH_DMARC, PH_DONE };
+enum phase { PH_SPF, PH_HELO, PH_DMARC, PH_DONE };
 
 struct pol_job {
 	const struct pol_config *cfg;
-	struct cpcache *dc;
+	struct dnscache *dc;
+	struct ws_dns *dns;
 	int64_t now;
 	pol_done_cb done;
 	void *arg;
 	uint8_t *raw;
 	struct cpm_msg msg;
-	char *helo, *mail_from, *client_ip;
+	char *helo, *mail_from, *client_ip, *gap;
+	struct spf_params sp;
 	char *from[CPM_MAX_FROM];
 	char *dkim_d[CPM_MAX_DKIM];
 	enum phase phase;
@@ -58,7 +60,7 @@ static void run(struct pol_job *j);
 static void
 feed(struct pol_job *j, const struct ws_dns_answer *a)
 {
-	if (j->phase == PH_SPF)
+	if (j->phase == PH_SPF || j->phase == PH_HELO)
 		spf_answer(j->spf, a);
 	else if (j->phase == PH_DMARC)
 		dmarc_answer(j->dmarc, a);
@@ -77,7 +79,7 @@ static int
 ask(struct pol_job *j, const char *name, enum ws_dns_type type)
 {
 	const struct ws_dns_answer *a = NULL;
-	int r = cpcache_get(j->dc, name, type, j->now, on_dns, j, &a, NULL);
+	int r = dnscache_lookup(j->dc, j->dns, name, type, j->now, on_dns, j, &a, NULL);
 	if (r == 0)
 		return 0;
 	if (r < 0) { /* the resolver is saturated: a temporary failure, as DNS would give */
@@ -148,7 +150,10 @@ start_dmarc(struct pol_job *j)
 	size_t nd = 0;
 	for (uint32_t i = 0; i < m->ndkim && nd < DMARC_MAX_DKIM; i++) {
 		char res[32];
-		if (!j->dkim_d[i] || cpm_str_copy(m->dkim[i].result, res, sizeof(res)) != 0)
+		/* as the CLI: a signature that did not parse (no a=) or has no d=
+		 * has nothing to align */
+		if (!j->dkim_d[i] || !j->dkim_d[i][0] || m->dkim[i].a.len == 0 ||
+		    cpm_str_copy(m->dkim[i].result, res, sizeof(res)) != 0)
 			continue;
 		dk[nd].domain = j->dkim_d[i];
 		dk[nd].result = auth_of(res);
@@ -163,16 +168,32 @@ start_dmarc(struct pol_job *j)
 		.ndkim = nd,
 		.method = j->cfg->org_method,
 		.psl = j->cfg->psl,
-		.random_pct = (unsigned)(rand() % 100),
+		.cross_check = j->cfg->psl != NULL,
+		.random_pct = j->cfg->fixed_pct >= 0 ? (unsigned)j->cfg->fixed_pct : (unsigned)(rand() % 100),
 	};
 	j->dmarc = dmarc_eval_new(&in, j->v.dmarc_error, sizeof(j->v.dmarc_error));
 	j->phase = j->dmarc ? PH_DMARC : PH_DONE;
+}
+
+/* Bytes of the message were lost on the wire: DKIM could only say
+ * temperror, so a DMARC that did not pass is temperror with the gap as the
+ * reason, never a fail the lost bytes may have caused. */
+static void
+apply_gap(struct pol_job *j)
+{
+	struct dmarc_result *r = &j->v.dmarc;
+	if (!j->gap || !j->gap[0] || !j->v.dmarc_evaluated || r->result == DMARC_RES_PASS)
+		return;
+	r->result = DMARC_RES_TEMPERROR;
+	r->disposition = DMARC_P_NONE;
+	snprintf(r->reason, sizeof(r->reason), "%s: bytes of the message were not seen", j->gap);
 }
 
 static void
 finish(struct pol_job *j)
 {
 	struct pol_verdict *v = &j->v;
+	apply_gap(j);
 	v->disposition = "none";
 	if (v->dmarc_evaluated) {
 		v->disposition = dmarc_policy_name(v->dmarc.disposition);
@@ -198,6 +219,25 @@ run(struct pol_job *j)
 			struct spf_query q;
 			if (spf_step(j->spf, &q) == SPF_STEP_DONE) {
 				j->v.spf = *spf_outcome(j->spf);
+				spf_eval_free(j->spf);
+				j->spf = NULL;
+				/* RFC 7208 2.3: the HELO identity on its own when a HELO
+				 * was seen (for a null sender the MAIL FROM check above
+				 * was that check, so its answers are cached) */
+				if (j->helo[0] && (j->spf = spf_eval_new_helo(&j->sp))) {
+					j->phase = PH_HELO;
+					continue;
+				}
+				start_dmarc(j);
+				continue;
+			}
+			if (!ask(j, q.name, q.type))
+				return;
+		} else if (j->phase == PH_HELO) {
+			struct spf_query q;
+			if (spf_step(j->spf, &q) == SPF_STEP_DONE) {
+				j->v.helo = *spf_outcome(j->spf);
+				j->v.helo_ran = true;
 				start_dmarc(j);
 				continue;
 			}
@@ -226,14 +266,15 @@ run(struct pol_job *j)
 }
 
 int
-pol_start(const struct pol_config *cfg, struct cpcache *dc, const struct cpm_message *m,
-	  int64_t now, pol_done_cb done, void *arg)
+pol_start(const struct pol_config *cfg, struct dnscache *dc, struct ws_dns *dns,
+	  const struct cpm_message *m, int64_t now, pol_done_cb done, void *arg)
 {
 	struct pol_job *j = calloc(1, sizeof(*j));
 	if (!j)
 		return -1;
 	j->cfg = cfg;
 	j->dc = dc;
+	j->dns = dns;
 	j->now = now;
 	j->done = done;
 	j->arg = arg;
@@ -256,7 +297,8 @@ pol_start(const struct pol_config *cfg, struct cpcache *dc, const struct cpm_mes
 	j->helo = dup_str(mm->helo);
 	j->mail_from = dup_str(mm->mail_from);
 	j->client_ip = dup_str(mm->client.ip);
-	if (!j->helo || !j->mail_from || !j->client_ip)
+	j->gap = dup_str(mm->gap);
+	if (!j->helo || !j->mail_from || !j->client_ip || !j->gap)
 		goto fail;
 	for (uint32_t i = 0; i < mm->nfrom; i++)
 		if (!(j->from[i] = dup_str(mm->from[i])))
@@ -264,14 +306,15 @@ pol_start(const struct pol_config *cfg, struct cpcache *dc, const struct cpm_mes
 	for (uint32_t i = 0; i < mm->ndkim; i++)
 		if (!(j->dkim_d[i] = dup_str(mm->dkim[i].d)))
 			goto fail;
-	struct spf_params sp = {
+	j->sp = (struct spf_params){
 		.helo = j->helo,
 		.mail_from = j->mail_from,
 		.receiver = cfg->authserv_id,
 		.now = now,
 	};
-	if (spf_ip_parse(j->client_ip, &sp.ip) == 0) {
-		j->spf = spf_eval_new_mailfrom(&sp);
+	j->v.null_sender = !j->mail_from[0];
+	if (spf_ip_parse(j->client_ip, &j->sp.ip) == 0) {
+		j->spf = spf_eval_new_mailfrom(&j->sp);
 		if (!j->spf)
 			goto fail;
 		j->phase = PH_SPF;
@@ -310,6 +353,7 @@ pol_job_free(struct pol_job *j)
 	free(j->helo);
 	free(j->mail_from);
 	free(j->client_ip);
+	free(j->gap);
 	for (size_t i = 0; i < CPM_MAX_FROM; i++)
 		free(j->from[i]);
 	for (size_t i = 0; i < CPM_MAX_DKIM; i++)

@@ -2,9 +2,16 @@
  * cppolicy: completes a message's verdict in the control plane. The dataplane
  * decided DKIM (and the ARC chain); a policy job runs SPF (MAIL FROM
  * identity, RFC 7208) and DMARC (RFC 7489/9989) with the resumable
- * evaluators in auth/ over the shared DNS cache, then applies local policy:
+ * evaluators in auth/ over the shared DNS cache (dnscache_lookup), then applies local policy:
  * the ARC override for trusted sealers (RFC 8617 7.2, through
  * dmarc_arc_override) and per-From-domain disposition overrides.
+ *
+ * SPF is computed as `wireseal verify` computes it (cli/policy.c): the MAIL
+ * FROM identity is the reported result and, when the session gave a HELO
+ * name, the HELO identity is checked beside it (RFC 7208 2.3); DMARC
+ * cross-checks the organisational domain with the PSL when one is loaded;
+ * a record with a gap (bytes not seen) gets temperror instead of a DMARC
+ * that did not pass. So a replay's VERDICT equals its in-process result.
  *
  * Data model: a job owns a private copy of its MESSAGE_RECORD (re-encoded
  * and decoded again into its own buffer), so the datagram it came in may go.
@@ -27,7 +34,8 @@
 
 #define POL_MAX_AAR_RESULTS 16
 
-struct cpcache;
+struct dnscache;
+struct ws_dns;
 struct pol_job;
 
 struct pol_config {
@@ -38,12 +46,16 @@ struct pol_config {
 	const char *const *override_action; /* ... and none|quarantine|reject|skip */
 	size_t noverrides;
 	enum dmarc_org_method org_method;
-	const psl_ctx_t *psl; /* needed for DMARC_ORG_PSL */
+	const psl_ctx_t *psl; /* needed for DMARC_ORG_PSL; with it, DMARC cross-checks */
+	int fixed_pct;        /* 0..99: every pct draw is this (repeatable); -1: random */
 };
 
 struct pol_verdict {
-	struct spf_outcome spf;
+	struct spf_outcome spf; /* the MAIL FROM identity (postmaster@HELO for a null sender) */
 	bool spf_skipped;    /* no usable client address */
+	bool null_sender;    /* the MAIL FROM check used postmaster@HELO */
+	bool helo_ran;       /* the HELO identity was checked too (a HELO name was seen) */
+	struct spf_outcome helo;
 	struct dmarc_result dmarc;
 	bool dmarc_evaluated;
 	char dmarc_error[160]; /* inputs refused (dmarc_eval_new) */
@@ -57,8 +69,8 @@ typedef void (*pol_done_cb)(void *arg, struct pol_job *job);
 /* 0 (done runs exactly once, perhaps before pol_start returns, and owns the
  * job from then on), or -1 on allocation failure or a record that does not
  * re-encode. cfg is read at each step: keep it alive. */
-int pol_start(const struct pol_config *cfg, struct cpcache *dc,
-			  const struct cpm_message *m, int64_t now, pol_done_cb done, void *arg);
+int pol_start(const struct pol_config *cfg, struct dnscache *dc, struct ws_dns *dns,
+	      const struct cpm_message *m, int64_t now, pol_done_cb done, void *arg);
 const struct cpm_message *pol_job_message(const struct pol_job *j);
 const struct pol_verdict *pol_job_verdict(const struct pol_job *j);
 void pol_job_free(struct pol_job *j); /* NULL-safe; only after done ran */

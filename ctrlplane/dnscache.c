@@ -1,12 +1,35 @@
-/* DNS answer cache above ws_dns; see dnscache.h for the model and bounds. */
+/* DNS answer cache above ws_dns, synchronous and asynchronous; see
+ * dnscache.h for the model and bounds. */
 #include "dnscache.h"
 
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "dns.h"
+
+const unsigned dnscache_lat_bounds_ms[DNSCACHE_LAT_BUCKETS] = {1, 5, 10, 50, 100, 500, 1000, 5000};
+
+struct waiter {
+	dnscache_cb cb;
+	void *arg;
+	struct waiter *next;
+};
+
+/* A lookup's query in flight and who waits for it (not an answer: kept
+ * apart from the answers, outside max_entries and the LRU). */
+struct pending {
+	struct pending *next, *prev;
+	struct dnscache *cache;
+	enum ws_dns_type type;
+	struct waiter *waiters, **wtail;
+	unsigned nwaiters;
+	struct timespec started;
+	char name[];
+};
 
 struct centry {
 	struct centry *hnext;         /* hash chain */
@@ -27,6 +50,8 @@ struct dnscache {
 	struct centry *head, *tail;
 	struct dnscache_stats st;
 	struct ws_dns_answer *held; /* last uncacheable answer from resolve */
+	struct pending *pend;       /* lookups' queries in flight */
+	int64_t now;                /* the time lookup/process were last told */
 };
 
 static unsigned
@@ -48,14 +73,7 @@ dnscache_new(const struct dnscache_config *cfg)
 	struct dnscache *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	if (cfg)
-		c->cfg = *cfg;
-	if (!c->cfg.max_entries)
-		c->cfg.max_entries = DNSCACHE_DEFAULT_ENTRIES;
-	if (!c->cfg.max_ttl)
-		c->cfg.max_ttl = DNSCACHE_DEFAULT_MAX_TTL;
-	if (!c->cfg.neg_max_ttl)
-		c->cfg.neg_max_ttl = DNSCACHE_DEFAULT_NEG_MAX_TTL;
+	dnscache_set_config(c, cfg);
 	/* about two entries per chain when full; a power of two for the mask */
 	c->nbuckets = 16;
 	while (c->nbuckets < c->cfg.max_entries / 2 && c->nbuckets < ((size_t)1 << 24))
@@ -66,6 +84,20 @@ dnscache_new(const struct dnscache_config *cfg)
 		return NULL;
 	}
 	return c;
+}
+
+void
+dnscache_set_config(struct dnscache *c, const struct dnscache_config *cfg)
+{
+	static const struct dnscache_config defaults = {
+		.max_ttl = DNSCACHE_DEFAULT_MAX_TTL,
+		.neg_max_ttl = DNSCACHE_DEFAULT_NEG_MAX_TTL,
+	};
+	size_t nb = c->nbuckets; /* sized once, at creation */
+	c->cfg = cfg ? *cfg : defaults;
+	if (!c->cfg.max_entries)
+		c->cfg.max_entries = DNSCACHE_DEFAULT_ENTRIES;
+	c->nbuckets = nb;
 }
 
 static void
@@ -119,6 +151,18 @@ entry_remove(struct dnscache *c, struct centry *e)
 	c->st.entries--;
 }
 
+static void
+free_pending(struct pending *p)
+{
+	struct waiter *w = p->waiters;
+	while (w) {
+		struct waiter *n = w->next;
+		free(w);
+		w = n;
+	}
+	free(p);
+}
+
 void
 dnscache_free(struct dnscache *c)
 {
@@ -126,6 +170,11 @@ dnscache_free(struct dnscache *c)
 		return;
 	while (c->head)
 		entry_remove(c, c->head);
+	while (c->pend) {
+		struct pending *p = c->pend;
+		c->pend = p->next;
+		free_pending(p);
+	}
 	ws_dns_answer_free(c->held);
 	free(c->bucket);
 	free(c);
@@ -253,7 +302,8 @@ dnscache_put(struct dnscache *c, const char *name, enum ws_dns_type type,
 	size_t nlen = strlen(name);
 	bool cacheable = a->status == WS_DNS_OK || a->status == WS_DNS_NXDOMAIN ||
 			 a->status == WS_DNS_NODATA;
-	if (!cacheable || nlen > DNSCACHE_NAME_MAX || a->count > DNSCACHE_MAX_RRS) {
+	uint32_t cap = a->status == WS_DNS_OK ? c->cfg.max_ttl : c->cfg.neg_max_ttl;
+	if (!cacheable || cap == 0 || nlen > DNSCACHE_NAME_MAX || a->count > DNSCACHE_MAX_RRS) {
 		c->st.uncacheable++;
 		return 1;
 	}
@@ -286,6 +336,21 @@ dnscache_put(struct dnscache *c, const char *name, enum ws_dns_type type,
 	return 0;
 }
 
+/* The answer's kind in the counters. */
+static void
+count_answer(struct dnscache *c, const struct ws_dns_answer *a)
+{
+	if (a->status == WS_DNS_OK) {
+		c->st.answers_ok++;
+	} else if (a->status == WS_DNS_NXDOMAIN || a->status == WS_DNS_NODATA) {
+		c->st.answers_negative++;
+	} else {
+		c->st.tempfail++;
+		if (strstr(a->why, "timeout") || strstr(a->why, "timed out"))
+			c->st.timeouts++;
+	}
+}
+
 const struct ws_dns_answer *
 dnscache_resolve(struct dnscache *c, struct ws_dns *dns, const char *name, enum ws_dns_type type,
 		 int64_t now)
@@ -293,9 +358,11 @@ dnscache_resolve(struct dnscache *c, struct ws_dns *dns, const char *name, enum 
 	const struct ws_dns_answer *hit = dnscache_get(c, name, type, now);
 	if (hit)
 		return hit;
+	c->st.queries++;
 	struct ws_dns_answer *a = ws_dns_query(dns, name, type);
 	if (!a)
 		return NULL;
+	count_answer(c, a);
 	int r = dnscache_put(c, name, type, a, now);
 	if (r == 0) {
 		ws_dns_answer_free(a);
@@ -335,4 +402,178 @@ void
 dnscache_stats(const struct dnscache *c, struct dnscache_stats *out)
 {
 	*out = c->st;
+}
+
+/* ---- asynchronous ---- */
+
+static struct pending *
+find_pending(struct dnscache *c, const char *name, enum ws_dns_type type)
+{
+	for (struct pending *p = c->pend; p; p = p->next)
+		if (p->type == type && strcmp(p->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+static void
+unlink_pending(struct dnscache *c, struct pending *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		c->pend = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	c->st.pending--;
+}
+
+/* The resolver's answer (ours to free) for a lookup: stored (a copy: the
+ * waiters' callbacks may change the cache while they run) under the one
+ * TTL policy, then handed to every waiter. */
+static void
+on_answer(void *arg, struct ws_dns_answer *a)
+{
+	struct pending *p = arg;
+	struct dnscache *c = p->cache;
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	double s = (double)(t.tv_sec - p->started.tv_sec) +
+		   (double)(t.tv_nsec - p->started.tv_nsec) / 1e9;
+	c->st.lat_count++;
+	c->st.lat_sum_s += s;
+	for (unsigned i = 0; i < DNSCACHE_LAT_BUCKETS; i++)
+		if (s * 1000.0 <= dnscache_lat_bounds_ms[i])
+			c->st.lat_le[i]++;
+	count_answer(c, a);
+	unlink_pending(c, p);
+	dnscache_put(c, p->name, p->type, a, c->now); /* a failure: used, not kept */
+	struct waiter *w = p->waiters;
+	p->waiters = NULL;
+	while (w) {
+		struct waiter *n = w->next;
+		w->cb(w->arg, a);
+		free(w);
+		w = n;
+	}
+	free_pending(p);
+	ws_dns_answer_free(a);
+}
+
+int
+dnscache_lookup(struct dnscache *c, struct ws_dns *dns, const char *name, enum ws_dns_type type,
+		int64_t now, dnscache_cb cb, void *arg, const struct ws_dns_answer **out,
+		uint32_t *remaining_ttl)
+{
+	char lname[DNSCACHE_QUERY_NAME_MAX + 1];
+	size_t n = strlen(name);
+	if (n > DNSCACHE_QUERY_NAME_MAX) {
+		c->st.refused++;
+		return -1;
+	}
+	for (size_t i = 0; i <= n; i++)
+		lname[i] = (char)tolower((unsigned char)name[i]);
+	if (n && lname[n - 1] == '.')
+		lname[--n] = '\0';
+	c->now = now;
+	struct centry *e = find_fresh(c, lname, type, now);
+	if (e) {
+		c->st.hits++;
+		lru_unlink(c, e);
+		lru_push_front(c, e);
+		*out = e->ans;
+		if (remaining_ttl)
+			*remaining_ttl = (uint32_t)(e->expires - now);
+		return 1;
+	}
+	struct waiter *w = malloc(sizeof(*w));
+	if (!w) {
+		c->st.refused++;
+		return -1;
+	}
+	*w = (struct waiter){.cb = cb, .arg = arg};
+	struct pending *p = find_pending(c, lname, type);
+	if (p) {
+		if (p->nwaiters >= DNSCACHE_MAX_WAITERS) {
+			free(w);
+			c->st.refused++;
+			return -1;
+		}
+		c->st.coalesced++;
+		*p->wtail = w;
+		p->wtail = &w->next;
+		p->nwaiters++;
+		return 0;
+	}
+	p = calloc(1, sizeof(*p) + n + 1);
+	if (!p) {
+		free(w);
+		c->st.refused++;
+		return -1;
+	}
+	memcpy(p->name, lname, n + 1);
+	p->cache = c;
+	p->type = type;
+	p->waiters = w;
+	p->wtail = &w->next;
+	p->nwaiters = 1;
+	clock_gettime(CLOCK_MONOTONIC, &p->started);
+	p->next = c->pend;
+	if (c->pend)
+		c->pend->prev = p;
+	c->pend = p;
+	c->st.pending++;
+	c->st.misses++;
+	c->st.queries++;
+	if (ws_dns_query_async(dns, lname, type, on_answer, p) < 0) {
+		/* handed to the resolver, which refused it: a query, and refused */
+		c->st.refused++;
+		unlink_pending(c, p);
+		free_pending(p); /* the caller learns it from -1, not from cb */
+		return -1;
+	}
+	return 0;
+}
+
+void
+dnscache_process(struct dnscache *c, struct ws_dns *dns, int64_t now)
+{
+	c->now = now;
+	ws_dns_process(dns);
+}
+
+size_t
+dnscache_flush(struct dnscache *c)
+{
+	size_t n = c->st.entries;
+	while (c->head)
+		entry_remove(c, c->head);
+	return n;
+}
+
+static const char *
+type_name(enum ws_dns_type t)
+{
+	switch (t) {
+	case WS_DNS_TXT: return "TXT";
+	case WS_DNS_A: return "A";
+	case WS_DNS_AAAA: return "AAAA";
+	case WS_DNS_MX: return "MX";
+	case WS_DNS_PTR: return "PTR";
+	case WS_DNS_CNAME: return "CNAME";
+	}
+	return "?";
+}
+
+void
+dnscache_dump(const struct dnscache *c, int64_t now, FILE *f)
+{
+	for (const struct centry *e = c->head; e; e = e->next) {
+		const char *st = e->ans->status == WS_DNS_OK	  ? "ok"
+				 : e->ans->status == WS_DNS_NXDOMAIN ? "nxdomain"
+								    : "nodata";
+		fprintf(f, "%s %s %s %lld\n", e->name, type_name(e->type), st,
+			(long long)(e->expires > now ? e->expires - now : 0));
+	}
+	for (const struct pending *p = c->pend; p; p = p->next)
+		fprintf(f, "%s %s pending 0\n", p->name, type_name(p->type));
 }

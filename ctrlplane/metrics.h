@@ -31,6 +31,8 @@
 	X(datagrams_out, counter, "wireseal_cp_datagrams_sent_total", "cpm datagrams sent")         \
 	X(message_records, counter, "wireseal_cp_message_records_total", "MESSAGE_RECORDs received") \
 	X(session_records, counter, "wireseal_cp_session_records_total", "SESSION_RECORDs received") \
+	X(verdicts_out, counter, "wireseal_cp_verdicts_sent_total",                                 \
+	  "VERDICTs sent (MESSAGE_RECORDs that asked for the policy result back)")                    \
 	X(records_acked, counter, "wireseal_cp_records_acked_total", "records acknowledged")        \
 	X(key_requests, counter, "wireseal_cp_key_requests_total", "KEY_REQUESTs received")         \
 	X(key_parked_refused, counter, "wireseal_cp_key_requests_refused_total",                    \

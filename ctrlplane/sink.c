@@ -392,9 +392,8 @@ dup_cs(struct cpm_str s)
 	return p;
 }
 
-/* The Authentication-Results value of the verdict (caller frees). */
-static char *
-authres_of(const struct sink *s, const struct cpm_message *m, const struct pol_verdict *v)
+char *
+sink_authres(const struct sink *s, const struct cpm_message *m, const struct pol_verdict *v)
 {
 	struct authres ar;
 	authres_init(&ar, s->authserv_id);
@@ -519,7 +518,7 @@ sink_message(struct sink *s, const struct cpm_message *m, const struct pol_verdi
 		json_strn(&j, m->arc[i].aar.p ? m->arc[i].aar.p : "", m->arc[i].aar.len);
 	json_arr_end(&j);
 	json_obj_end(&j);
-	ar = authres_of(s, m, v);
+	ar = sink_authres(s, m, v);
 	json_key(&j, "authres");
 	json_str(&j, ar);
 	json_obj_end(&j);

@@ -58,6 +58,9 @@ void sink_close(struct sink *s); /* NULL-safe */
 int sink_message(struct sink *s, const struct cpm_message *m, const struct pol_verdict *v);
 /* sts: the session's MTA-STS verdicts ("sts", "sts_additional"); NULL: none. */
 int sink_session(struct sink *s, const struct cpm_session *m, const struct cpsts_result *sts);
+/* The Authentication-Results value a message event carries (malloc'ed,
+ * the caller frees; NULL when out of memory). */
+char *sink_authres(const struct sink *s, const struct cpm_message *m, const struct pol_verdict *v);
 /* Make everything written so far durable. 0, or -1. */
 int sink_sync(struct sink *s);
 const struct sink_stats *sink_stats(const struct sink *s);

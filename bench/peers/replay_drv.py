@@ -45,7 +45,10 @@ def main():
             'corpus': a.label, 'capture_bytes': os.path.getsize(a.capture) if os.path.exists(a.capture) else None}
     if a.what == 'replay':
         base.update({'workers': a.workers, 'verify': not a.no_verify})
-        cmd = [a.bin, 'replay', '--workers', str(a.workers), '--zone', a.zone, '--now', '1800000000']
+        # --no-cp: the dataplane's in-process policy, as measured before
+        # replay asked wireseal-cp by default
+        cmd = [a.bin, 'replay', '--workers', str(a.workers), '--zone', a.zone, '--now', '1800000000',
+               '--no-cp']
         if a.no_verify:
             cmd.append('--no-verify')
         cmd.append(a.capture)

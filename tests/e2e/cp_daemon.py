@@ -306,8 +306,28 @@ def keys_and_verdicts():
     c.send(*[cpm.key_request(10 + i, n) for i, n in names.items()])
     c.send(cpm.message(6, dkim=dk_pass),
            cpm.message(7, client=("203.0.113.5", 5000), helo="h.example.net", mail_from="bob@example.net",
-                       from_=("bob@example.net",)))
-    c.wait(lambda: c.acked >= 7 and len(c.answers) == 6)
+                       from_=("bob@example.net",), verdict_wanted=1),
+           cpm.message(8, client=("203.0.113.5", 5000), helo="h.example.net", mail_from="bob@example.net",
+                       from_=("bob@example.net",), verdict_wanted=1, gap="capture-gap"))
+    c.wait(lambda: c.acked >= 8 and len(c.answers) == 6)
+    # VERDICT: only for the records that asked, before the ACK covering them
+    vd = c.verdicts.get(7, {})
+    T.check(sorted(c.verdicts) == [7, 8] and not any(c.verdict_acked.values()),
+            "VERDICTs for records 7 and 8 only, each before its ACK: %r %r" % (sorted(c.verdicts), c.verdict_acked))
+    T.check(vd.get("status") == "done" and vd.get("spf_ran") == 1 and vd["spf"]["result"] == "fail" and
+            vd["spf"]["domain"] == "example.net" and vd.get("mail_from") == "bob@example.net" and
+            vd.get("helo_name") == "h.example.net" and vd.get("helo_ran") == 1 and
+            vd["helo"]["domain"] == "h.example.net",
+            "VERDICT 7: SPF fail for the MAIL FROM, the HELO identity checked beside it: %r" % vd)
+    T.check(vd.get("dmarc", {}).get("ran") == 1 and vd["dmarc"]["result"] == "fail" and
+            vd["dmarc"]["disposition"] == "quarantine" and vd["dmarc"]["from_domain"] == "example.net" and
+            vd.get("disposition") == "quarantine" and vd.get("authres", "").startswith("mx.test;") and
+            "dmarc=fail" in vd.get("authres", ""),
+            "VERDICT 7: DMARC fail, quarantine, the A-R value: %r" % vd.get("dmarc"))
+    v8 = c.verdicts.get(8, {}).get("dmarc", {})
+    T.check(v8.get("result") == "temperror" and v8.get("reason", "").startswith("capture-gap") and
+            v8.get("disposition") == "none",
+            "VERDICT 8 (bytes lost): DMARC temperror with the gap as reason, never a fail: %r" % v8)
     m3 = scrape()
     q3, h3 = metric(m3, "wireseal_cp_dns_queries_total"), metric(m3, "wireseal_cp_dns_cache_hits_total")
     T.check(q3 == q2, "no new DNS query for records seen before: %r -> %r" % (q2, q3))
@@ -316,8 +336,9 @@ def keys_and_verdicts():
             "cached key answer, TTL counting down")
     ev, _ = events()
     T.check(ev.get(6, {}).get("verdict", {}).get("dmarc", {}).get("result") == "pass" and
-            ev.get(7, {}).get("verdict", {}).get("dmarc", {}).get("disposition") == "quarantine",
-            "same verdicts from the cache")
+            ev.get(7, {}).get("verdict", {}).get("dmarc", {}).get("disposition") == "quarantine" and
+            ev.get(8, {}).get("verdict", {}).get("dmarc", {}).get("result") == "temperror",
+            "same verdicts from the cache; the gap's temperror in the sink too")
     c.send(cpm.stats([("rx_packets", 12345), ("flows_active", 7)]))
     time.sleep(0.3)
     m4 = scrape()

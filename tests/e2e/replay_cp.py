@@ -33,13 +33,21 @@ no network): the dataplane's first connection to the control plane.
   --max-parked bounds the park (the rest: temperror "key-park-full");
 - --spawn-cp SINK: the replay runs a wireseal-cp child on its --zone (temp
   config and socket, removed at the end): every message and session is in
-  SINK with a DMARC verdict, stdout is the same as without it.
+  SINK with a DMARC verdict, stdout is the same as without it;
+- the default (no --cp, a --zone): SPF and DMARC are the VERDICTs of a
+  wireseal-cp child serving the zone, stdout byte for byte that of --no-cp
+  (in-process), the child's folder gone at the end; kill -9 of the replay
+  takes the child with it (PR_SET_PDEATHSIG); --no-cp with --cp is a usage
+  error;
+- a control plane that ACKs but never sends a VERDICT: every line leaves
+  after --verdict-wait without SPF/DMARC, the reason on stderr, exit 1.
 """
 import json
 import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -103,6 +111,39 @@ def wrong_version_peer(path, stop):
         c.recv(65536)
         c.send(cpm.hello(version=99, role=cpm.ROLE_CP))
         stop.wait(30)
+        c.close()
+    except socket.timeout:
+        pass
+    srv.close()
+
+
+def mute_peer(path, stop):
+    """A control plane that acknowledges every record and never sends a
+    VERDICT (the HELLO, then ACK up to the highest record id seen)."""
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    srv.bind(path)
+    srv.listen(1)
+    srv.settimeout(30)
+    try:
+        c, _ = srv.accept()
+        c.settimeout(0.2)
+        c.recv(65536)
+        c.send(cpm.hello(role=cpm.ROLE_CP))
+        top = 0
+        while not stop.is_set():
+            try:
+                d = c.recv(65536)
+            except socket.timeout:
+                continue
+            if not d:
+                break
+            off = 0
+            while off + 6 <= len(d):
+                t, n = struct.unpack(">HI", d[off:off + 6])
+                if t in (cpm.MESSAGE_RECORD, cpm.SESSION_RECORD):
+                    top = max(top, struct.unpack(">Q", d[off + 6:off + 14])[0])
+                off += 6 + n
+            c.send(cpm.record(cpm.ACK, struct.pack(">Q", top)))
         c.close()
     except socket.timeout:
         pass
@@ -527,6 +568,82 @@ metrics:
     T.check(m and m.group(1).startswith("/tmp/wireseal-cp-") and not os.path.exists(m.group(1)),
             "--spawn-cp: the child's temporary folder is gone: %r" % (m.group(1) if m else r.stderr[-200:]))
     T.check(r.stdout == replay().stdout, "--spawn-cp: stdout as without it")
+
+    # the default: a child control plane, the same bytes as in-process
+    r = replay()
+    nocp = replay("--no-cp")
+    T.check(r.returncode == 0 and nocp.returncode == 0 and r.stdout == nocp.stdout and
+            '"dmarc"' in r.stdout,
+            "default (a wireseal-cp child) and --no-cp print the same bytes: %r" % r.stderr[-300:])
+    m = re.search(r"control plane (\S+)/cpm.sock: .*\n.*control plane policy: (\d+) verdicts", r.stderr)
+    T.check(m and int(m.group(2)) == nmsg and not os.path.exists(m.group(1)) and
+            "control plane" not in nocp.stderr,
+            "default: %r verdicts from the child, its folder gone; --no-cp none: %r" %
+            (m.group(2) if m else None, r.stderr[-300:]))
+    # kill -9 of the replay: the child goes too (PR_SET_PDEATHSIG)
+    rp = subprocess.Popen([wstest.WIRESEAL, "replay", "--json", "--now", NOW, "--zone", ZONE,
+                           "--end-idle", "20000", PCAP],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = None
+    end = time.time() + 20
+    while child is None and time.time() < end:
+        for t in os.listdir("/proc/%d/task" % rp.pid):
+            try:
+                kids = open("/proc/%d/task/%s/children" % (rp.pid, t)).read().split()
+            except OSError:
+                kids = []
+            for k in kids:
+                try:
+                    if open("/proc/%s/comm" % k).read().strip() == "wireseal-cp":
+                        child = int(k)
+                except OSError:
+                    pass
+        time.sleep(0.05)
+    T.check(child is not None, "the default replay runs a wireseal-cp child")
+    child_dir = None
+    try:  # "-c /tmp/wireseal-cp-XXXXXX/cp.yaml": a replay killed -9 cannot remove it
+        argv = open("/proc/%d/cmdline" % child, "rb").read().split(b"\0")
+        child_dir = os.path.dirname(argv[argv.index(b"-c") + 1].decode())
+    except (OSError, ValueError, IndexError, TypeError):
+        pass
+    rp.kill()
+    rp.wait()
+    gone = False
+    end = time.time() + 5
+    while child and not gone and time.time() < end:
+        try:
+            st = open("/proc/%d/stat" % child).read().split(")")[-1].split()[0]
+            gone = st == "Z"  # dead, not yet reaped by its new parent
+        except OSError:
+            gone = True
+        time.sleep(0.05)
+    T.check(gone, "kill -9 of the replay: its wireseal-cp child %r is gone" % child)
+    if child_dir and os.path.basename(child_dir).startswith("wireseal-cp-"):
+        shutil.rmtree(child_dir, ignore_errors=True)
+    r = replay("--no-cp", "--cp", sock)
+    T.check(r.returncode == 2 and "usage" in r.stderr, "--no-cp with --cp: usage error")
+
+    # a control plane that never answers VERDICTs: each line waits
+    # --verdict-wait, then leaves without SPF/DMARC; exit 1, no hang
+    stop = threading.Event()
+    mute = os.path.join(d, "mute.sock")
+    t = threading.Thread(target=mute_peer, args=(mute, stop))
+    t.start()
+    end = time.time() + 5
+    while not os.path.exists(mute) and time.time() < end:
+        time.sleep(0.02)
+    t0 = time.time()
+    r = replay("--cp", mute, "--verdict-wait", "300")
+    took = time.time() - t0
+    stop.set()
+    t.join()
+    lines = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+    T.check(r.returncode == 1 and len(lines) == len(nocp.stdout.splitlines()) and
+            all("dkim" in o and "spf" not in o and "dmarc" not in o for o in lines if "session" in o) and
+            "no verdict from the control plane within 300 ms" in r.stderr and
+            "%d not answered" % nmsg in r.stderr and took < 20,
+            "no VERDICT: lines without SPF/DMARC after --verdict-wait, exit 1, %.1f s: %r" %
+            (took, r.stderr[-400:]))
 
     # nothing listens there
     r = replay("--cp", os.path.join(d, "nobody.sock"))

@@ -24,6 +24,11 @@ capture begins, so its records are paired with the messages sent after the
 pickup in order.
 A message reported by replay that the manifest does not list fails the case.
 
+Both policy paths: replay runs by default with a wireseal-cp child serving
+the zone (SPF and DMARC are the control plane's VERDICTs; stderr says how
+many), and again with --no-cp (the same policy in-process); the two stdouts
+must be the same bytes (the same lines in any order with several workers).
+
 SPF and DMARC: both commands run over the sample zone plus the policy
 records below (POLICY_RECORDS: SPF passes only from 198.51.100.1, a HELO
 record that fails, DMARC quarantine at pct=50 with a fixed --random-pct).
@@ -113,6 +118,27 @@ def check(wireseal, zone, case, pcap, manifest, root, extra):
     if r.returncode != 0:
         print("replay exited %d" % r.returncode)
         return 1
+    inproc = subprocess.run([wireseal, "replay", "--json", "--zone", zone, "--now", NOW, "--no-cp"] +
+                            POLICY_ARGS + extra + [pcap], capture_output=True, text=True, timeout=120)
+    if inproc.returncode != 0:
+        print("replay --no-cp exited %d: %s" % (inproc.returncode, inproc.stderr[-600:]))
+        return 1
+    one_worker = "--workers" not in extra
+    same = (r.stdout == inproc.stdout if one_worker else
+            sorted(r.stdout.splitlines()) == sorted(inproc.stdout.splitlines()))
+    import re
+    nverdicts = re.search(r"control plane policy: (\d+) verdicts, 0 refused, 0 not answered", r.stderr)
+    if not same:
+        print("FAIL: stdout with the control plane's policy differs from --no-cp's:\n%s\n---\n%s" %
+              (r.stdout[:3000], inproc.stdout[:3000]))
+        return 1
+    nmsg = sum(1 for l in r.stdout.splitlines() if '"dmarc"' in l)
+    if nmsg and (not nverdicts or int(nverdicts.group(1)) < nmsg):
+        print("FAIL: %d lines with DMARC but the control plane gave %s verdicts" %
+              (nmsg, nverdicts.group(1) if nverdicts else "no"))
+        return 1
+    print("policy from the control plane and in-process: the same %d lines (%s verdicts)" %
+          (len(r.stdout.splitlines()), nverdicts.group(1) if nverdicts else "no"))
     # per session (client address and port): records in transaction order
     sessions = {}
     facts = []

@@ -34,6 +34,19 @@ check_strings(const struct cpm_msg *m)
 			in_range(r->from[i]);
 		for (uint32_t i = 0; i < r->narc; i++)
 			in_range(r->arc[i].aar);
+		in_range(r->gap);
+	} else if (m->type == CPM_VERDICT) {
+		const struct cpm_verdict *v = &m->u.verdict;
+		const struct cpm_str all[] = {
+			v->why, v->spf_mail_from, v->spf_helo_name, v->spf.domain, v->spf.mechanism,
+			v->spf.reason, v->spf.explanation, v->helo.domain, v->helo.mechanism,
+			v->helo.reason, v->helo.explanation, v->from_domain, v->record_domain,
+			v->org_domain, v->psl_org_domain, v->walk_org_domain, v->dmarc_reason,
+			v->arc_by, v->arc_sealer, v->arc_reason, v->override, v->disposition,
+			v->authres,
+		};
+		for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+			in_range(all[i]);
 	} else if (m->type == CPM_KEY_REQUEST) {
 		in_range(m->u.key_request.name);
 	} else if (m->type == CPM_SESSION_RECORD) {

@@ -10,12 +10,16 @@ import struct
 import time
 
 MAGIC = 0x57534350
-VERSION = 2
+VERSION = 3
 ROLE_DP, ROLE_CP = 1, 2
 MAX_DATAGRAM = 65536
 
 (HELLO, ERROR, KEY_REQUEST, KEY_ANSWER, MESSAGE_RECORD, SESSION_RECORD, ACK, STATS, STS_QUERY,
- STS_ANSWER) = range(1, 11)
+ STS_ANSWER, VERDICT) = range(1, 12)
+SPF_RESULTS = ["none", "neutral", "pass", "fail", "softfail", "temperror", "permerror"]
+DMARC_RESULTS = ["none", "pass", "fail", "temperror", "permerror"]
+DMARC_POLICIES = ["none", "quarantine", "reject"]
+ORG_METHODS = ["treewalk", "psl"]
 KEY_STATUS = ["found", "missing", "invalid", "tempfail"]
 ARC_NONE, ARC_PASS, ARC_FAIL = 0, 1, 2
 STS_STATUS = ["policy", "none", "tempfail"]
@@ -56,8 +60,9 @@ def stats(pairs):
 def message(rid, flow=1, ts=None, client=("192.0.2.10", 40000), server=("198.51.100.25", 25),
             helo="mail.example.org", mail_from="alice@example.org", rcpts=("bob@example.net",),
             starttls=1, transaction=1, dkim=(), from_=(" Alice <alice@example.org>",),
-            arc_chain=ARC_NONE, arc=()):
-    """dkim: (d, s, a, result, reason) tuples; arc: (instance, sealer, aar) tuples."""
+            arc_chain=ARC_NONE, arc=(), gap="", verdict_wanted=0):
+    """dkim: (d, s, a, result, reason) tuples; arc: (instance, sealer, aar) tuples;
+    gap: why bytes were lost ("" none); verdict_wanted: 1 asks for a VERDICT."""
     ts = ts if ts is not None else int(time.time() * 1e6)
     p = struct.pack(">QQQ", rid, flow, ts) + _ep(*client) + _ep(*server) + _s(helo) + _s(mail_from)
     p += struct.pack(">I", len(rcpts)) + b"".join(_s(r) for r in rcpts)
@@ -66,7 +71,36 @@ def message(rid, flow=1, ts=None, client=("192.0.2.10", 40000), server=("198.51.
     p += struct.pack(">I", len(from_)) + b"".join(_s(f) for f in from_)
     p += struct.pack(">B", arc_chain)
     p += struct.pack(">I", len(arc)) + b"".join(struct.pack(">I", i) + _s(s) + _s(a) for i, s, a in arc)
+    p += _s(gap) + struct.pack(">B", verdict_wanted)
     return record(MESSAGE_RECORD, p)
+
+
+def verdict(rid, status=0, why="", spf=None, helo=None, spf_null_sender=0, mail_from="",
+            helo_name="", dmarc=None, arc=None, override="", disposition="", authres=""):
+    """A VERDICT (the control plane sends these; here for seeds). spf/helo:
+    (result, domain, mechanism, reason, explanation); dmarc: dict of the
+    DMARC fields (decode()'s names); arc: (by, sealer, instance, reason)."""
+    def outcome(o):
+        if o is None:
+            return struct.pack(">B", 0) + b"".join(_s("") for _ in range(4))
+        return struct.pack(">B", SPF_RESULTS.index(o[0])) + b"".join(_s(x) for x in o[1:])
+    p = struct.pack(">QB", rid, status) + _s(why)
+    p += struct.pack(">BB", spf is not None, spf_null_sender) + _s(mail_from) + _s(helo_name)
+    p += outcome(spf) + struct.pack(">B", helo is not None) + outcome(helo)
+    d = dmarc or {}
+    p += struct.pack(">BBBBBBBBBBI", dmarc is not None, DMARC_RESULTS.index(d.get("result", "none")),
+                     DMARC_POLICIES.index(d.get("policy", "none")),
+                     DMARC_POLICIES.index(d.get("disposition", "none")),
+                     ORG_METHODS.index(d.get("org_method", "treewalk")), d.get("testing", 0),
+                     d.get("sampled_out", 0), d.get("org_disagree", 0), d.get("spf_aligned", 0),
+                     d.get("dkim_aligned", 0), d.get("pct", 100))
+    for k in ("from_domain", "record_domain", "org_domain", "psl_org_domain", "walk_org_domain",
+              "reason"):
+        p += _s(d.get(k, ""))
+    a = arc or ("", "", 0, "")
+    p += struct.pack(">B", arc is not None) + _s(a[0]) + _s(a[1]) + struct.pack(">I", a[2]) + _s(a[3])
+    p += _s(override) + _s(disposition) + _s(authres)
+    return record(VERDICT, p)
 
 
 def tls(client_hello=1, server_hello=1, version_offered_max=TLS13, version=TLS12, resumed=0,
@@ -152,6 +186,27 @@ def decode(dgram):
             m = {"req_id": p.u64(), "status": KEY_STATUS[p.u8()], "ttl": p.u32(), "record": p.s()}
         elif t == ACK:
             m = {"up_to": p.u64()}
+        elif t == VERDICT:
+            def outcome():
+                return {"result": SPF_RESULTS[p.u8()], "domain": p.s(), "mechanism": p.s(),
+                        "reason": p.s(), "explanation": p.s()}
+            m = {"record_id": p.u64(), "status": ["done", "error"][p.u8()], "why": p.s(),
+                 "spf_ran": p.u8(), "spf_null_sender": p.u8(), "mail_from": p.s(), "helo_name": p.s()}
+            m["spf"] = outcome()
+            m["helo_ran"] = p.u8()
+            m["helo"] = outcome()
+            d = {"ran": p.u8(), "result": DMARC_RESULTS[p.u8()], "policy": DMARC_POLICIES[p.u8()],
+                 "disposition": DMARC_POLICIES[p.u8()], "org_method": ORG_METHODS[p.u8()]}
+            for k in ("testing", "sampled_out", "org_disagree", "spf_aligned", "dkim_aligned"):
+                d[k] = p.u8()
+            d["pct"] = p.u32()
+            for k in ("from_domain", "record_domain", "org_domain", "psl_org_domain",
+                      "walk_org_domain", "reason"):
+                d[k] = p.s()
+            m["dmarc"] = d
+            m["arc"] = {"applied": p.u8(), "by": p.s(), "sealer": p.s(), "instance": p.u32(),
+                        "reason": p.s()}
+            m["override"], m["disposition"], m["authres"] = p.s(), p.s(), p.s()
         elif t == STS_ANSWER:
             m = {"req_id": p.u64(), "status": STS_STATUS[p.u8()], "mode": STS_MODE[p.u8()],
                  "ttl": p.u32()}
@@ -174,6 +229,8 @@ class Client:
         self.sock.connect(path)
         self.answers, self.acked, self.errors = {}, 0, []
         self.sts_answers = {}
+        self.verdicts = {}     # record id -> VERDICT
+        self.verdict_acked = {}  # record id -> the ACK already covered it when its VERDICT came
         self.closed = False
         self.peer_hello = None
         if do_hello:
@@ -205,6 +262,9 @@ class Client:
                 self.answers[m["req_id"]] = m
             elif t == STS_ANSWER:
                 self.sts_answers[m["req_id"]] = m
+            elif t == VERDICT:
+                self.verdicts[m["record_id"]] = m
+                self.verdict_acked[m["record_id"]] = m["record_id"] <= self.acked
             elif t == ACK:
                 if m["up_to"] < self.acked:
                     raise ValueError("ACK went backwards: %d after %d" % (m["up_to"], self.acked))

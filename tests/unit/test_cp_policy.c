@@ -1,7 +1,8 @@
 /*
- * cpcache and cppolicy over a real resolver (ws_dns in embedded mode on a
- * zone written here): hits, coalescing, negative and temporary answers,
- * limits; SPF + DMARC verdicts, the ARC override, domain overrides, the AAR
+ * dnscache's asynchronous side (the daemon's) and cppolicy over a real
+ * resolver (ws_dns in embedded mode on a zone written here): hits,
+ * coalescing, negative and temporary answers, limits (LRU at the bound, the
+ * waiter and name limits); SPF + DMARC verdicts, the ARC override, domain overrides, the AAR
  * reader.
  */
 #include <setjmp.h>
@@ -17,7 +18,7 @@
 #include <cmocka.h>
 
 #include "dns.h"
-#include "cpcache.h"
+#include "dnscache.h"
 #include "cppolicy.h"
 
 static const char zone_text[] = "$ORIGIN org.\n$TTL 300\n"
@@ -80,53 +81,75 @@ on_answer(void *arg, const struct ws_dns_answer *a)
 static int64_t clock_now = 1000; /* the time the cache is told */
 
 static void
-drive(struct cpcache *dc, const int *counter, int want)
+drive(struct dnscache *dc, const int *counter, int want)
 {
 	for (int i = 0; i < 300 && *counter < want; i++) {
-		cpcache_process(dc, clock_now);
+		dnscache_process(dc, dns, clock_now);
 		ws_dns_poll(dns, 10);
 	}
+}
+
+static struct dnscache_stats
+stat_of(const struct dnscache *c)
+{
+	struct dnscache_stats st;
+	dnscache_stats(c, &st);
+	return st;
+}
+
+static struct dnscache *
+new_cache(size_t max_entries, uint32_t max_ttl, uint32_t neg_max_ttl)
+{
+	struct dnscache_config cfg = {.max_entries = max_entries, .max_ttl = max_ttl,
+				      .neg_max_ttl = neg_max_ttl};
+	struct dnscache *c = dnscache_new(&cfg);
+	assert_non_null(c);
+	return c;
 }
 
 static void
 test_cache(void **state)
 {
 	(void)state;
-	struct cpcache *dc = cpcache_new(dns, 100, 60, 30);
+	struct dnscache *dc = new_cache(100, 60, 30);
 	assert_non_null(dc);
 	const struct ws_dns_answer *a = NULL;
 	struct got g1 = {0}, g2 = {0};
 	/* two askers before the answer: one query */
-	assert_int_equal(cpcache_get(dc, "Example.ORG.", WS_DNS_TXT, 1000, on_answer, &g1, &a, NULL), 0);
-	assert_int_equal(cpcache_get(dc, "example.org", WS_DNS_TXT, 1000, on_answer, &g2, &a, NULL), 0);
+	assert_int_equal(dnscache_lookup(dc, dns, "Example.ORG.", WS_DNS_TXT, 1000, on_answer, &g1, &a, NULL), 0);
+	assert_int_equal(dnscache_lookup(dc, dns, "example.org", WS_DNS_TXT, 1000, on_answer, &g2, &a, NULL), 0);
 	drive(dc, &g2.calls, 1);
 	assert_int_equal(g1.calls, 1);
 	assert_int_equal(g2.calls, 1);
 	assert_int_equal(g1.status, WS_DNS_OK);
-	const struct cpcache_stats *st = cpcache_stats(dc);
+	struct dnscache_stats sts, *st = &sts;
+	dnscache_stats(dc, st);
 	assert_int_equal(st->queries, 1);
 	assert_int_equal(st->coalesced, 1);
 	/* now a hit, with the TTL capped by max_ttl (60 < 300) and counting down */
 	uint32_t left = 0;
-	assert_int_equal(cpcache_get(dc, "example.org", WS_DNS_TXT, 1010, on_answer, &g1, &a, &left), 1);
+	assert_int_equal(dnscache_lookup(dc, dns, "example.org", WS_DNS_TXT, 1010, on_answer, &g1, &a, &left), 1);
 	assert_int_equal(a->status, WS_DNS_OK);
 	assert_int_equal(left, 50);
+	dnscache_stats(dc, st);
 	assert_int_equal(st->hits, 1);
 	/* expired: asked again */
 	clock_now = 1060;
-	assert_int_equal(cpcache_get(dc, "example.org", WS_DNS_TXT, 1060, on_answer, &g1, &a, NULL), 0);
+	assert_int_equal(dnscache_lookup(dc, dns, "example.org", WS_DNS_TXT, 1060, on_answer, &g1, &a, NULL), 0);
 	drive(dc, &g1.calls, 2);
+	dnscache_stats(dc, st);
 	assert_int_equal(st->queries, 2);
+	assert_int_equal(st->expired, 1);
 	/* a negative answer is kept for min(its RFC 2308 TTL, negative_ttl), and
 	 * not at all when it carries no TTL (local data without an SOA in the
 	 * reply: depends on the resolver's embedded mode, so both are checked) */
 	struct got g3 = {0};
 	clock_now = 1000;
-	assert_int_equal(cpcache_get(dc, "nope.org", WS_DNS_TXT, 1000, on_answer, &g3, &a, NULL), 0);
+	assert_int_equal(dnscache_lookup(dc, dns, "nope.org", WS_DNS_TXT, 1000, on_answer, &g3, &a, NULL), 0);
 	drive(dc, &g3.calls, 1);
 	assert_int_equal(g3.status, WS_DNS_NXDOMAIN);
 	bool neg_kept = g3.ttl > 0;
-	int rc = cpcache_get(dc, "nope.org", WS_DNS_TXT, 1000, on_answer, &g3, &a, &left);
+	int rc = dnscache_lookup(dc, dns, "nope.org", WS_DNS_TXT, 1000, on_answer, &g3, &a, &left);
 	if (neg_kept) {
 		assert_int_equal(rc, 1);
 		assert_int_equal(left, g3.ttl < 30 ? g3.ttl : 30);
@@ -139,71 +162,84 @@ test_cache(void **state)
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
-	cpcache_dump(dc, 1000, f);
+	dnscache_dump(dc, 1000, f);
 	fclose(f);
 	assert_non_null(strstr(buf, "example.org TXT ok 120"));
 	assert_true(neg_kept == (strstr(buf, "nope.org TXT nxdomain") != NULL));
 	free(buf);
-	assert_int_equal(cpcache_flush(dc), neg_kept ? 2 : 1);
+	assert_int_equal(dnscache_flush(dc), neg_kept ? 2 : 1);
+	dnscache_stats(dc, st);
 	assert_int_equal(st->entries, 0);
-	cpcache_free(dc);
+	dnscache_free(dc);
 
 	/* max_ttl 0: nothing is kept */
-	dc = cpcache_new(dns, 100, 0, 0);
+	dc = new_cache(100, 0, 0);
 	struct got g4 = {0};
-	assert_int_equal(cpcache_get(dc, "example.org", WS_DNS_TXT, 1000, on_answer, &g4, &a, NULL), 0);
+	assert_int_equal(dnscache_lookup(dc, dns, "example.org", WS_DNS_TXT, 1000, on_answer, &g4, &a, NULL), 0);
 	drive(dc, &g4.calls, 1);
 	assert_int_equal(g4.status, WS_DNS_OK);
-	assert_int_equal(cpcache_stats(dc)->entries, 0);
-	cpcache_free(dc);
+	dnscache_stats(dc, st);
+	assert_int_equal(st->entries, 0);
+	assert_int_equal(st->uncacheable, 1);
+	dnscache_free(dc);
 }
 
 static void
 test_cache_limits(void **state)
 {
 	(void)state;
-	/* max_entries 1: the second answer is delivered but not kept */
+	/* max_entries 1 (the bound): the second answer evicts the first (least
+	 * recently used), which is asked again */
 	clock_now = 1000;
-	struct cpcache *dc = cpcache_new(dns, 1, 60, 60);
+	struct dnscache *dc = new_cache(1, 60, 60);
 	const struct ws_dns_answer *a;
+	struct dnscache_stats st;
 	struct got g1 = {0}, g2 = {0};
-	assert_int_equal(cpcache_get(dc, "example.org", WS_DNS_TXT, 1000, on_answer, &g1, &a, NULL), 0);
+	assert_int_equal(dnscache_lookup(dc, dns, "example.org", WS_DNS_TXT, 1000, on_answer, &g1, &a, NULL), 0);
 	drive(dc, &g1.calls, 1);
-	assert_int_equal(cpcache_get(dc, "other.org", WS_DNS_TXT, 1000, on_answer, &g2, &a, NULL), 0);
+	assert_int_equal(dnscache_lookup(dc, dns, "example.org", WS_DNS_TXT, 1000, on_answer, &g1, &a, NULL), 1);
+	assert_int_equal(dnscache_lookup(dc, dns, "other.org", WS_DNS_TXT, 1000, on_answer, &g2, &a, NULL), 0);
 	drive(dc, &g2.calls, 1);
 	assert_int_equal(g2.status, WS_DNS_OK);
-	assert_int_equal(cpcache_stats(dc)->not_kept, 1);
-	assert_int_equal(cpcache_stats(dc)->entries, 1);
-	cpcache_free(dc);
+	dnscache_stats(dc, &st);
+	assert_int_equal(st.evictions, 1);
+	assert_int_equal(st.entries, 1);
+	assert_int_equal(dnscache_lookup(dc, dns, "other.org", WS_DNS_TXT, 1000, on_answer, &g2, &a, NULL), 1);
+	assert_int_equal(dnscache_lookup(dc, dns, "example.org", WS_DNS_TXT, 1000, on_answer, &g1, &a, NULL), 0);
+	drive(dc, &g1.calls, 2);
+	dnscache_free(dc);
 
-	/* CPCACHE_MAX_WAITERS on one pending name; one more is refused */
-	dc = cpcache_new(dns, 100, 60, 60);
-	static struct got many[CPCACHE_MAX_WAITERS + 1];
-	for (unsigned i = 0; i < CPCACHE_MAX_WAITERS; i++)
-		assert_int_equal(cpcache_get(dc, "example.org", WS_DNS_TXT, 1000, on_answer, &many[i], &a, NULL), 0);
-	assert_int_equal(cpcache_get(dc, "example.org", WS_DNS_TXT, 1000, on_answer, &many[CPCACHE_MAX_WAITERS], &a,
+	/* DNSCACHE_MAX_WAITERS on one pending name; one more is refused */
+	dc = new_cache(100, 60, 60);
+	static struct got many[DNSCACHE_MAX_WAITERS + 1];
+	for (unsigned i = 0; i < DNSCACHE_MAX_WAITERS; i++)
+		assert_int_equal(dnscache_lookup(dc, dns, "example.org", WS_DNS_TXT, 1000, on_answer, &many[i], &a, NULL), 0);
+	assert_int_equal(dnscache_lookup(dc, dns, "example.org", WS_DNS_TXT, 1000, on_answer, &many[DNSCACHE_MAX_WAITERS], &a,
 				NULL), -1);
-	drive(dc, &many[CPCACHE_MAX_WAITERS - 1].calls, 1);
-	for (unsigned i = 0; i < CPCACHE_MAX_WAITERS; i++)
+	drive(dc, &many[DNSCACHE_MAX_WAITERS - 1].calls, 1);
+	for (unsigned i = 0; i < DNSCACHE_MAX_WAITERS; i++)
 		assert_int_equal(many[i].calls, 1);
-	assert_int_equal(many[CPCACHE_MAX_WAITERS].calls, 0);
+	assert_int_equal(many[DNSCACHE_MAX_WAITERS].calls, 0);
 
-	/* CPCACHE_NAME_MAX: a name that long is handed to the resolver, one more is not */
-	static char name[CPCACHE_NAME_MAX + 2];
+	/* DNSCACHE_QUERY_NAME_MAX: a name that long is handed to the resolver, one more is not */
+	static char name[DNSCACHE_QUERY_NAME_MAX + 2];
 	memset(name, 'a', sizeof(name) - 1);
-	for (size_t i = 63; i < CPCACHE_NAME_MAX; i += 64)
+	for (size_t i = 63; i < DNSCACHE_QUERY_NAME_MAX; i += 64)
 		name[i] = '.';
-	name[CPCACHE_NAME_MAX] = '\0';
-	uint64_t q = cpcache_stats(dc)->queries;
+	name[DNSCACHE_QUERY_NAME_MAX] = '\0';
+	dnscache_stats(dc, &st);
+	uint64_t q = st.queries;
 	struct got g3 = {0};
-	int rc = cpcache_get(dc, name, WS_DNS_TXT, 1000, on_answer, &g3, &a, NULL);
-	assert_int_equal(cpcache_stats(dc)->queries, q + 1);
+	int rc = dnscache_lookup(dc, dns, name, WS_DNS_TXT, 1000, on_answer, &g3, &a, NULL);
+	dnscache_stats(dc, &st);
+	assert_int_equal(st.queries, q + 1);
 	if (rc == 0)
 		drive(dc, &g3.calls, 1);
-	name[CPCACHE_NAME_MAX] = 'a';
-	assert_int_equal(cpcache_get(dc, name, WS_DNS_TXT, 1000, on_answer, &g3, &a, NULL), -1);
-	assert_int_equal(cpcache_stats(dc)->queries, q + 1);
-	cpcache_free(dc);
+	name[DNSCACHE_QUERY_NAME_MAX] = 'a';
+	assert_int_equal(dnscache_lookup(dc, dns, name, WS_DNS_TXT, 1000, on_answer, &g3, &a, NULL), -1);
+	dnscache_stats(dc, &st);
+	assert_int_equal(st.queries, q + 1);
+	dnscache_free(dc);
 }
 
 struct done {
@@ -234,10 +270,10 @@ base_message(const char *ip, const char *mail_from, const char *from)
 }
 
 static const struct pol_verdict *
-run_policy(const struct pol_config *cfg, struct cpcache *dc, struct done *d)
+run_policy(const struct pol_config *cfg, struct dnscache *dc, struct done *d)
 {
 	memset(d, 0, sizeof(*d));
-	assert_int_equal(pol_start(cfg, dc, &msg, 1764400000, on_done, d), 0);
+	assert_int_equal(pol_start(cfg, dc, dns, &msg, 1764400000, on_done, d), 0);
 	drive(dc, &d->calls, 1);
 	assert_int_equal(d->calls, 1);
 	return pol_job_verdict(d->job);
@@ -247,7 +283,7 @@ static void
 test_policy(void **state)
 {
 	(void)state;
-	struct cpcache *dc = cpcache_new(dns, 1000, 3600, 300);
+	struct dnscache *dc = new_cache(1000, 3600, 300);
 	clock_now = 1764400000;
 	const char *trusted[] = {"fwd.example.net"};
 	const char *odom[] = {"skipme.org", "other.org"}, *oact[] = {"skip", "none"};
@@ -257,9 +293,9 @@ test_policy(void **state)
 	struct done d;
 
 	base_message("192.0.2.7", "alice@example.org", "Alice <alice@example.org>");
-	uint64_t q0 = cpcache_stats(dc)->queries;
+	uint64_t q0 = stat_of(dc).queries;
 	const struct pol_verdict *v = run_policy(&cfg, dc, &d);
-	uint64_t first = cpcache_stats(dc)->queries - q0;
+	uint64_t first = stat_of(dc).queries - q0;
 	assert_int_equal(v->spf.result, SPF_RESULT_PASS);
 	assert_true(v->dmarc_evaluated);
 	assert_int_equal(v->dmarc.result, DMARC_RES_PASS);
@@ -272,12 +308,12 @@ test_policy(void **state)
 
 	/* again: the positive answers come from the cache (negative ones carry
 	 * no TTL in embedded mode and are asked again), same verdict */
-	uint64_t q = cpcache_stats(dc)->queries;
-	uint64_t hits = cpcache_stats(dc)->hits;
+	uint64_t q = stat_of(dc).queries;
+	uint64_t hits = stat_of(dc).hits;
 	v = run_policy(&cfg, dc, &d);
 	assert_int_equal(v->dmarc.result, DMARC_RES_PASS);
-	assert_true(cpcache_stats(dc)->queries - q < first);
-	assert_true(cpcache_stats(dc)->hits >= hits + 2); /* SPF and DMARC records */
+	assert_true(stat_of(dc).queries - q < first);
+	assert_true(stat_of(dc).hits >= hits + 2); /* SPF and DMARC records */
 	pol_job_free(d.job);
 
 	/* SPF fail, no DKIM: DMARC fail, p=reject */
@@ -287,7 +323,31 @@ test_policy(void **state)
 	assert_int_equal(v->dmarc.result, DMARC_RES_FAIL);
 	assert_string_equal(v->disposition, "reject");
 	assert_false(v->arc.applied);
+	/* as verify: the HELO identity checked beside MAIL FROM (no record) */
+	assert_true(v->helo_ran);
+	assert_int_equal(v->helo.result, SPF_RESULT_NONE);
+	assert_string_equal(v->helo.domain, "mail.example.org");
+	assert_false(v->null_sender);
 	pol_job_free(d.job);
+
+	/* bytes lost on the wire: a DMARC that did not pass is temperror with
+	 * the gap as reason, never the fail the lost bytes may have caused */
+	msg.gap = cpm_s("capture-gap");
+	v = run_policy(&cfg, dc, &d);
+	assert_int_equal(v->dmarc.result, DMARC_RES_TEMPERROR);
+	assert_string_equal(v->dmarc.reason, "capture-gap: bytes of the message were not seen");
+	assert_string_equal(v->disposition, "none");
+	pol_job_free(d.job);
+	msg.gap = cpm_s("");
+
+	/* a null sender with no HELO: postmaster@HELO has no HELO, no HELO check */
+	base_message("203.0.113.1", "", "alice@example.org");
+	msg.helo = cpm_s("");
+	v = run_policy(&cfg, dc, &d);
+	assert_true(v->null_sender);
+	assert_false(v->helo_ran);
+	pol_job_free(d.job);
+	base_message("203.0.113.1", "alice@example.org", "alice@example.org");
 
 	/* the same with a passing DKIM signature of the From domain: pass */
 	msg.ndkim = 1;
@@ -338,7 +398,7 @@ test_policy(void **state)
 	assert_true(v->spf_skipped);
 	assert_int_equal(v->dmarc.result, DMARC_RES_FAIL);
 	pol_job_free(d.job);
-	cpcache_free(dc);
+	dnscache_free(dc);
 }
 
 static void

@@ -11,7 +11,11 @@
  *    tag; CPC_MAX_KEYS_PENDING requests at once, the next is refused; an
  *    unanswered request becomes TEMPFAIL after CPC_KEY_TIMEOUT_MS;
  *  - a SESSION_RECORD carries the session's fields and its flow id;
- *  - a control plane that stops reading does not make cpc_free hang.
+ *  - a control plane that stops reading does not make cpc_free hang;
+ *  - verdicts: a record queued with cpc_message_verdict carries
+ *    verdict_wanted and its gap; the VERDICT for it lands in the asking
+ *    slot's mailbox with its fields; one for a record that did not ask, for
+ *    an unknown id, or after the ACK, is dropped.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -41,6 +45,9 @@ struct fake {
 	char last_name[300];
 	uint64_t sess_flow;
 	char sess_end[32];
+	uint64_t msg_id;  /* the last MESSAGE_RECORD's id, its verdict_wanted and gap */
+	uint8_t msg_want;
+	char msg_gap[32];
 	pthread_mutex_t lock;
 };
 
@@ -98,6 +105,11 @@ fake_read(int ms)
 					F.first_id = id;
 				F.max_id = id;
 				F.nrecords++;
+				if (m.type == CPM_MESSAGE_RECORD) {
+					F.msg_id = id;
+					F.msg_want = m.u.message.verdict_wanted;
+					cpm_str_copy(m.u.message.gap, F.msg_gap, sizeof(F.msg_gap));
+				}
 				if (m.type == CPM_SESSION_RECORD) {
 					F.nsession++;
 					F.sess_flow = m.u.session.flow_id;
@@ -373,6 +385,79 @@ test_keys_pending_limit(void **state)
 /* A control plane that stops reading: the socket fills, the client's
  * I/O thread must still stop when asked (cpc_free does not hang). */
 static void
+fake_verdict(uint64_t id, const char *dmarc_reason)
+{
+	static struct cpm_msg v;
+	memset(&v, 0, sizeof(v));
+	v.type = CPM_VERDICT;
+	v.u.verdict.record_id = id;
+	v.u.verdict.spf_ran = 1;
+	v.u.verdict.spf_mail_from = cpm_s("alice@example.com");
+	v.u.verdict.spf_helo_name = cpm_s("client.example");
+	v.u.verdict.spf = (struct cpm_spf_outcome){SPF_RESULT_SOFTFAIL, cpm_s("example.com"),
+						   cpm_s("~all"), cpm_s("matched ~all"), cpm_s("")};
+	v.u.verdict.dmarc_ran = 1;
+	v.u.verdict.dmarc_result = DMARC_RES_TEMPERROR;
+	v.u.verdict.pct = 100;
+	v.u.verdict.from_domain = cpm_s("example.com");
+	v.u.verdict.dmarc_reason = cpm_s(dmarc_reason);
+	v.u.verdict.disposition = cpm_s("none");
+	v.u.verdict.authres = cpm_s("mx; spf=softfail; dmarc=temperror");
+	send_msg(F.fd, &v);
+}
+
+static void
+test_verdicts(void **state)
+{
+	(void)state;
+	struct cpc *c = connect_client(true);
+	struct dp_message_record r = message();
+	r.gap_reason = "capture-gap";
+	uint64_t id = 0;
+	assert_int_equal(cpc_message_verdict(c, &r, 5, &id), 0);
+	assert_int_equal(id, 1);
+	assert_int_equal(cpc_message_verdict(c, &r, CPC_MAX_SLOTS, &id), -1); /* no such slot */
+	fake_read(200);
+	assert_int_equal(F.msg_id, 1);
+	assert_int_equal(F.msg_want, 1);
+	assert_string_equal(F.msg_gap, "capture-gap");
+	assert_null(cpc_verdict_take(c, 5));
+	fake_verdict(1, "capture-gap: bytes of the message were not seen");
+	assert_true(cpc_verdict_wait(c, 5, 2000));
+	assert_null(cpc_verdict_take(c, 4)); /* another slot's mailbox stays empty */
+	struct cpc_verdict *v = cpc_verdict_take(c, 5);
+	assert_non_null(v);
+	assert_true(v->record_id == 1 && v->status == CPM_VERDICT_DONE);
+	assert_true(v->spf.ran && v->spf.mailfrom.result == SPF_RESULT_SOFTFAIL);
+	assert_string_equal(v->spf.mailfrom.mechanism, "~all");
+	assert_string_equal(v->spf.mail_from, "alice@example.com");
+	assert_true(v->dmarc_ran && v->dm.res.result == DMARC_RES_TEMPERROR && v->dm.res.pct == 100);
+	assert_string_equal(v->dm.res.reason, "capture-gap: bytes of the message were not seen");
+	assert_string_equal(v->authres, "mx; spf=softfail; dmarc=temperror");
+	cpc_verdict_free(v);
+	/* a record that did not ask; an id never sent: both dropped */
+	r.gap_reason = NULL;
+	assert_int_equal(cpc_message(c, &r), 0);
+	fake_read(200);
+	assert_int_equal(F.msg_id, 2);
+	assert_int_equal(F.msg_want, 0);
+	assert_string_equal(F.msg_gap, "");
+	fake_verdict(2, "x");
+	fake_verdict(99, "x");
+	/* acknowledged: a late VERDICT (a re-sent record's second) is dropped */
+	fake_ack(2);
+	wait_acked(c, 2);
+	fake_verdict(1, "again");
+	assert_false(cpc_verdict_wait(c, 5, 300));
+	assert_int_equal(cpc_verdicts(c), 1);
+	char why[256];
+	assert_int_equal(cpc_finish(c, 2000, why, sizeof(why)), 0);
+	cpc_free(c);
+	close(F.fd);
+	F.fd = -1;
+}
+
+static void
 test_free_while_blocked(void **state)
 {
 	(void)state;
@@ -400,6 +485,7 @@ main(void)
 	        cmocka_unit_test(test_queue_limit_lossless),
 	        cmocka_unit_test(test_reconnect_resend),
 	        cmocka_unit_test(test_keys_pending_limit),
+	        cmocka_unit_test(test_verdicts),
 	        cmocka_unit_test(test_free_while_blocked),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

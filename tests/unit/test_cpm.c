@@ -52,6 +52,93 @@ fill_message(struct cpm_message *m)
 	m->arc[0].instance = 1;
 	m->arc[0].sealer = cpm_s("forwarder.example");
 	m->arc[0].aar = cpm_s("i=1; forwarder.example; dmarc=pass header.from=example.org");
+	m->gap = cpm_s("capture-gap");
+	m->verdict_wanted = 1;
+}
+
+static void
+fill_verdict(struct cpm_verdict *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->record_id = 0x1122334455667788ull;
+	v->status = CPM_VERDICT_DONE;
+	v->spf_ran = 1;
+	v->spf_mail_from = cpm_s("alice@example.org");
+	v->spf_helo_name = cpm_s("mail.example.org");
+	v->spf = (struct cpm_spf_outcome){2, cpm_s("example.org"), cpm_s("ip4:192.0.2.0/24"),
+					  cpm_s("matched ip4:192.0.2.0/24"), cpm_s("")};
+	v->helo_ran = 1;
+	v->helo = (struct cpm_spf_outcome){3, cpm_s("mail.example.org"), cpm_s("-all"),
+					   cpm_s("matched -all"), cpm_s("not allowed")};
+	v->dmarc_ran = 1;
+	v->dmarc_result = 2; /* fail */
+	v->dmarc_policy = 2;
+	v->dmarc_disposition = 1;
+	v->org_method = 1;
+	v->testing = 1;
+	v->sampled_out = 1;
+	v->org_disagree = 1;
+	v->spf_aligned = 0;
+	v->dkim_aligned = 1;
+	v->pct = 100; /* the limit */
+	v->from_domain = cpm_s("example.org");
+	v->record_domain = cpm_s("example.org");
+	v->org_domain = cpm_s("example.org");
+	v->psl_org_domain = cpm_s("example.org");
+	v->walk_org_domain = cpm_s("org.example");
+	v->dmarc_reason = cpm_s("neither aligned");
+	v->arc_applied = 1;
+	v->arc_by = cpm_s("arc");
+	v->arc_sealer = cpm_s("forwarder.example");
+	v->arc_instance = 2;
+	v->arc_reason = cpm_s("trusted sealer said dmarc=pass");
+	v->override = cpm_s("quarantine");
+	v->disposition = cpm_s("quarantine");
+	v->authres = cpm_s("mx.example; dkim=pass header.d=example.org; spf=pass; dmarc=fail");
+}
+
+static void
+check_verdict(const struct cpm_verdict *a, const struct cpm_verdict *b)
+{
+	assert_true(a->record_id == b->record_id);
+	assert_int_equal(a->status, b->status);
+	assert_str(a->why, b->why);
+	assert_int_equal(a->spf_ran, b->spf_ran);
+	assert_int_equal(a->spf_null_sender, b->spf_null_sender);
+	assert_str(a->spf_mail_from, b->spf_mail_from);
+	assert_str(a->spf_helo_name, b->spf_helo_name);
+	const struct cpm_spf_outcome *o[2][2] = {{&a->spf, &b->spf}, {&a->helo, &b->helo}};
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(o[i][0]->result, o[i][1]->result);
+		assert_str(o[i][0]->domain, o[i][1]->domain);
+		assert_str(o[i][0]->mechanism, o[i][1]->mechanism);
+		assert_str(o[i][0]->reason, o[i][1]->reason);
+		assert_str(o[i][0]->explanation, o[i][1]->explanation);
+	}
+	assert_int_equal(a->helo_ran, b->helo_ran);
+	assert_int_equal(a->dmarc_ran, b->dmarc_ran);
+	assert_int_equal(a->dmarc_result, b->dmarc_result);
+	assert_int_equal(a->dmarc_policy, b->dmarc_policy);
+	assert_int_equal(a->dmarc_disposition, b->dmarc_disposition);
+	assert_int_equal(a->org_method, b->org_method);
+	assert_true(a->testing == b->testing && a->sampled_out == b->sampled_out &&
+		    a->org_disagree == b->org_disagree && a->spf_aligned == b->spf_aligned &&
+		    a->dkim_aligned == b->dkim_aligned);
+	assert_int_equal(a->pct, b->pct);
+	assert_str(a->from_domain, b->from_domain);
+	assert_str(a->record_domain, b->record_domain);
+	assert_str(a->org_domain, b->org_domain);
+	assert_str(a->psl_org_domain, b->psl_org_domain);
+	assert_str(a->walk_org_domain, b->walk_org_domain);
+	assert_str(a->dmarc_reason, b->dmarc_reason);
+	assert_int_equal(a->arc_applied, b->arc_applied);
+	assert_str(a->arc_by, b->arc_by);
+	assert_str(a->arc_sealer, b->arc_sealer);
+	assert_int_equal(a->arc_instance, b->arc_instance);
+	assert_str(a->arc_reason, b->arc_reason);
+	assert_str(a->override, b->override);
+	assert_str(a->disposition, b->disposition);
+	assert_str(a->authres, b->authres);
 }
 
 static void
@@ -161,6 +248,8 @@ check_message(const struct cpm_message *a, const struct cpm_message *b)
 		assert_str(a->arc[i].sealer, b->arc[i].sealer);
 		assert_str(a->arc[i].aar, b->arc[i].aar);
 	}
+	assert_str(a->gap, b->gap);
+	assert_int_equal(a->verdict_wanted, b->verdict_wanted);
 }
 
 /* Encode one message alone, decode it back, and check the datagram ends. */
@@ -249,6 +338,16 @@ test_roundtrip_each_type(void **state)
 	assert_str(out[0].u.sts_answer.mx[1], in.u.sts_answer.mx[1]);
 	assert_string_equal(cpm_type_name(CPM_STS_ANSWER), "STS_ANSWER");
 	assert_string_equal(cpm_sts_status_name(CPM_STS_TEMPFAIL), "tempfail");
+
+	in.type = CPM_VERDICT;
+	fill_verdict(&in.u.verdict);
+	roundtrip(&in, out);
+	check_verdict(&in.u.verdict, &out[0].u.verdict);
+	in.u.verdict.status = CPM_VERDICT_ERROR;
+	in.u.verdict.why = cpm_s("From: two addresses");
+	roundtrip(&in, out);
+	check_verdict(&in.u.verdict, &out[0].u.verdict);
+	assert_string_equal(cpm_type_name(CPM_VERDICT), "VERDICT");
 
 	in.type = CPM_ACK;
 	in.u.ack.up_to = 123456789;
@@ -494,6 +593,89 @@ test_limits(void **state)
 	assert_int_equal(decode_all(dgram, 0), -1);
 }
 
+/* Encodes m with its checks bypassed: a writer walk refuses what the
+ * decoder would, so the bad value is patched into the bytes instead. */
+static size_t
+encode_ok(const struct cpm_msg *m)
+{
+	struct cpm_writer w;
+	cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
+	assert_int_equal(cpm_encode(&w, m), 0);
+	return w.len;
+}
+
+/* VERDICT and the v3 MESSAGE_RECORD fields: every enumeration at its last
+ * value is taken, one past it refused; booleans past 1 refused (both ways). */
+static void
+test_verdict_ranges(void **state)
+{
+	(void)state;
+	static struct cpm_msg m;
+	m.type = CPM_VERDICT;
+	struct {
+		uint8_t *f;
+		unsigned max;
+	} u8s[] = {
+		{&m.u.verdict.status, CPM_VERDICT_ERROR},
+		{&m.u.verdict.spf.result, CPM_SPF_RESULT_MAX},
+		{&m.u.verdict.helo.result, CPM_SPF_RESULT_MAX},
+		{&m.u.verdict.dmarc_result, CPM_DMARC_RES_MAX},
+		{&m.u.verdict.dmarc_policy, CPM_DMARC_POLICY_MAX},
+		{&m.u.verdict.dmarc_disposition, CPM_DMARC_POLICY_MAX},
+		{&m.u.verdict.org_method, CPM_DMARC_ORG_MAX},
+		{&m.u.verdict.spf_ran, 1},
+		{&m.u.verdict.spf_null_sender, 1},
+		{&m.u.verdict.helo_ran, 1},
+		{&m.u.verdict.dmarc_ran, 1},
+		{&m.u.verdict.testing, 1},
+		{&m.u.verdict.sampled_out, 1},
+		{&m.u.verdict.org_disagree, 1},
+		{&m.u.verdict.spf_aligned, 1},
+		{&m.u.verdict.dkim_aligned, 1},
+		{&m.u.verdict.arc_applied, 1},
+	};
+	for (size_t i = 0; i < sizeof(u8s) / sizeof(u8s[0]); i++) {
+		fill_verdict(&m.u.verdict);
+		*u8s[i].f = (uint8_t)u8s[i].max;
+		size_t n = encode_ok(&m);
+		assert_int_equal(decode_all(dgram, n), 0); /* at the limit */
+		/* past it: the encoder refuses, and so does the decoder */
+		*u8s[i].f = (uint8_t)(u8s[i].max + 1);
+		struct cpm_writer w;
+		cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
+		assert_int_equal(cpm_encode(&w, &m), -1);
+		*u8s[i].f = (uint8_t)u8s[i].max;
+		n = encode_ok(&m);
+		/* find the byte: the only one that changes between max and max-1 */
+		static uint8_t a[CPM_MAX_DATAGRAM];
+		memcpy(a, dgram, n);
+		*u8s[i].f = (uint8_t)(u8s[i].max - 1);
+		assert_int_equal(encode_ok(&m), n);
+		size_t at = n;
+		for (size_t k = 0; k < n; k++)
+			if (a[k] != dgram[k])
+				at = k;
+		assert_true(at < n);
+		dgram[at] = (uint8_t)(u8s[i].max + 1);
+		assert_int_equal(decode_all(dgram, n), -1);
+	}
+	fill_verdict(&m.u.verdict);
+	m.u.verdict.pct = 101; /* past 100 */
+	struct cpm_writer w;
+	cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
+	assert_int_equal(cpm_encode(&w, &m), -1);
+	m.type = CPM_MESSAGE_RECORD;
+	fill_message(&m.u.message);
+	m.u.message.verdict_wanted = 2;
+	cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
+	assert_int_equal(cpm_encode(&w, &m), -1);
+	m.u.message.verdict_wanted = 1;
+	size_t n = encode_ok(&m);
+	assert_int_equal(dgram[n - 1], 1); /* verdict_wanted is the last byte */
+	dgram[n - 1] = 2;
+	assert_int_equal(decode_all(dgram, n), -1);
+}
+
 static void
 test_hello_check(void **state)
 {
@@ -563,6 +745,27 @@ test_python_seeds(void **state)
 	assert_int_equal(m.u.sts_answer.nmx, 2);
 	assert_true(cpm_str_eq(m.u.sts_answer.mx[1], "*.example.org"));
 
+	n = read_seed("verdict", dgram, sizeof(dgram));
+	cpm_reader_init(&r, dgram, n);
+	assert_int_equal(cpm_decode_next(&r, &m, why, sizeof(why)), 1);
+	assert_int_equal(m.type, CPM_VERDICT);
+	const struct cpm_verdict *v = &m.u.verdict;
+	assert_true(v->record_id == 3 && v->status == CPM_VERDICT_DONE && v->spf_ran && v->helo_ran);
+	assert_true(v->spf.result == 2 && cpm_str_eq(v->spf.domain, "example.org"));
+	assert_true(v->helo.result == 3 && cpm_str_eq(v->helo.explanation, "not allowed"));
+	assert_true(cpm_str_eq(v->spf_mail_from, "a@example.org") &&
+		    cpm_str_eq(v->spf_helo_name, "mx.example.org"));
+	assert_true(v->dmarc_ran && v->dmarc_result == 1 && v->pct == 100);
+	assert_true(cpm_str_eq(v->from_domain, "example.org") && cpm_str_eq(v->authres, "x; spf=pass"));
+	assert_int_equal(cpm_decode_next(&r, &m, why, sizeof(why)), 0);
+
+	n = read_seed("message", dgram, sizeof(dgram));
+	cpm_reader_init(&r, dgram, n);
+	assert_int_equal(cpm_decode_next(&r, &m, why, sizeof(why)), 1);
+	assert_int_equal(m.type, CPM_MESSAGE_RECORD);
+	assert_true(m.u.message.record_id == 7 && m.u.message.ndkim == 1);
+	assert_true(cpm_str_eq(m.u.message.gap, "capture-gap") && m.u.message.verdict_wanted == 1);
+
 	n = read_seed("sts_query", dgram, sizeof(dgram));
 	cpm_reader_init(&r, dgram, n);
 	assert_int_equal(cpm_decode_next(&r, &m, why, sizeof(why)), 1);
@@ -578,6 +781,7 @@ main(void)
 		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_truncated_and_trailing),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_verdict_ranges),
 		cmocka_unit_test(test_hello_check),
 		cmocka_unit_test(test_python_seeds),
 	};

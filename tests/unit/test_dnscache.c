@@ -116,11 +116,40 @@ test_tempfail_not_cached(void **state)
 	dnscache_free(c);
 }
 
+/* The one TTL policy's caps of 0: such answers are used, never kept. */
+static void
+test_caps_zero(void **state)
+{
+	(void)state;
+	struct dnscache_config cfg = {.max_ttl = 0, .neg_max_ttl = DNSCACHE_DEFAULT_NEG_MAX_TTL};
+	struct dnscache *c = dnscache_new(&cfg);
+	struct ws_dns_answer *ok = txt_answer(WS_DNS_OK, 300, "v", 1);
+	struct ws_dns_answer *nx = txt_answer(WS_DNS_NXDOMAIN, 300, NULL, 0);
+	assert_int_equal(dnscache_put(c, "a.example", WS_DNS_TXT, ok, 0), 1);
+	assert_int_equal(dnscache_put(c, "b.example", WS_DNS_TXT, nx, 0), 0);
+	cfg = (struct dnscache_config){.max_ttl = 100, .neg_max_ttl = 0};
+	dnscache_set_config(c, &cfg);
+	assert_int_equal(dnscache_put(c, "a.example", WS_DNS_TXT, ok, 0), 0);
+	assert_int_equal(dnscache_put(c, "c.example", WS_DNS_TXT, nx, 0), 1);
+	struct dnscache_stats st;
+	dnscache_stats(c, &st);
+	assert_int_equal(st.uncacheable, 2);
+	assert_int_equal(st.entries, 2);
+	/* NULL: every default */
+	dnscache_set_config(c, NULL);
+	assert_int_equal(dnscache_put(c, "c.example", WS_DNS_TXT, nx, 0), 0);
+	assert_null(dnscache_get(c, "c.example", WS_DNS_TXT, DNSCACHE_DEFAULT_NEG_MAX_TTL));
+	ws_dns_answer_free(ok);
+	ws_dns_answer_free(nx);
+	dnscache_free(c);
+}
+
 static void
 test_lru_eviction(void **state)
 {
 	(void)state;
-	struct dnscache_config cfg = {.max_entries = 3};
+	struct dnscache_config cfg = {.max_entries = 3, .max_ttl = DNSCACHE_DEFAULT_MAX_TTL,
+				      .neg_max_ttl = DNSCACHE_DEFAULT_NEG_MAX_TTL};
 	struct dnscache *c = dnscache_new(&cfg);
 	struct ws_dns_answer *a = txt_answer(WS_DNS_OK, 300, "v", 1);
 	assert_int_equal(dnscache_put(c, "a.example", WS_DNS_TXT, a, 0), 0);
@@ -198,7 +227,8 @@ test_attach(void **state)
 {
 	(void)state;
 	freed = 0;
-	struct dnscache_config cfg = {.max_entries = 1};
+	struct dnscache_config cfg = {.max_entries = 1, .max_ttl = DNSCACHE_DEFAULT_MAX_TTL,
+				      .neg_max_ttl = DNSCACHE_DEFAULT_NEG_MAX_TTL};
 	struct dnscache *c = dnscache_new(&cfg);
 	struct ws_dns_answer *a = txt_answer(WS_DNS_OK, 10, "v=DMARC1; p=none", 1);
 	int *obj = malloc(sizeof(int));
@@ -268,6 +298,7 @@ main(void)
 		cmocka_unit_test(test_ttl_positive),
 		cmocka_unit_test(test_ttl_negative_and_caps),
 		cmocka_unit_test(test_tempfail_not_cached),
+		cmocka_unit_test(test_caps_zero),
 		cmocka_unit_test(test_lru_eviction),
 		cmocka_unit_test(test_name_limit),
 		cmocka_unit_test(test_rr_limit),
