@@ -15,6 +15,9 @@
  - progress on a TTY (stderr a pseudo-terminal): "\\r... packets, ...
    messages" lines; none when stderr is not a terminal;
  - replay without root (as nobody, when the test runs as root);
+ - output into a regular file (written 64 KiB at a time) is the same
+   lines as through a pipe (flushed line by line), each whole, with two
+   workers writing;
  - eviction under pressure: each evicted session's record says "evicted",
    as many as the summary counts;
  - `make run`: the bundled sample's verdicts through replay.
@@ -252,6 +255,32 @@ def main():
         if r.returncode != 0 or n != want_n:
             fail("replay as nobody: exit %d, %d messages, want %d\n%s" %
                  (r.returncode, n, want_n, r.stderr[-1500:]))
+
+    # ---- into a regular file lines are buffered 64 KiB at a time, not
+    # flushed one by one: the same lines as through a pipe, each whole,
+    # with two workers writing at once
+    # (lines written as made: --no-cp; lines queued for their verdicts: the
+    # default control-plane child)
+    cc = os.path.join(cap, "concurrent.pcap")
+    for cpmode in (["--no-cp"], []):
+        args = [ws, "replay", "--json", "--workers", "2", "--zone", zone, "--now", NOW] + cpmode + [cc]
+        piped = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        with tempfile.TemporaryFile("w+") as outf:
+            filed = subprocess.run(args, stdout=outf, stderr=subprocess.PIPE, text=True,
+                                   timeout=120)
+            outf.seek(0)
+            flines = outf.read().splitlines()
+        plines = piped.stdout.splitlines()
+        try:
+            for l in flines:
+                json.loads(l)
+            whole = True
+        except ValueError:
+            whole = False
+        if piped.returncode != 0 or filed.returncode != 0 or not whole or not plines or \
+                sorted(flines) != sorted(plines):
+            fail("replay %s into a file: exit %d/%d, %d lines against %d through a pipe, whole %s" %
+                 (cpmode, piped.returncode, filed.returncode, len(flines), len(plines), whole))
 
     # ---- eviction: every evicted session's record says so
     r = subprocess.run([ws, "replay", "--json", "--zone", zone, "--now", NOW, "--flows", "8",
