@@ -686,6 +686,21 @@ on_session(void *arg, const struct dp_session_record *rec)
 	emit_line(w, buf, len);
 }
 
+/* A worker's own DNS view of the embedded zone and its key cache. */
+static int
+worker_zone(struct app *a, struct app_worker *w)
+{
+	char why[256];
+	struct ws_dns_config dc = {.zone_file = a->zone};
+	w->dns = ws_dns_new(&dc, why, sizeof(why));
+	if (!w->dns) {
+		fprintf(stderr, "%s: %s: %s\n", a->prog, a->zone, why);
+		return -1;
+	}
+	w->kc = keycache_new(w->dns);
+	return w->kc ? 0 : -1;
+}
+
 static int
 worker_setup(void *app, unsigned wi, struct dpe_worker_stats *ws, struct dp_session_config *out)
 {
@@ -702,26 +717,11 @@ worker_setup(void *app, unsigned wi, struct dpe_worker_stats *ws, struct dp_sess
 		return -1;
 	if (a->zone && a->verify && a->cp_policy) {
 		/* keys from the zone here, SPF/DMARC the control plane's */
-		char why[256];
-		struct ws_dns_config dc = {.zone_file = a->zone};
-		w->dns = ws_dns_new(&dc, why, sizeof(why));
-		if (!w->dns) {
-			fprintf(stderr, "%s: %s: %s\n", a->prog, a->zone, why);
-			return -1;
-		}
-		w->kc = keycache_new(w->dns);
-		if (!w->kc)
+		if (worker_zone(a, w) != 0)
 			return -1;
 	} else if (a->zone && a->verify) {
 		char why[256];
-		struct ws_dns_config dc = {.zone_file = a->zone};
-		w->dns = ws_dns_new(&dc, why, sizeof(why));
-		if (!w->dns) {
-			fprintf(stderr, "%s: %s: %s\n", a->prog, a->zone, why);
-			return -1;
-		}
-		w->kc = keycache_new(w->dns);
-		if (!w->kc)
+		if (worker_zone(a, w) != 0)
 			return -1;
 		/* SPF/DMARC over the same zone, as verify does; a copy of the
 		 * options (the trusted sealers stay in the template's buffer) */
