@@ -456,6 +456,22 @@ test_aar(void **state)
 	longd[at + DMARC_DOMAIN_MAX] = '\0';
 	assert_int_equal(pol_parse_aar(longd, m, 4, buf, sizeof(buf)), 1);
 	assert_non_null(m[0].domain);
+	/* DMARC_ARC_TEXT_MAX: 16 results of exactly 256 bytes each ("dkim",
+	 * "pass", a 245-byte domain, NULs) fill it; one byte more and the last
+	 * result is left out */
+	static char big[8192], text[DMARC_ARC_TEXT_MAX];
+	for (int extra = 0; extra <= 1; extra++) {
+		size_t o = (size_t)snprintf(big, sizeof(big), "i=1; x");
+		for (unsigned i = 0; i < DMARC_ARC_MAX_RESULTS; i++) {
+			o += (size_t)snprintf(big + o, sizeof(big) - o, "; dkim=pass header.d=");
+			size_t dl = 245 + (i == DMARC_ARC_MAX_RESULTS - 1 ? (size_t)extra : 0);
+			memset(big + o, 'd', dl);
+			o += dl;
+			big[o] = '\0';
+		}
+		assert_int_equal(pol_parse_aar(big, m, POL_MAX_AAR_RESULTS, text, sizeof(text)),
+				 DMARC_ARC_MAX_RESULTS - (unsigned)extra);
+	}
 	/* the string buffer bounds what is kept */
 	assert_true(pol_parse_aar(aar, m, POL_MAX_AAR_RESULTS, buf, 20) < 4);
 	assert_int_equal(pol_parse_aar("", m, 4, buf, sizeof(buf)), 0);
