@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "authres.h"
+
 /* ------------------------------------------------------------------ util */
 
 static void __attribute__((format(printf, 3, 4)))
@@ -1252,6 +1254,96 @@ dmarc_answer(struct dmarc_eval *ev, const struct ws_dns_answer *ans)
 }
 
 /* ------------------------------------------------------------------- ARC */
+
+/* One decoded value of a result into buf at *used: lowercased when lower,
+ * only what follows the last '@' when after_at (a mailbox's domain); NULL
+ * when it does not fit in buf, "" (nothing kept) when longer than limit
+ * bytes (limit 0: no limit) */
+static const char *
+arc_keep(char *buf, size_t cap, size_t *used, const struct authres_span *s, bool lower,
+	 bool after_at, size_t limit)
+{
+	if (*used >= cap)
+		return NULL;
+	char *d = buf + *used;
+	size_t n = authres_span_copy(s, d, cap - *used);
+	if (n == (size_t)-1)
+		return NULL;
+	if (after_at) {
+		char *at = strrchr(d, '@');
+		if (at) {
+			n = strlen(at + 1);
+			memmove(d, at + 1, n + 1);
+		}
+	}
+	if (limit && n > limit)
+		return "";
+	for (size_t i = 0; lower && i < n; i++)
+		d[i] = (char)tolower((unsigned char)d[i]);
+	*used += n + 1;
+	return d;
+}
+
+/* The domain property a method's ARC result is judged by, or NULL */
+static const struct authres_span *
+arc_domain_prop(const struct authres_method *m, const char *method)
+{
+	const char *ptype, *property;
+	if (strcmp(method, "dkim") == 0)
+		ptype = "header", property = "d";
+	else if (strcmp(method, "dmarc") == 0)
+		ptype = "header", property = "from";
+	else if (strcmp(method, "spf") == 0)
+		ptype = "smtp", property = "mailfrom";
+	else
+		return NULL;
+	for (size_t i = 0; i < m->nprops; i++)
+		if (authres_span_is(&m->props[i].ptype, ptype) &&
+		    authres_span_is(&m->props[i].property, property))
+			return &m->props[i].value;
+	return NULL;
+}
+
+size_t
+dmarc_arc_results(const char *payload, size_t len, struct dmarc_arc_method *out, size_t max,
+		  char *buf, size_t cap)
+{
+	/* large (every clause's spans) and only needed here: not on a worker's
+	 * stack twice, but each call has its own */
+	struct authres_parsed *ar = malloc(sizeof(*ar));
+	const char *why;
+	size_t off, n = 0, used = 0;
+	if (!payload || !ar || authres_parse(payload, len, ar, &why, &off) != 0)
+		goto done;
+	if (max > DMARC_ARC_MAX_RESULTS)
+		max = DMARC_ARC_MAX_RESULTS;
+	for (size_t i = 0; i < ar->nmethods && n < max; i++) {
+		const struct authres_method *m = &ar->methods[i];
+		size_t mark = used;
+		struct dmarc_arc_method r = {0};
+		r.method = arc_keep(buf, cap, &used, &m->method, true, false, 0);
+		r.result = r.method ? arc_keep(buf, cap, &used, &m->result, true, false, 0) : NULL;
+		if (!r.method || !r.result || !r.method[0] || !r.result[0]) {
+			used = mark;
+			continue;
+		}
+		const struct authres_span *dp = arc_domain_prop(m, r.method);
+		if (dp) {
+			r.domain = arc_keep(buf, cap, &used, dp, false, strcmp(r.method, "spf") == 0,
+					    DMARC_DOMAIN_MAX);
+			if (!r.domain) { /* buf is full: the result is left out */
+				used = mark;
+				continue;
+			}
+			if (!r.domain[0])
+				r.domain = NULL;
+		}
+		out[n++] = r;
+	}
+done:
+	free(ar);
+	return n;
+}
 
 static bool
 aar_says_pass(const struct dmarc_arc_method *m, const struct dmarc_result *res)

@@ -207,6 +207,22 @@ struct dmarc_arc_override {
 	char reason[160];
 };
 
+/* The method results of one ARC-Authentication-Results payload (the part
+ * after "i=N;", an RFC 8601 A-R value read by authres_parse, so comments,
+ * quoted values, folding and any case are understood) as dmarc_arc_override
+ * takes them: method and result lowercased, the domain by method (dkim:
+ * header.d, spf: the smtp.mailfrom domain, dmarc: header.from; NULL for
+ * other methods, when absent or longer than DMARC_DOMAIN_MAX). The strings
+ * are copied into buf (cap bytes); a result that no longer fits is left out,
+ * so are results past max and past DMARC_ARC_MAX_RESULTS. The in-process
+ * policy (cli/) and the control plane (ctrlplane/) both read AARs with this
+ * and the same bounds, so their ARC override cannot differ. Returns how many
+ * results were written: 0 when the payload does not parse. Pure function. */
+#define DMARC_ARC_MAX_RESULTS 16u  /* results read from one AAR; more are ignored */
+#define DMARC_ARC_TEXT_MAX 4096u   /* bytes of copied strings per AAR (callers' buf) */
+size_t dmarc_arc_results(const char *payload, size_t len, struct dmarc_arc_method *out,
+			 size_t max, char *buf, size_t cap);
+
 /* Fills out. applied only when DMARC failed, the chain passed and a trusted
  * sealer (exact domain match, case-insensitive) reported dmarc=pass, or an
  * aligned dkim/spf pass, for the same From domain. -1 on invalid arguments

@@ -11,6 +11,9 @@
 # The capture is bench/replay.sh's (the corpus x 5 over 50 interleaved
 # pipelined sessions); --per-session K instead makes sessions of K messages
 # each, 50 open at once (K=1: every message starts a session).
+# Each binary runs with --no-cp (the in-process policy, as bench/replay.sh)
+# when its `replay --help` lists it; older builds, whose only path is the
+# in-process one, run without it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 py=/usr/bin/python3
@@ -20,7 +23,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --reps) reps=$2; shift 2 ;;
     --per-session) per=$2; shift 2 ;;
-    -h|--help) sed -n 2,13p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
     *) break ;;
   esac
 done
@@ -40,11 +43,18 @@ small=$(ls -Sr "$corpus"/msgs/*.eml | sed -n 1p)
 $py "$root/tests/tools/gen_smtp_pcap.py" --out "$tmp/small.pcap" --seed 1 "$small" >&2
 wcpu() { grep -o 'cpu: main [0-9.-]* s, workers [0-9.]* s' "$1" | awk '{print $6}'; }
 msgs() { grep -o 'messages=[0-9]*' "$1" | cut -d= -f2; }
+declare -A nocp
+for b in "$@"; do
+  # the whole help first (an old binary may exit non-zero on --help; pipefail)
+  help=$("$b" replay --help 2>&1 || true)
+  case $help in *--no-cp*) nocp[$b]=--no-cp ;; *) nocp[$b]= ;; esac
+  echo "$b: ${nocp[$b]:-no --no-cp (in-process is its only policy path)}" >&2
+done
 for r in $(seq 1 "$reps"); do
   pl=$(taskset -c 0 "$root/build/bench/bench-physlimit" "$corpus" | grep '^{' |
        $py -c 'import json,sys; print(json.loads(sys.stdin.read())["msgs_per_cpu_s"])')
   for b in "$@"; do
-    args=(replay --workers 1 --zone "$corpus/zone.db" --now 1800000000 --inline)
+    args=(replay --workers 1 --zone "$corpus/zone.db" --now 1800000000 --inline ${nocp[$b]})
     "$b" "${args[@]}" "$tmp/small.pcap" >/dev/null 2>"$tmp/s.txt"
     "$b" "${args[@]}" "$tmp/cap.pcap" >"$tmp/out.txt" 2>"$tmp/c.txt"
     echo "$r $b $pl $(wcpu "$tmp/s.txt") $(wcpu "$tmp/c.txt") $(msgs "$tmp/c.txt") $(md5sum <"$tmp/out.txt" | cut -c1-12)"

@@ -9,18 +9,11 @@
 #include <string.h>
 
 #include "arc.h"
-#include "authres.h"
-
-#define ARC_NAME_MAX 32u
-
-struct arc_method_copy {
-	char method[ARC_NAME_MAX], result[ARC_NAME_MAX], domain[DMARC_DOMAIN_MAX + 1];
-};
 
 struct policy_arc_store {
 	struct dmarc_arc_instance inst[ARC_MAX_SETS];
-	struct dmarc_arc_method methods[ARC_MAX_SETS][AUTHRES_MAX_METHODS];
-	struct arc_method_copy copies[ARC_MAX_SETS][AUTHRES_MAX_METHODS];
+	struct dmarc_arc_method methods[ARC_MAX_SETS][DMARC_ARC_MAX_RESULTS];
+	char text[ARC_MAX_SETS][DMARC_ARC_TEXT_MAX]; /* the methods' strings */
 	char sealer[ARC_MAX_SETS][DKIM_MAX_DOMAIN + 1];
 };
 
@@ -34,22 +27,6 @@ void
 policy_arc_store_free(struct policy_arc_store *st)
 {
 	free(st);
-}
-
-/* The value of ptype.property in a result, decoded, or "" */
-static void
-prop(const struct authres_method *m, const char *ptype, const char *property, char *out,
-     size_t cap)
-{
-	out[0] = '\0';
-	for (size_t i = 0; i < m->nprops; i++) {
-		if (authres_span_is(&m->props[i].ptype, ptype) &&
-		    authres_span_is(&m->props[i].property, property)) {
-			if (authres_span_copy(&m->props[i].value, out, cap) == (size_t)-1)
-				out[0] = '\0';
-			return;
-		}
-	}
 }
 
 void
@@ -69,44 +46,11 @@ policy_arc_input_from_chain(const struct arc_chain *ch, struct policy_arc_store 
 		in->instance = sr->instance;
 		in->sealer = st->sealer[out->ninst];
 		in->results = st->methods[out->ninst];
-		in->nresults = 0;
-		struct authres_parsed ar;
-		const char *why;
-		size_t off;
-		if (sr->aar && authres_parse(sr->aar, sr->aar_len, &ar, &why, &off) == 0) {
-			for (size_t i = 0; i < ar.nmethods; i++) {
-				const struct authres_method *m = &ar.methods[i];
-				struct arc_method_copy *c = &st->copies[out->ninst][in->nresults];
-				if (authres_span_copy(&m->method, c->method, sizeof(c->method)) ==
-					    (size_t)-1 ||
-				    authres_span_copy(&m->result, c->result, sizeof(c->result)) ==
-					    (size_t)-1)
-					continue;
-				if (strcmp(c->method, "dkim") == 0) {
-					prop(m, "header", "d", c->domain, sizeof(c->domain));
-				} else if (strcmp(c->method, "dmarc") == 0) {
-					prop(m, "header", "from", c->domain, sizeof(c->domain));
-				} else if (strcmp(c->method, "spf") == 0) {
-					char mf[DMARC_DOMAIN_MAX + 68];
-					prop(m, "smtp", "mailfrom", mf, sizeof(mf));
-					const char *at = strrchr(mf, '@');
-					const char *dom = at ? at + 1 : mf;
-					size_t dl = strlen(dom);
-					if (dl >= sizeof(c->domain))
-						dl = 0; /* too long to be a domain: none */
-					memcpy(c->domain, dom, dl);
-					c->domain[dl] = '\0';
-				} else {
-					c->domain[0] = '\0';
-				}
-				st->methods[out->ninst][in->nresults] = (struct dmarc_arc_method){
-					.method = c->method,
-					.result = c->result,
-					.domain = c->domain[0] ? c->domain : NULL,
-				};
-				in->nresults++;
-			}
-		}
+		/* the AAR's results as the control plane reads them (one parser,
+		 * auth/dmarc.h), so the ARC override is the same on both paths */
+		in->nresults = dmarc_arc_results(sr->aar, sr->aar_len, st->methods[out->ninst],
+						 DMARC_ARC_MAX_RESULTS, st->text[out->ninst],
+						 sizeof(st->text[0]));
 		out->ninst++;
 	}
 	out->inst = st->inst;

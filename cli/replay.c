@@ -82,7 +82,7 @@
 #define REPLAY_VERDICT_MS 30000 /* a message's VERDICT must come by then, through
                                  * reconnects (--verdict-wait) */
 #define REPLAY_MAX_PENDING 4096 /* lines per worker waiting for their verdicts; past it the
-                                 * worker waits for the oldest */
+                                 * worker waits for the oldest (--max-pending, 1 up to it) */
 #define REPLAY_SPAWN_WAIT_MS 10000 /* a spawned wireseal-cp must listen by then */
 #define REPLAY_CPM_SOCKET "/run/wireseal/cpm.sock" /* the daemon's default (cpm_socket:) */
 
@@ -105,6 +105,7 @@ struct app_worker {
 	struct pend *phead, **ptail;
 	unsigned npend;
 	uint64_t verdict_timeouts, verdict_errors;
+	uint64_t pending_full; /* times the worker stopped for its oldest line (--max-pending) */
 };
 
 struct app {
@@ -115,6 +116,7 @@ struct app {
 	struct cpc *cp; /* NULL without --cp */
 	unsigned cp_wait_ms;
 	unsigned verdict_wait_ms; /* --verdict-wait: per message */
+	unsigned max_pending;     /* --max-pending: lines per worker waiting for VERDICTs */
 	const char *spawn_sink; /* --spawn-cp SINK: run a wireseal-cp of our own */
 	bool no_cp;             /* --no-cp: policy in-process, no control plane */
 	bool cp_explicit;       /* --cp given (else cp_path may be the default socket) */
@@ -181,7 +183,7 @@ worker_poll(void *app, unsigned wi, bool final)
 	if (w->dpk)
 		dpk_poll(w->dpk, final, on_message, w);
 	if (w->phead)
-		pend_drain(w, final, REPLAY_MAX_PENDING);
+		pend_drain(w, final, w->a->max_pending);
 }
 
 static enum dkim_key_status
@@ -465,6 +467,7 @@ static void
 pend_drain(struct app_worker *w, bool wait, unsigned max_waiting)
 {
 	struct cpc *c = w->a->cp;
+	bool full = false;
 	for (;;) {
 		struct cpc_verdict *v;
 		while (c && (v = cpc_verdict_take(c, w->id))) {
@@ -478,6 +481,10 @@ pend_drain(struct app_worker *w, bool wait, unsigned max_waiting)
 		pend_print(w);
 		if (!w->phead || (!wait && w->npend <= max_waiting))
 			return;
+		if (!wait && !full) { /* past the bound: the worker stops for its oldest */
+			full = true;
+			w->pending_full++;
+		}
 		uint64_t now = mono_ms();
 		struct pend *h = w->phead;
 		if (!c || now >= h->deadline_ms) {
@@ -591,7 +598,7 @@ on_message(void *arg, const struct dp_message_record *rec)
 		uint64_t rid;
 		if (cpc_message_verdict(w->a->cp, rec, w->id, &rid) == 0) {
 			pend_message(w, rec, rid);
-			pend_drain(w, false, REPLAY_MAX_PENDING);
+			pend_drain(w, false, w->a->max_pending);
 			return;
 		}
 		/* not queued (counted there, reported at the end): no policy */
@@ -639,7 +646,7 @@ on_message(void *arg, const struct dp_message_record *rec)
 		return;
 	}
 	emit_line(w, buf, len);
-	pend_drain(w, false, REPLAY_MAX_PENDING);
+	pend_drain(w, false, w->a->max_pending);
 }
 
 /* Implicit TLS (465) shows no SMTP: its session facts are the only record,
@@ -998,6 +1005,7 @@ static const struct option common_opts[] = {
         {"cp", required_argument, NULL, 'c'},
         {"cp-wait", required_argument, NULL, 'W'},
         {"verdict-wait", required_argument, NULL, 0x106},
+        {"max-pending", required_argument, NULL, 0x107},
         {"async-keys", no_argument, NULL, 'A'},
         {"spawn-cp", required_argument, NULL, 'S'},
         {"no-cp", no_argument, NULL, 'N'},
@@ -1050,6 +1058,19 @@ parse_common(int argc, char **argv, struct app *a, struct run_opts *o)
 		case 0x106:
 			a->verdict_wait_ms = (unsigned)strtoul(optarg, NULL, 10);
 			break;
+		case 0x107: {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || v < 1 ||
+			    v > REPLAY_MAX_PENDING) {
+				fprintf(stderr, "%s: --max-pending: 1 to %u lines, not \"%s\"\n", a->prog,
+				        REPLAY_MAX_PENDING, optarg);
+				return -1;
+			}
+			a->max_pending = (unsigned)v;
+			break;
+		}
 		case 'A':
 			a->async_keys = true;
 			break;
@@ -1147,6 +1168,7 @@ defaults(struct app *a, struct run_opts *o, const char *prog)
 	out_setup();
 	a->cp_wait_ms = REPLAY_CP_ACK_MS;
 	a->verdict_wait_ms = REPLAY_VERDICT_MS;
+	a->max_pending = REPLAY_MAX_PENDING;
 	static struct sessjson *sj;
 	if (!sj)
 		sj = sessjson_new(); /* lives for the process: workers print through it */
@@ -1430,12 +1452,13 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 	int rc = dpe_run(&dc, &st, why, sizeof(why));
 	/* lines still waiting for verdicts (the inline worker has no poll at
 	 * the end; every worker has stopped by now) */
-	uint64_t vto = 0, verr = 0;
+	uint64_t vto = 0, verr = 0, vfull = 0;
 	for (unsigned i = 0; i < DPE_MAX_WORKERS; i++) {
 		if (a->w[i].phead)
 			pend_drain(&a->w[i], true, 0);
 		vto += a->w[i].verdict_timeouts;
 		verr += a->w[i].verdict_errors;
+		vfull += a->w[i].pending_full;
 	}
 	if (rc != 0) {
 		app_free(a);
@@ -1461,9 +1484,11 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 		        (unsigned long long)cpc_reconnects(a->cp));
 		if (a->cp_policy)
 			fprintf(stderr,
-			        "%s: control plane policy: %llu verdicts, %llu refused, %llu not answered\n",
+			        "%s: control plane policy: %llu verdicts, %llu refused, %llu not answered, "
+			        "%llu waits at --max-pending %u\n",
 			        a->prog, (unsigned long long)cpc_verdicts(a->cp),
-			        (unsigned long long)verr, (unsigned long long)vto);
+			        (unsigned long long)verr, (unsigned long long)vto,
+			        (unsigned long long)vfull, a->max_pending);
 		if (crc != 0) {
 			fprintf(stderr, "%s: control plane: %s\n", a->prog, why);
 			rc = 1;
@@ -1480,7 +1505,7 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 static void
 replay_usage(void)
 {
-	fprintf(stderr, "usage: wireseal replay [--zone FILE] [--cp SOCKET | --spawn-cp SINK | --no-cp] [--cp-wait MS] [--verdict-wait MS] [--async-keys [--max-parked N] [--park-timeout MS]] [--json] [--workers N] [--no-verify] "
+	fprintf(stderr, "usage: wireseal replay [--zone FILE] [--cp SOCKET | --spawn-cp SINK | --no-cp] [--cp-wait MS] [--verdict-wait MS] [--max-pending N] [--async-keys [--max-parked N] [--park-timeout MS]] [--json] [--workers N] [--no-verify] "
 	                "[--authserv-id ID] [--now EPOCH] [--smtp-ports 25,587] [--tls-ports 465] "
 	                "[--flows N] [--idle-timeout S] [--end-idle MS] [--inline] "
 	                "[--trusted-sealers D1,D2] [--dmarc-method psl|treewalk] [--random-pct 0..99] "

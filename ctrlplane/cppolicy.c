@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "arc.h"
 #include "dnscache.h"
 
 enum phase { PH_SPF, PH_HELO, PH_DMARC, PH_DONE };
@@ -108,7 +109,7 @@ apply_arc(struct pol_job *j)
 	 * static because it is large and the daemon has one thread */
 	static struct dmarc_arc_instance inst[CPM_MAX_ARC];
 	static struct dmarc_arc_method methods[CPM_MAX_ARC][POL_MAX_AAR_RESULTS];
-	static char bufs[CPM_MAX_ARC][2048];
+	static char bufs[CPM_MAX_ARC][DMARC_ARC_TEXT_MAX];
 	static char sealers[CPM_MAX_ARC][256];
 	char aar[CPM_MAX_STR + 1];
 	size_t n = 0;
@@ -362,81 +363,15 @@ pol_job_free(struct pol_job *j)
 	free(j);
 }
 
-/* Copies [p, p+n) into buf at *used; returns the copy or NULL when full. */
-static const char *
-keep(char *buf, size_t cap, size_t *used, const char *p, size_t n)
-{
-	if (n + 1 > cap - *used)
-		return NULL;
-	char *d = buf + *used;
-	memcpy(d, p, n);
-	d[n] = '\0';
-	*used += n + 1;
-	return d;
-}
-
 size_t
 pol_parse_aar(const char *aar, struct dmarc_arc_method *out, size_t max, char *buf, size_t cap)
 {
-	size_t n = 0, used = 0;
-	const char *p = aar;
-	unsigned part = 0;
-	while (*p && n < max) {
-		/* one ';'-separated part, honouring quoted strings */
-		const char *s = p;
-		bool q = false;
-		while (*p && (q || *p != ';')) {
-			if (*p == '"')
-				q = !q;
-			p++;
-		}
-		const char *e = p;
-		if (*p == ';')
-			p++;
-		part++;
-		/* part 1 is "i=N", part 2 the authserv-id; method results follow */
-		if (part <= 2)
-			continue;
-		const char *t = s;
-		struct dmarc_arc_method mres = {0};
-		bool first = true;
-		while (t < e) {
-			while (t < e && (*t == ' ' || *t == '\t' || *t == '\r' || *t == '\n'))
-				t++;
-			const char *ts = t;
-			while (t < e && *t != ' ' && *t != '\t' && *t != '\r' && *t != '\n')
-				t++;
-			if (t == ts)
-				break;
-			const char *eq = memchr(ts, '=', (size_t)(t - ts));
-			if (!eq)
-				continue;
-			const char *val = eq + 1;
-			size_t vlen = (size_t)(t - val);
-			if (vlen && *val == '"' && val[vlen - 1] == '"' && vlen >= 2)
-				val++, vlen -= 2;
-			if (first) {
-				const char *slash = memchr(ts, '/', (size_t)(eq - ts));
-				mres.method = keep(buf, cap, &used, ts, (size_t)((slash ? slash : eq) - ts));
-				mres.result = keep(buf, cap, &used, val, vlen);
-				first = false;
-				continue;
-			}
-			size_t klen = (size_t)(eq - ts);
-			bool want = (klen == 11 && strncasecmp(ts, "header.from", 11) == 0) ||
-				    (klen == 8 && strncasecmp(ts, "header.d", 8) == 0) ||
-				    (klen == 13 && strncasecmp(ts, "smtp.mailfrom", 13) == 0);
-			if (!want || mres.domain)
-				continue;
-			const char *at = memchr(val, '@', vlen);
-			if (at) {
-				vlen -= (size_t)(at + 1 - val);
-				val = at + 1;
-			}
-			mres.domain = keep(buf, cap, &used, val, vlen);
-		}
-		if (mres.method && mres.result)
-			out[n++] = mres;
-	}
-	return n;
+	/* "i=N; " off, then the A-R payload read as the in-process policy
+	 * reads it (auth/dmarc.h): one parser for both paths */
+	unsigned inst;
+	const char *payload, *why;
+	size_t plen;
+	if (arc_aar_parse(aar, strlen(aar), &inst, &payload, &plen, &why) != 0)
+		return 0;
+	return dmarc_arc_results(payload, plen, out, max, buf, cap);
 }

@@ -20,7 +20,8 @@
  * with pol_job_free by whoever receives it.
  * Thread-safety: the daemon's one event-loop thread.
  * Limits: the evaluators' (SPF_MAX_*, DMARC_MAX_*); POL_MAX_AAR_RESULTS
- * method results read from one ARC-Authentication-Results value.
+ * method results read from one ARC-Authentication-Results value (read by
+ * dmarc_arc_results, the in-process policy's reader, with its bounds).
  */
 #ifndef WS_CTRLPLANE_CPPOLICY_H
 #define WS_CTRLPLANE_CPPOLICY_H
@@ -32,7 +33,7 @@
 #include "dmarc.h"
 #include "spf.h"
 
-#define POL_MAX_AAR_RESULTS 16
+#define POL_MAX_AAR_RESULTS DMARC_ARC_MAX_RESULTS /* the in-process policy's bound */
 
 struct dnscache;
 struct ws_dns;
@@ -75,9 +76,11 @@ const struct cpm_message *pol_job_message(const struct pol_job *j);
 const struct pol_verdict *pol_job_verdict(const struct pol_job *j);
 void pol_job_free(struct pol_job *j); /* NULL-safe; only after done ran */
 
-/* Reads "method=result ... header.from=d" result sets out of an AAR value
- * ("i=1; authserv-id; dkim=pass header.d=x; dmarc=pass header.from=y").
- * Strings are written into buf (cap bytes). Returns the number of results. */
+/* Reads the method results out of a whole AAR value ("i=1; authserv-id;
+ * dkim=pass header.d=x; dmarc=pass header.from=y"): "i=N;" split off by
+ * arc_aar_parse, the rest read by dmarc_arc_results (auth/dmarc.h), the
+ * same reader as the in-process policy. Strings are written into buf (cap
+ * bytes). Returns the number of results, 0 when the value does not parse. */
 size_t pol_parse_aar(const char *aar, struct dmarc_arc_method *out, size_t max, char *buf,
 		     size_t cap);
 

@@ -40,7 +40,13 @@ no network): the dataplane's first connection to the control plane.
   takes the child with it (PR_SET_PDEATHSIG); --no-cp with --cp is a usage
   error;
 - a control plane that ACKs but never sends a VERDICT: every line leaves
-  after --verdict-wait without SPF/DMARC, the reason on stderr, exit 1.
+  after --verdict-wait without SPF/DMARC, the reason on stderr, exit 1;
+- REPLAY_MAX_PENDING via --max-pending (1..4096, else a usage error): a
+  control plane that answers once every message waits; at the bound (the
+  capture's message count) the worker never stops, one past it the worker
+  stops once for its oldest line (the stderr count) and its last message
+  reaches the control plane only after the answers; every line has its
+  VERDICT.
 """
 import json
 import os
@@ -148,6 +154,96 @@ def mute_peer(path, stop):
     except socket.timeout:
         pass
     srv.close()
+
+
+def gate_peer(path, stop, hold_s, log):
+    """A control plane that holds the VERDICTs of the MESSAGE_RECORDs until
+    none came for hold_s; then it sends the held ones and answers the rest at
+    once. It ACKs what it does not hold (a VERDICT must come before the ACK
+    of its record: the dataplane drops a later one). log gets ("message",
+    rid) for each MESSAGE_RECORD and ("answered", n) when the held ones go."""
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    srv.bind(path)
+    srv.listen(1)
+    srv.settimeout(30)
+    try:
+        c, _ = srv.accept()
+        c.settimeout(0.05)
+        c.recv(65536)
+        c.send(cpm.hello(role=cpm.ROLE_CP))
+        top, acked, held, gate_open, last = 0, 0, [], False, time.time()
+        while not stop.is_set():
+            try:
+                d = c.recv(65536)
+            except socket.timeout:
+                d = None
+            if d == b"":
+                break
+            off = 0
+            while d and off + 6 <= len(d):
+                t, n = struct.unpack(">HI", d[off:off + 6])
+                if t in (cpm.MESSAGE_RECORD, cpm.SESSION_RECORD):
+                    rid = struct.unpack(">Q", d[off + 6:off + 14])[0]
+                    top = max(top, rid)
+                    if t == cpm.MESSAGE_RECORD:
+                        log.append(("message", rid))
+                        held.append(rid)
+                        last = time.time()
+                off += 6 + n
+            if not gate_open and held and time.time() - last > hold_s:
+                gate_open = True
+                log.append(("answered", len(held)))
+            if gate_open:
+                for rid in held:
+                    c.send(cpm.verdict(rid, spf=("none", "", "", "", "")))
+                held = []
+            upto = min(held) - 1 if held else top
+            if upto > acked:
+                acked = upto
+                c.send(cpm.record(cpm.ACK, struct.pack(">Q", upto)))
+        c.close()
+    except socket.timeout:
+        pass
+    srv.close()
+
+
+def max_pending_checks(d, nmsg, nocp_lines):
+    """REPLAY_MAX_PENDING through --max-pending: its range, then a control
+    plane that answers only once the messages stop coming (gate_peer): with
+    the bound at the capture's line count (messages and the session line
+    queue behind the first message) the worker never stops; one below, it
+    stops once for its oldest line. Every line has its VERDICT, in order."""
+    nlines = len(nocp_lines)
+    want_order = [json.loads(l).get("dkim") for l in nocp_lines]
+    for v, ok in (("1", True), ("4096", True), ("0", False), ("4097", False), ("", False),
+                  ("8x", False), ("-1", False)):
+        r = replay("--no-cp", "--max-pending", v)
+        T.check((r.returncode == 0) == ok and (ok or ("--max-pending: 1 to 4096 lines" in r.stderr
+                                                       and r.returncode == 2)),
+                "--max-pending %r: exit %d %r" % (v, r.returncode, r.stderr[-200:]))
+    for bound, waits in ((nlines, 0), (nlines - 1, 1)):
+        stop = threading.Event()
+        path = os.path.join(d, "gate-%d.sock" % bound)
+        log = []
+        t = threading.Thread(target=gate_peer, args=(path, stop, 2.0, log))
+        t.start()
+        end = time.time() + 5
+        while not os.path.exists(path) and time.time() < end:
+            time.sleep(0.02)
+        r = replay("--cp", path, "--max-pending", str(bound), "--verdict-wait", "20000")
+        stop.set()
+        t.join()
+        lines = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+        withspf = [o for o in lines if "spf" in o]
+        first = [e for e in log if e[0] == "answered"]
+        T.check(r.returncode == 0 and len(withspf) == nmsg and len(lines) == nlines and
+                [o.get("dkim") for o in lines] == want_order and
+                "%d verdicts, 0 refused, 0 not answered, %d waits at --max-pending %d" %
+                (nmsg, waits, bound) in r.stderr and first == [("answered", nmsg)],
+                "--max-pending %d (%s the limit), %d lines: %d waits, the control plane "
+                "answered %r: exit %d %r" %
+                (bound, "at" if waits == 0 else "past", nlines, waits, first,
+                 r.returncode, r.stderr[-300:]))
 
 
 def write_conf(d, sock, sink, dns):
@@ -644,6 +740,8 @@ metrics:
             "%d not answered" % nmsg in r.stderr and took < 20,
             "no VERDICT: lines without SPF/DMARC after --verdict-wait, exit 1, %.1f s: %r" %
             (took, r.stderr[-400:]))
+
+    max_pending_checks(d, nmsg, nocp.stdout.splitlines())
 
     # nothing listens there
     r = replay("--cp", os.path.join(d, "nobody.sock"))

@@ -421,11 +421,57 @@ test_aar(void **state)
 	assert_string_equal(m[2].domain, "c.example");
 	/* POL_MAX_AAR_RESULTS results are read, more are not */
 	char aar[2048] = "i=1; x";
-	for (int i = 0; i < POL_MAX_AAR_RESULTS + 1; i++)
-		snprintf(aar + strlen(aar), sizeof(aar) - strlen(aar), "; m%d=pass", i);
+	for (unsigned i = 0; i < POL_MAX_AAR_RESULTS + 1; i++)
+		snprintf(aar + strlen(aar), sizeof(aar) - strlen(aar), "; m%u=pass", i);
 	assert_int_equal(pol_parse_aar(aar, m, POL_MAX_AAR_RESULTS, buf, sizeof(buf)), POL_MAX_AAR_RESULTS);
+	/* the reader's own bound (the in-process policy's) holds whatever max says */
 	assert_int_equal(pol_parse_aar(aar, m, POL_MAX_AAR_RESULTS + 1, buf, sizeof(buf)),
-			 POL_MAX_AAR_RESULTS + 1);
+			 POL_MAX_AAR_RESULTS);
+	/* unusual but valid (RFC 8601): comments with ';' and quotes, folding,
+	 * quoted values, CFWS around '=', any case, a version; the old splitter
+	 * of this file misread it */
+	n = pol_parse_aar("i=1; fwd.example (relay; \"x\";\r\n\tsays) ;\r\n DKIM = Pass (good;\r\n"
+			  " sig) Header.D=\"Author.Example\" header.s=sel ;\r\n spf=SoftFail "
+			  "smtp.mailfrom=\"b@Bounce.Example\"; DMARC/1=fail header.from=author.example;"
+			  " x-other=pass header.d=z.example",
+			  m, POL_MAX_AAR_RESULTS, buf, sizeof(buf));
+	assert_int_equal(n, 4);
+	assert_string_equal(m[0].method, "dkim");
+	assert_string_equal(m[0].result, "pass");
+	assert_string_equal(m[0].domain, "Author.Example");
+	assert_string_equal(m[1].method, "spf");
+	assert_string_equal(m[1].result, "softfail");
+	assert_string_equal(m[1].domain, "Bounce.Example");
+	assert_string_equal(m[2].method, "dmarc");
+	assert_string_equal(m[2].domain, "author.example");
+	assert_string_equal(m[3].method, "x-other");
+	assert_null(m[3].domain);
+	/* a domain longer than DMARC_DOMAIN_MAX is no domain */
+	char longd[DMARC_DOMAIN_MAX + 64] = "i=1; x; dkim=pass header.d=";
+	size_t at = strlen(longd);
+	memset(longd + at, 'a', DMARC_DOMAIN_MAX + 1);
+	longd[at + DMARC_DOMAIN_MAX + 1] = '\0';
+	assert_int_equal(pol_parse_aar(longd, m, 4, buf, sizeof(buf)), 1);
+	assert_null(m[0].domain);
+	longd[at + DMARC_DOMAIN_MAX] = '\0';
+	assert_int_equal(pol_parse_aar(longd, m, 4, buf, sizeof(buf)), 1);
+	assert_non_null(m[0].domain);
+	/* DMARC_ARC_TEXT_MAX: 16 results of exactly 256 bytes each ("dkim",
+	 * "pass", a 245-byte domain, NULs) fill it; one byte more and the last
+	 * result is left out */
+	static char big[8192], text[DMARC_ARC_TEXT_MAX];
+	for (int extra = 0; extra <= 1; extra++) {
+		size_t o = (size_t)snprintf(big, sizeof(big), "i=1; x");
+		for (unsigned i = 0; i < DMARC_ARC_MAX_RESULTS; i++) {
+			o += (size_t)snprintf(big + o, sizeof(big) - o, "; dkim=pass header.d=");
+			size_t dl = 245 + (i == DMARC_ARC_MAX_RESULTS - 1 ? (size_t)extra : 0);
+			memset(big + o, 'd', dl);
+			o += dl;
+			big[o] = '\0';
+		}
+		assert_int_equal(pol_parse_aar(big, m, POL_MAX_AAR_RESULTS, text, sizeof(text)),
+				 DMARC_ARC_MAX_RESULTS - (unsigned)extra);
+	}
 	/* the string buffer bounds what is kept */
 	assert_true(pol_parse_aar(aar, m, POL_MAX_AAR_RESULTS, buf, 20) < 4);
 	assert_int_equal(pol_parse_aar("", m, 4, buf, sizeof(buf)), 0);
