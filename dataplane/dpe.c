@@ -521,12 +521,16 @@ dispatch(struct rte_mbuf *mb, const struct pkt_info *in, struct dpe_port_stats *
 }
 
 /* Give one fragment to rte_ip_frag; the whole datagram when it is complete.
+ * Its clock is capture time (ts, ns; the table's max_cycles is the TTL in
+ * ns), so that a datagram's lifetime is the capture's, the same in replay
+ * as on the wire, and testable at the boundary: an entry is stale once
+ * ts > start + DPE_FRAG_TTL_MS (rte_ip_frag's test), kept at exactly that.
  * rte_ip_frag wants l2_len/l3_len set, the headers in the first segment,
  * and (IPv6) the fragment header right after the fixed header; trailing
  * Ethernet padding would count as payload, so it is trimmed first. */
 static struct rte_mbuf *
 reassemble(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struct rte_mbuf *mb,
-           const struct pkt_info *in, struct dpe_port_stats *ps)
+           const struct pkt_info *in, uint64_t ts, struct dpe_port_stats *ps)
 {
 	uint32_t want;
 	if (in->ip_version == 4 && mb->data_len >= in->l4_off) {
@@ -537,7 +541,7 @@ reassemble(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struc
 			rte_pktmbuf_trim(mb, (uint16_t)(rte_pktmbuf_pkt_len(mb) - want));
 		mb->l2_len = in->l3_off;
 		mb->l3_len = (uint16_t)(in->l4_off - in->l3_off);
-		return rte_ipv4_frag_reassemble_packet(frag, dr, mb, rte_rdtsc(), ip);
+		return rte_ipv4_frag_reassemble_packet(frag, dr, mb, ts, ip);
 	}
 	if (in->ip_version == 6 && in->frag_hdr_off == in->l3_off + sizeof(struct rte_ipv6_hdr) &&
 	    mb->data_len >= in->frag_hdr_off + sizeof(struct rte_ipv6_fragment_ext)) {
@@ -550,7 +554,7 @@ reassemble(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struc
 			rte_pktmbuf_trim(mb, (uint16_t)(rte_pktmbuf_pkt_len(mb) - want));
 		mb->l2_len = in->l3_off;
 		mb->l3_len = (uint16_t)(sizeof(*ip) + sizeof(*fh));
-		return rte_ipv6_frag_reassemble_packet(frag, dr, mb, rte_rdtsc(), ip, fh);
+		return rte_ipv6_frag_reassemble_packet(frag, dr, mb, ts, ip, fh);
 	}
 	/* IPv6 extension headers before the fragment header: rte_ip_frag
 	 * cannot rebuild those */
@@ -583,7 +587,9 @@ rx_one(struct rte_mbuf *mb, unsigned port, struct rte_ip_frag_tbl *frag,
 	enum pkt_reason r = f ? pkt_parse(f, len, in) : PKT_TRUNCATED;
 	if (r == PKT_FRAGMENT) {
 		ps->fragments++;
-		struct rte_mbuf *w = reassemble(frag, dr, mb, in, ps);
+		uint32_t dead = dr->cnt; /* what rte_ip_frag frees goes to the death row */
+		struct rte_mbuf *w = reassemble(frag, dr, mb, in, ts, ps);
+		ps->frag_drops += dr->cnt - dead;
 		if (!w)
 			return NULL; /* held, or dropped (counted) */
 		ps->reassembled++;
@@ -692,6 +698,7 @@ rss_port_stats(struct dpe_stats *st)
 			const struct dpe_port_stats *x = &eng->w[i]->pst[p];
 			t->packets += x->packets, t->bytes += x->bytes, t->fragments += x->fragments;
 			t->reassembled += x->reassembled, t->frag_unsupported += x->frag_unsupported;
+			t->frag_drops += x->frag_drops;
 			t->ring_full_drops += x->ring_full_drops;
 			for (unsigned r = 0; r < PKT_REASON_COUNT; r++)
 				t->reasons[r] += x->reasons[r];
@@ -723,6 +730,7 @@ tel_port(struct rte_tel_data *d, const struct dpe_port_stats *p)
 	rte_tel_data_add_dict_u64(d, "fragments", p->fragments);
 	rte_tel_data_add_dict_u64(d, "reassembled", p->reassembled);
 	rte_tel_data_add_dict_u64(d, "frag_unsupported", p->frag_unsupported);
+	rte_tel_data_add_dict_u64(d, "frag_drops", p->frag_drops);
 	rte_tel_data_add_dict_u64(d, "ring_full_drops", p->ring_full_drops);
 }
 
@@ -774,6 +782,7 @@ tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 		const struct dpe_port_stats *x = &st->port[p];
 		tp.packets += x->packets, tp.bytes += x->bytes, tp.fragments += x->fragments;
 		tp.reassembled += x->reassembled, tp.frag_unsupported += x->frag_unsupported;
+		tp.frag_drops += x->frag_drops;
 		tp.ring_full_drops += x->ring_full_drops;
 		for (unsigned r = 0; r < PKT_REASON_COUNT; r++)
 			tp.reasons[r] += x->reasons[r];
@@ -899,6 +908,21 @@ setup_port(uint16_t pid, unsigned nq, struct rte_mempool *mp, uint32_t *ts_mult,
 	return 0;
 }
 
+/* DPE_FRAG_FLOWS datagrams in reassembly (rte_ip_frag refuses a new one
+ * once that many are held: the count is exact), over 8 times as many slots
+ * (DPE_FRAG_FLOWS buckets of 8, a key may sit in either of two buckets), so
+ * that a full bucket pair before the count is reached is vanishingly rare
+ * (at 1/8 load both of a key's buckets hold 8 with probability ~1e-10; a
+ * table of exactly DPE_FRAG_FLOWS slots can refuse well before it is full
+ * when keys spread unevenly over the buckets).
+ * Lifetime DPE_FRAG_TTL_MS in capture-time ns (see reassemble). */
+static struct rte_ip_frag_tbl *
+frag_table(void)
+{
+	return rte_ip_frag_table_create(DPE_FRAG_FLOWS, 8, DPE_FRAG_FLOWS,
+	                                (uint64_t)DPE_FRAG_TTL_MS * 1000000u, (int)rte_socket_id());
+}
+
 static double
 secs(uint64_t cycles)
 {
@@ -1006,8 +1030,7 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 	int bit = rte_mbuf_dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, NULL);
 	e->pmd_ts_flag = bit >= 0 ? 1ULL << bit : 0;
 	uint64_t hz = rte_get_tsc_hz();
-	frag = rte_ip_frag_table_create(DPE_FRAG_FLOWS / 4, 4, DPE_FRAG_FLOWS,
-	                                hz / 1000 * DPE_FRAG_TTL_MS, (int)rte_socket_id());
+	frag = frag_table();
 	if (!frag) {
 		snprintf(why, why_len, "fragment table: %s", rte_strerror(rte_errno));
 		goto out;
@@ -1029,9 +1052,7 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 		if (!w->ring)
 			goto nomem;
 		if (e->rss) {
-			w->frag = rte_ip_frag_table_create(DPE_FRAG_FLOWS / 4, 4, DPE_FRAG_FLOWS,
-			                                   hz / 1000 * DPE_FRAG_TTL_MS,
-			                                   (int)rte_socket_id());
+			w->frag = frag_table();
 			if (!w->frag)
 				goto nomem;
 		}

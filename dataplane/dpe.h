@@ -64,8 +64,8 @@
 #define DPE_MAX_EAL_ARGS 64 /* EAL argument vector, argv[0] included, is shorter */
 #define DPE_RING_SIZE 4096u   /* mbufs queued per worker */
 #define DPE_MBUFS 16383u      /* mbuf pool (2^n - 1 is the mempool sweet spot) */
-#define DPE_FRAG_FLOWS 4096u  /* IPv4 datagrams in reassembly at once */
-#define DPE_FRAG_TTL_MS 2000u /* an incomplete datagram is dropped after this */
+#define DPE_FRAG_FLOWS 4096u  /* IP datagrams in reassembly at once; one more is refused */
+#define DPE_FRAG_TTL_MS 2000u /* capture time: an incomplete datagram older is dropped */
 #define DPE_QUIET_S 10u       /* a session quiet this long (capture time) gives back its buffers */
 #define DPE_NRESULTS 8        /* DKIM results by enum dkim_result, + message without signature */
 
@@ -74,6 +74,9 @@ struct dpe_port_stats {
 	uint64_t packets, bytes;
 	uint64_t reasons[PKT_REASON_COUNT]; /* what pkt_parse said (after reassembly) */
 	uint64_t fragments, reassembled, frag_unsupported;
+	/* fragments rte_ip_frag freed: refused (DPE_FRAG_FLOWS held, a bad
+	 * fragment) or of a datagram that outlived DPE_FRAG_TTL_MS */
+	uint64_t frag_drops;
 	uint64_t ring_full_drops; /* live mode only */
 };
 
