@@ -39,7 +39,6 @@
  * the cache between the copy in and the run. */
 #define DPE_LANE_STAGE (8u * 1024)
 #define DPE_TICK_NS 100000000u /* expiry passes at most every 100 ms of capture time */
-#define DPE_RETA_MAX 512u      /* RSS redirection table entries we read back at most */
 #define DPE_RX_DESC 1024u      /* rx descriptors per queue (one queue per port) */
 #define DPE_RX_DESC_RSS 512u   /* per queue with one queue per worker */
 #define DPE_RSS_HF (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP)
@@ -841,6 +840,31 @@ rss_capable(uint16_t pid, unsigned nq)
 	       info.hash_key_size <= 64 && info.reta_size <= DPE_RETA_MAX;
 }
 
+int
+dpe_reta_fill(struct rte_eth_rss_reta_entry64 *r, unsigned size, unsigned nq)
+{
+	if (size == 0 || size > DPE_RETA_MAX || nq == 0)
+		return -1;
+	memset(r, 0, sizeof(*r) * ((size + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE));
+	for (unsigned i = 0; i < size; i++) {
+		r[i / RTE_ETH_RETA_GROUP_SIZE].mask |= 1ULL << (i % RTE_ETH_RETA_GROUP_SIZE);
+		r[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE] = (uint16_t)(i % nq);
+	}
+	return 0;
+}
+
+int
+dpe_reta_read(const struct rte_eth_rss_reta_entry64 *r, unsigned size, unsigned nq, bool read,
+              uint16_t *out)
+{
+	if (size == 0 || size > DPE_RETA_MAX || nq == 0)
+		return -1;
+	for (unsigned i = 0; i < size; i++)
+		out[i] = read ? r[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE]
+		              : (uint16_t)(i % nq);
+	return 0;
+}
+
 /* RSS mode: point the redirection table at the queues round-robin, then read
  * back what the port uses (a PMD may refuse the update; its table is what
  * decides). reta_size 0: the owner is the hash modulo the queue count. */
@@ -848,21 +872,13 @@ static void
 rss_reta(uint16_t pid, unsigned nq, unsigned pi)
 {
 	struct rte_eth_dev_info info;
-	eng->reta_size[pi] = 0;
-	if (rte_eth_dev_info_get(pid, &info) != 0 || info.reta_size == 0 ||
-	    info.reta_size > DPE_RETA_MAX)
-		return;
 	struct rte_eth_rss_reta_entry64 r[DPE_RETA_MAX / RTE_ETH_RETA_GROUP_SIZE];
-	memset(r, 0, sizeof(r));
-	for (unsigned i = 0; i < info.reta_size; i++) {
-		r[i / RTE_ETH_RETA_GROUP_SIZE].mask |= 1ULL << (i % RTE_ETH_RETA_GROUP_SIZE);
-		r[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE] = (uint16_t)(i % nq);
-	}
+	eng->reta_size[pi] = 0;
+	if (rte_eth_dev_info_get(pid, &info) != 0 || dpe_reta_fill(r, info.reta_size, nq) != 0)
+		return;
 	rte_eth_dev_rss_reta_update(pid, r, info.reta_size);
 	bool read = rte_eth_dev_rss_reta_query(pid, r, info.reta_size) == 0;
-	for (unsigned i = 0; i < info.reta_size; i++)
-		eng->reta[pi][i] = read ? r[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE]
-		                        : (uint16_t)(i % nq);
+	dpe_reta_read(r, info.reta_size, nq, read, eng->reta[pi]);
 	eng->reta_size[pi] = info.reta_size;
 }
 
