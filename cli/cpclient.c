@@ -23,6 +23,10 @@
 #include "cpm.h"
 #include "dkim.h"
 #include "rfc5322.h"
+#include "smtpp.h"
+
+/* every reply code the session keeps fits a SESSION_RECORD */
+_Static_assert(CPM_MAX_REPLIES >= DP_SESSION_MAX_REPLIES, "SESSION_RECORD replies");
 
 #define CPC_POLL_MS 200 /* the I/O thread looks at timeouts this often */
 
@@ -832,6 +836,17 @@ build_session(struct cpm_msg *m, const struct dp_session_record *rec,
 		const struct dp_anomaly *an = &rec->anomalies[i];
 		ss->anomalies[ss->nanomalies++] = (struct cpm_anomaly){
 			cuts(an->name, &t), an->dir == DP_DIR_S2C ? CPM_DIR_S2C : CPM_DIR_C2S, an->offset};
+	}
+	/* the reply code per command, as the session line lists them */
+	ss->replies_over = rec->replies_over;
+	for (size_t i = 0; i < rec->nreplies; i++) {
+		if (ss->nreplies == CPM_MAX_REPLIES || rec->replies[i].code > CPM_MAX_REPLY_CODE) {
+			ss->replies_over++; /* cannot happen (static assert, smtpp's codes) */
+			continue;
+		}
+		ss->replies[ss->nreplies++] = (struct cpm_reply){
+			cpm_s(smtpp_verb_name((enum smtpp_verb)rec->replies[i].verb)),
+			rec->replies[i].code};
 	}
 	return t;
 }

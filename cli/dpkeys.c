@@ -381,6 +381,12 @@ dpk_poll(struct dpk *k, bool final, dpk_emit_fn emit, void *arg)
 	}
 }
 
+unsigned
+dpk_park_timeout_ms(const struct dpk *k)
+{
+	return k->park_timeout_ms;
+}
+
 const struct dpk_stats *
 dpk_stats(const struct dpk *k)
 {

@@ -81,6 +81,9 @@ bool dpk_message_done(struct dpk *k);
  * parked. Cheap when nothing is pending. */
 void dpk_poll(struct dpk *k, bool final, dpk_emit_fn emit, void *arg);
 const struct dpk_stats *dpk_stats(const struct dpk *k);
+/* How long a parked message waits for its keys: the park_timeout_ms given
+ * to dpk_new, or DPK_PARK_TIMEOUT_MS for 0 (--park-timeout not given). */
+unsigned dpk_park_timeout_ms(const struct dpk *k);
 /* Seconds an answer with status st and TTL ttl stays fresh: at most
  * DPK_MAX_TTL_S, a TEMPFAIL at most DPK_TEMPFAIL_TTL_S. */
 uint32_t dpk_cache_ttl(enum dkim_key_status st, uint32_t ttl);

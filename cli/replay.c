@@ -882,6 +882,7 @@ summary(const struct app *a, const struct dpe_stats *st)
 		tp.fragments += st->port[p].fragments;
 		tp.reassembled += st->port[p].reassembled;
 		tp.frag_unsupported += st->port[p].frag_unsupported;
+		tp.frag_drops += st->port[p].frag_drops;
 		tp.ring_full_drops += st->port[p].ring_full_drops;
 		for (unsigned r = 0; r < PKT_REASON_COUNT; r++)
 			tp.reasons[r] += st->port[p].reasons[r];
@@ -932,9 +933,12 @@ summary(const struct app *a, const struct dpe_stats *st)
 	for (unsigned r = 0; r < PKT_REASON_COUNT; r++)
 		fprintf(stderr, " %s=%llu", pkt_reason_name((enum pkt_reason)r),
 		        (unsigned long long)tp.reasons[r]);
-	fprintf(stderr, " fragments=%llu reassembled=%llu frag-unsupported=%llu ring-drops=%llu\n",
+	fprintf(stderr,
+	        " fragments=%llu reassembled=%llu frag-unsupported=%llu frag-drops=%llu "
+	        "ring-drops=%llu\n",
 	        (unsigned long long)tp.fragments, (unsigned long long)tp.reassembled,
-	        (unsigned long long)tp.frag_unsupported, (unsigned long long)tp.ring_full_drops);
+	        (unsigned long long)tp.frag_unsupported, (unsigned long long)tp.frag_drops,
+	        (unsigned long long)tp.ring_full_drops);
 	fprintf(stderr,
 	        "%s: flows=%llu (fin %llu, rst %llu, idle %llu, evicted %llu, capture-end %llu, "
 	        "refused %llu) quiet-trimmed=%llu not-smtp=%llu tls=%llu\n",

@@ -494,6 +494,15 @@ walk_session(struct cpm_io *io, struct cpm_session *m)
 		if (m->anomalies[i].dir > CPM_DIR_S2C)
 			io->bad = true;
 	}
+	if (io->bad || !io_count(io, &m->nreplies, CPM_MAX_REPLIES))
+		return;
+	for (uint32_t i = 0; i < m->nreplies; i++) {
+		io_str(io, &m->replies[i].verb);
+		io_u16(io, &m->replies[i].code);
+		if (m->replies[i].code > CPM_MAX_REPLY_CODE)
+			io->bad = true;
+	}
+	io_u64(io, &m->replies_over);
 }
 
 static void

@@ -47,8 +47,9 @@
 #include <stdint.h>
 
 #define CPM_MAGIC 0x57534350u      /* "WSCP" */
-#define CPM_VERSION 3u /* 2: SESSION_RECORD carries TLS facts; STS_QUERY/STS_ANSWER;
-                        * 3: MESSAGE_RECORD carries gap + verdict_wanted; VERDICT */
+#define CPM_VERSION 4u /* 2: SESSION_RECORD carries TLS facts; STS_QUERY/STS_ANSWER;
+                        * 3: MESSAGE_RECORD carries gap + verdict_wanted; VERDICT;
+                        * 4: SESSION_RECORD carries the reply code per command */
 #define CPM_MAX_DATAGRAM 65536u    /* bytes in one datagram (a batch) */
 #define CPM_RECORD_HDR 6u          /* u16 type + u32 length */
 #define CPM_MAX_STR 8192u          /* bytes of one string field */
@@ -59,6 +60,8 @@
 #define CPM_MAX_ANOMALIES 16u      /* anomalies in a SESSION_RECORD */
 #define CPM_MAX_CERT_NAMES 64u     /* leaf certificate SAN dNSNames in a SESSION_RECORD */
 #define CPM_MAX_RCPT_DOMAINS 32u   /* distinct RCPT TO domains in a SESSION_RECORD */
+#define CPM_MAX_REPLIES 256u       /* replies in a SESSION_RECORD (= DP_SESSION_MAX_REPLIES) */
+#define CPM_MAX_REPLY_CODE 599u    /* SMTP reply codes are 2yz..5yz (RFC 5321 4.2.1) */
 #define CPM_MAX_STS_MX 64u         /* mx patterns in an STS_ANSWER (= STS_POLICY_MAX_MX) */
 #define CPM_MAX_STATS 256u         /* counters in one STATS */
 
@@ -253,6 +256,13 @@ struct cpm_tls {
 	uint8_t chain_trusted;
 };
 
+/* One server reply and the command it answered (the dataplane's verb name:
+ * "EHLO", "MAIL", "(greeting)", ...). */
+struct cpm_reply {
+	struct cpm_str verb;
+	uint16_t code; /* 0 .. CPM_MAX_REPLY_CODE */
+};
+
 struct cpm_session {
 	uint64_t record_id;
 	uint64_t flow_id;
@@ -269,6 +279,11 @@ struct cpm_session {
 	struct cpm_tls tls;
 	uint32_t nanomalies;
 	struct cpm_anomaly anomalies[CPM_MAX_ANOMALIES];
+	/* the reply to each command in order, the first CPM_MAX_REPLIES;
+	 * replies_over: how many more the session had (not sent) */
+	uint32_t nreplies;
+	struct cpm_reply replies[CPM_MAX_REPLIES];
+	uint64_t replies_over;
 };
 
 struct cpm_ack {

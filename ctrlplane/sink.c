@@ -635,6 +635,21 @@ sink_session(struct sink *s, const struct cpm_session *m, const struct cpsts_res
 		json_strn(&j, m->rcpt_domains[i].p ? m->rcpt_domains[i].p : "", m->rcpt_domains[i].len);
 	json_arr_end(&j);
 	jstr(&j, "end_reason", m->end_reason);
+	/* the reply to each command in order, [command, code], as the
+	 * dataplane's session line has them */
+	json_key(&j, "replies");
+	json_arr(&j);
+	for (uint32_t i = 0; i < m->nreplies; i++) {
+		json_arr(&j);
+		json_strn(&j, m->replies[i].verb.p ? m->replies[i].verb.p : "", m->replies[i].verb.len);
+		json_int(&j, m->replies[i].code);
+		json_arr_end(&j);
+	}
+	json_arr_end(&j);
+	if (m->replies_over) {
+		json_key(&j, "replies_over");
+		json_int(&j, (long long)m->replies_over);
+	}
 	json_obj_end(&j);
 	const struct cpm_tls *t = &m->tls;
 	json_key(&j, "tls");

@@ -39,7 +39,6 @@
  * the cache between the copy in and the run. */
 #define DPE_LANE_STAGE (8u * 1024)
 #define DPE_TICK_NS 100000000u /* expiry passes at most every 100 ms of capture time */
-#define DPE_RETA_MAX 512u      /* RSS redirection table entries we read back at most */
 #define DPE_RX_DESC 1024u      /* rx descriptors per queue (one queue per port) */
 #define DPE_RX_DESC_RSS 512u   /* per queue with one queue per worker */
 #define DPE_RSS_HF (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP)
@@ -521,12 +520,16 @@ dispatch(struct rte_mbuf *mb, const struct pkt_info *in, struct dpe_port_stats *
 }
 
 /* Give one fragment to rte_ip_frag; the whole datagram when it is complete.
+ * Its clock is capture time (ts, ns; the table's max_cycles is the TTL in
+ * ns), so that a datagram's lifetime is the capture's, the same in replay
+ * as on the wire, and testable at the boundary: an entry is stale once
+ * ts > start + DPE_FRAG_TTL_MS (rte_ip_frag's test), kept at exactly that.
  * rte_ip_frag wants l2_len/l3_len set, the headers in the first segment,
  * and (IPv6) the fragment header right after the fixed header; trailing
  * Ethernet padding would count as payload, so it is trimmed first. */
 static struct rte_mbuf *
 reassemble(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struct rte_mbuf *mb,
-           const struct pkt_info *in, struct dpe_port_stats *ps)
+           const struct pkt_info *in, uint64_t ts, struct dpe_port_stats *ps)
 {
 	uint32_t want;
 	if (in->ip_version == 4 && mb->data_len >= in->l4_off) {
@@ -537,7 +540,7 @@ reassemble(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struc
 			rte_pktmbuf_trim(mb, (uint16_t)(rte_pktmbuf_pkt_len(mb) - want));
 		mb->l2_len = in->l3_off;
 		mb->l3_len = (uint16_t)(in->l4_off - in->l3_off);
-		return rte_ipv4_frag_reassemble_packet(frag, dr, mb, rte_rdtsc(), ip);
+		return rte_ipv4_frag_reassemble_packet(frag, dr, mb, ts, ip);
 	}
 	if (in->ip_version == 6 && in->frag_hdr_off == in->l3_off + sizeof(struct rte_ipv6_hdr) &&
 	    mb->data_len >= in->frag_hdr_off + sizeof(struct rte_ipv6_fragment_ext)) {
@@ -550,7 +553,7 @@ reassemble(struct rte_ip_frag_tbl *frag, struct rte_ip_frag_death_row *dr, struc
 			rte_pktmbuf_trim(mb, (uint16_t)(rte_pktmbuf_pkt_len(mb) - want));
 		mb->l2_len = in->l3_off;
 		mb->l3_len = (uint16_t)(sizeof(*ip) + sizeof(*fh));
-		return rte_ipv6_frag_reassemble_packet(frag, dr, mb, rte_rdtsc(), ip, fh);
+		return rte_ipv6_frag_reassemble_packet(frag, dr, mb, ts, ip, fh);
 	}
 	/* IPv6 extension headers before the fragment header: rte_ip_frag
 	 * cannot rebuild those */
@@ -583,7 +586,9 @@ rx_one(struct rte_mbuf *mb, unsigned port, struct rte_ip_frag_tbl *frag,
 	enum pkt_reason r = f ? pkt_parse(f, len, in) : PKT_TRUNCATED;
 	if (r == PKT_FRAGMENT) {
 		ps->fragments++;
-		struct rte_mbuf *w = reassemble(frag, dr, mb, in, ps);
+		uint32_t dead = dr->cnt; /* what rte_ip_frag frees goes to the death row */
+		struct rte_mbuf *w = reassemble(frag, dr, mb, in, ts, ps);
+		ps->frag_drops += dr->cnt - dead;
 		if (!w)
 			return NULL; /* held, or dropped (counted) */
 		ps->reassembled++;
@@ -692,6 +697,7 @@ rss_port_stats(struct dpe_stats *st)
 			const struct dpe_port_stats *x = &eng->w[i]->pst[p];
 			t->packets += x->packets, t->bytes += x->bytes, t->fragments += x->fragments;
 			t->reassembled += x->reassembled, t->frag_unsupported += x->frag_unsupported;
+			t->frag_drops += x->frag_drops;
 			t->ring_full_drops += x->ring_full_drops;
 			for (unsigned r = 0; r < PKT_REASON_COUNT; r++)
 				t->reasons[r] += x->reasons[r];
@@ -723,6 +729,7 @@ tel_port(struct rte_tel_data *d, const struct dpe_port_stats *p)
 	rte_tel_data_add_dict_u64(d, "fragments", p->fragments);
 	rte_tel_data_add_dict_u64(d, "reassembled", p->reassembled);
 	rte_tel_data_add_dict_u64(d, "frag_unsupported", p->frag_unsupported);
+	rte_tel_data_add_dict_u64(d, "frag_drops", p->frag_drops);
 	rte_tel_data_add_dict_u64(d, "ring_full_drops", p->ring_full_drops);
 }
 
@@ -774,6 +781,7 @@ tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 		const struct dpe_port_stats *x = &st->port[p];
 		tp.packets += x->packets, tp.bytes += x->bytes, tp.fragments += x->fragments;
 		tp.reassembled += x->reassembled, tp.frag_unsupported += x->frag_unsupported;
+		tp.frag_drops += x->frag_drops;
 		tp.ring_full_drops += x->ring_full_drops;
 		for (unsigned r = 0; r < PKT_REASON_COUNT; r++)
 			tp.reasons[r] += x->reasons[r];
@@ -832,6 +840,31 @@ rss_capable(uint16_t pid, unsigned nq)
 	       info.hash_key_size <= 64 && info.reta_size <= DPE_RETA_MAX;
 }
 
+int
+dpe_reta_fill(struct rte_eth_rss_reta_entry64 *r, unsigned size, unsigned nq)
+{
+	if (size == 0 || size > DPE_RETA_MAX || nq == 0)
+		return -1;
+	memset(r, 0, sizeof(*r) * ((size + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE));
+	for (unsigned i = 0; i < size; i++) {
+		r[i / RTE_ETH_RETA_GROUP_SIZE].mask |= 1ULL << (i % RTE_ETH_RETA_GROUP_SIZE);
+		r[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE] = (uint16_t)(i % nq);
+	}
+	return 0;
+}
+
+int
+dpe_reta_read(const struct rte_eth_rss_reta_entry64 *r, unsigned size, unsigned nq, bool read,
+              uint16_t *out)
+{
+	if (size == 0 || size > DPE_RETA_MAX || nq == 0)
+		return -1;
+	for (unsigned i = 0; i < size; i++)
+		out[i] = read ? r[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE]
+		              : (uint16_t)(i % nq);
+	return 0;
+}
+
 /* RSS mode: point the redirection table at the queues round-robin, then read
  * back what the port uses (a PMD may refuse the update; its table is what
  * decides). reta_size 0: the owner is the hash modulo the queue count. */
@@ -839,21 +872,13 @@ static void
 rss_reta(uint16_t pid, unsigned nq, unsigned pi)
 {
 	struct rte_eth_dev_info info;
-	eng->reta_size[pi] = 0;
-	if (rte_eth_dev_info_get(pid, &info) != 0 || info.reta_size == 0 ||
-	    info.reta_size > DPE_RETA_MAX)
-		return;
 	struct rte_eth_rss_reta_entry64 r[DPE_RETA_MAX / RTE_ETH_RETA_GROUP_SIZE];
-	memset(r, 0, sizeof(r));
-	for (unsigned i = 0; i < info.reta_size; i++) {
-		r[i / RTE_ETH_RETA_GROUP_SIZE].mask |= 1ULL << (i % RTE_ETH_RETA_GROUP_SIZE);
-		r[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE] = (uint16_t)(i % nq);
-	}
+	eng->reta_size[pi] = 0;
+	if (rte_eth_dev_info_get(pid, &info) != 0 || dpe_reta_fill(r, info.reta_size, nq) != 0)
+		return;
 	rte_eth_dev_rss_reta_update(pid, r, info.reta_size);
 	bool read = rte_eth_dev_rss_reta_query(pid, r, info.reta_size) == 0;
-	for (unsigned i = 0; i < info.reta_size; i++)
-		eng->reta[pi][i] = read ? r[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE]
-		                        : (uint16_t)(i % nq);
+	dpe_reta_read(r, info.reta_size, nq, read, eng->reta[pi]);
 	eng->reta_size[pi] = info.reta_size;
 }
 
@@ -897,6 +922,21 @@ setup_port(uint16_t pid, unsigned nq, struct rte_mempool *mp, uint32_t *ts_mult,
 	}
 	rte_eth_promiscuous_enable(pid);
 	return 0;
+}
+
+/* DPE_FRAG_FLOWS datagrams in reassembly (rte_ip_frag refuses a new one
+ * once that many are held: the count is exact), over 8 times as many slots
+ * (DPE_FRAG_FLOWS buckets of 8, a key may sit in either of two buckets), so
+ * that a full bucket pair before the count is reached is vanishingly rare
+ * (at 1/8 load both of a key's buckets hold 8 with probability ~1e-10; a
+ * table of exactly DPE_FRAG_FLOWS slots can refuse well before it is full
+ * when keys spread unevenly over the buckets).
+ * Lifetime DPE_FRAG_TTL_MS in capture-time ns (see reassemble). */
+static struct rte_ip_frag_tbl *
+frag_table(void)
+{
+	return rte_ip_frag_table_create(DPE_FRAG_FLOWS, 8, DPE_FRAG_FLOWS,
+	                                (uint64_t)DPE_FRAG_TTL_MS * 1000000u, (int)rte_socket_id());
 }
 
 static double
@@ -1006,8 +1046,7 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 	int bit = rte_mbuf_dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, NULL);
 	e->pmd_ts_flag = bit >= 0 ? 1ULL << bit : 0;
 	uint64_t hz = rte_get_tsc_hz();
-	frag = rte_ip_frag_table_create(DPE_FRAG_FLOWS / 4, 4, DPE_FRAG_FLOWS,
-	                                hz / 1000 * DPE_FRAG_TTL_MS, (int)rte_socket_id());
+	frag = frag_table();
 	if (!frag) {
 		snprintf(why, why_len, "fragment table: %s", rte_strerror(rte_errno));
 		goto out;
@@ -1029,9 +1068,7 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 		if (!w->ring)
 			goto nomem;
 		if (e->rss) {
-			w->frag = rte_ip_frag_table_create(DPE_FRAG_FLOWS / 4, 4, DPE_FRAG_FLOWS,
-			                                   hz / 1000 * DPE_FRAG_TTL_MS,
-			                                   (int)rte_socket_id());
+			w->frag = frag_table();
 			if (!w->frag)
 				goto nomem;
 		}

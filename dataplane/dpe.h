@@ -64,8 +64,9 @@
 #define DPE_MAX_EAL_ARGS 64 /* EAL argument vector, argv[0] included, is shorter */
 #define DPE_RING_SIZE 4096u   /* mbufs queued per worker */
 #define DPE_MBUFS 16383u      /* mbuf pool (2^n - 1 is the mempool sweet spot) */
-#define DPE_FRAG_FLOWS 4096u  /* IPv4 datagrams in reassembly at once */
-#define DPE_FRAG_TTL_MS 2000u /* an incomplete datagram is dropped after this */
+#define DPE_FRAG_FLOWS 4096u  /* IP datagrams in reassembly at once; one more is refused */
+#define DPE_FRAG_TTL_MS 2000u /* capture time: an incomplete datagram older is dropped */
+#define DPE_RETA_MAX 512u     /* RSS redirection table entries we set and read back at most */
 #define DPE_QUIET_S 10u       /* a session quiet this long (capture time) gives back its buffers */
 #define DPE_NRESULTS 8        /* DKIM results by enum dkim_result, + message without signature */
 
@@ -74,6 +75,9 @@ struct dpe_port_stats {
 	uint64_t packets, bytes;
 	uint64_t reasons[PKT_REASON_COUNT]; /* what pkt_parse said (after reassembly) */
 	uint64_t fragments, reassembled, frag_unsupported;
+	/* fragments rte_ip_frag freed: refused (DPE_FRAG_FLOWS held, a bad
+	 * fragment) or of a datagram that outlived DPE_FRAG_TTL_MS */
+	uint64_t frag_drops;
 	uint64_t ring_full_drops; /* live mode only */
 };
 
@@ -139,6 +143,18 @@ struct dpe_config {
 
 /* 0 on success; -1 with why filled (EAL refused, a port missing, memory). */
 int dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t why_len);
+
+/* RSS redirection table of size entries (a port's reta_size) in DPDK's
+ * groups of RTE_ETH_RETA_GROUP_SIZE: dpe_reta_fill points entry i at queue
+ * i % nq (every entry's mask bit set); dpe_reta_read copies the table back
+ * into out[size] (read: as the port returned it in r; not read: the
+ * round robin that was asked for). Both return -1, touching nothing, when
+ * size is 0 or over DPE_RETA_MAX (the port is then not used with RSS) or nq
+ * is 0. r holds size / RTE_ETH_RETA_GROUP_SIZE groups, rounded up. */
+struct rte_eth_rss_reta_entry64;
+int dpe_reta_fill(struct rte_eth_rss_reta_entry64 *r, unsigned size, unsigned nq);
+int dpe_reta_read(const struct rte_eth_rss_reta_entry64 *r, unsigned size, unsigned nq, bool read,
+                  uint16_t *out);
 
 /* Counting helper for callbacks: tally one message's DKIM results. */
 void dpe_count_message(struct dpe_worker_stats *ws, const struct dp_message_record *rec);

@@ -14,6 +14,12 @@
  - DPE_EXPIRE_PER_BURST: idle flows are ended at most this many per pass;
    64, 65 and 200 flows idle at once all end "idle", none is left over
  - FLOW_MAX_CAPACITY: --flows one past it refused with the reason
+ - DPE_FRAG_FLOWS: the first fragments of exactly that many datagrams, then
+   every second fragment: all rebuilt; one datagram more: it is refused
+   (frag-drops 1) and all but it rebuilt
+ - DPE_FRAG_TTL_MS: a datagram's last fragment exactly the TTL after its
+   first (capture time) is rebuilt, 1 us later it is not (the stale first
+   fragment dropped)
  - the software port kinds: net_null and net_ring ports come up and are read
 
 Limits are read from the headers, so a changed constant moves the test.
@@ -80,6 +86,22 @@ def syn_frames(root, n, gap_us):
             ts += 10
             out.append((ts, f))
     return out
+
+
+def frag_frames(root, starts, gap_us):
+    """Two-fragment IPv4 datagrams (a TCP segment to port 9, not SMTP), one
+    per entry of starts (its first fragment's time in us): every first
+    fragment, then every second one gap_us after its first."""
+    sys.path.insert(0, os.path.join(root, "tests", "tools"))
+    import gen_smtp_pcap
+    fr = gen_smtp_pcap.Frames(False, [], bytes([10, 9, 1, 1]), bytes([10, 9, 1, 2]))
+    firsts, seconds = [], []
+    for i, t in enumerate(starts):
+        src, dst, seg = fr.tcp(True, 30000 + i % 30000, 9, 1000, 0, 0x18, b"fragment")
+        a, b = fr.ip(src, dst, seg, 16)  # 28 bytes: 16 + 12
+        firsts.append((t, a))
+        seconds.append((t + gap_us, b))
+    return sorted(firsts + seconds, key=lambda x: x[0])
 
 
 def rundir(prefix):
@@ -195,6 +217,34 @@ def main():
     r = replay(["--flows", str(fmax + 1), sample], 1, "--flows %d (past the limit)" % (fmax + 1))
     if "out of range" not in r.stderr:
         fail("--flows past FLOW_MAX_CAPACITY: no reason: %s" % r.stderr)
+
+    # ---- DPE_FRAG_FLOWS: n datagrams in reassembly at once (first fragments
+    # 1 us apart, the second fragments after all of them)
+    fflows = define(root, "dataplane/dpe.h", "DPE_FRAG_FLOWS")
+    t0 = 1700000000 * 1000000
+    for n in (fflows, fflows + 1):
+        p = os.path.join(tmp, "frag%d.pcap" % n)
+        write_pcap(p, head, frag_frames(root, [t0 + i for i in range(n)], n + 10))
+        r = replay([p], 0, "%d datagrams in reassembly" % n)
+        want = (min(n, fflows), n - min(n, fflows))
+        got = (counter(r, "reassembled"), counter(r, "frag-drops"))
+        if got != want or counter(r, "fragments") != 2 * n:
+            fail("%d datagrams in reassembly (DPE_FRAG_FLOWS %d): reassembled, frag-drops %s, "
+                 "want %s: %s" % (n, fflows, got, want,
+                                  [l for l in r.stderr.splitlines() if "fragments=" in l]))
+
+    # ---- DPE_FRAG_TTL_MS: the second fragment exactly the TTL after the
+    # first, and 1 us later
+    ttl = define(root, "dataplane/dpe.h", "DPE_FRAG_TTL_MS")
+    for past in (0, 1):
+        p = os.path.join(tmp, "fragttl%d.pcap" % past)
+        write_pcap(p, head, frag_frames(root, [t0], ttl * 1000 + past))
+        r = replay([p], 0, "fragment %d ms%s after the first" % (ttl, " + 1 us" if past else ""))
+        got = (counter(r, "reassembled"), counter(r, "frag-drops"))
+        if got != (1 - past, past):
+            fail("second fragment %d ms + %d us after the first: reassembled, frag-drops %s, "
+                 "want %s: %s" % (ttl, past, got, (1 - past, past),
+                                  [l for l in r.stderr.splitlines() if "fragments=" in l]))
 
     # ---- wireseal-dp: DPE_MAX_EAL_ARGS and DPE_MAX_PORTS
     eal_max = define(root, "dataplane/dpe.h", "DPE_MAX_EAL_ARGS")

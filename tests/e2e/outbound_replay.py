@@ -11,8 +11,8 @@ make-outbound.sh) through `wireseal replay`, and on to wireseal-cp.
   certificate-not-trusted; TLS 1.3 -> not-assessable (never pass);
   no STARTTLS -> fail starttls-not-supported, policy domain from RCPT TO;
 - --spawn-cp: the session events in the control plane's sink carry the same
-  TLS facts and anomalies as the replay's session lines (the dataplane ->
-  control plane SESSION_RECORD mapping).
+  TLS facts, anomalies and reply codes per command as the replay's session
+  lines (the dataplane -> control plane SESSION_RECORD mapping).
 """
 import json
 import os
@@ -100,6 +100,10 @@ def main():
                 e["smtp"]["starttls_offered"] == s["starttls_offered"] and
                 e["smtp"]["starttls_used"] == s["starttls_used"],
                 "%s: sink smtp facts %r" % (cap, e["smtp"]))
+        # the reply code per command, in order, and how many were not kept
+        T.check(len(s.get("replies", [])) > 2 and e["smtp"].get("replies") == s["replies"] and
+                e["smtp"].get("replies_over") == s.get("replies_over"),
+                "%s: sink replies %r, replay %r" % (cap, e["smtp"].get("replies"), s.get("replies")))
         # the dataplane's own wire signals (the policy-dependent ones are the
         # control plane's to add)
         names = sorted(x["name"] for x in e["anomalies"])

@@ -47,6 +47,10 @@ no network): the dataplane's first connection to the control plane.
   stops once for its oldest line (the stderr count) and its last message
   reaches the control plane only after the answers; every line has its
   VERDICT.
+- REPLAY_CP_ACK_MS (--cp-wait): the last ACK 0.5 s after the last record
+  with a 3 s wait: exit 0; 2 s after with a 1 s wait: exit 1 "within 1000
+  ms"; never, without --cp-wait: exit 1 "within REPLAY_CP_ACK_MS ms", no
+  sooner (real clock: the boundary is the wait, not an exact instant).
 """
 import json
 import os
@@ -123,35 +127,42 @@ def wrong_version_peer(path, stop):
     srv.close()
 
 
-def mute_peer(path, stop):
+def mute_peer(path, stop, ack_quiet=0.0):
     """A control plane that acknowledges every record and never sends a
-    VERDICT (the HELLO, then ACK up to the highest record id seen)."""
+    VERDICT (the HELLO, then ACK up to the highest record id seen): at once
+    (ack_quiet 0), once nothing more came for ack_quiet seconds, or never
+    (ack_quiet None)."""
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     srv.bind(path)
     srv.listen(1)
     srv.settimeout(30)
     try:
         c, _ = srv.accept()
-        c.settimeout(0.2)
+        c.settimeout(0.05)
         c.recv(65536)
         c.send(cpm.hello(role=cpm.ROLE_CP))
-        top = 0
+        top, acked, last = 0, 0, time.time()
         while not stop.is_set():
             try:
                 d = c.recv(65536)
             except socket.timeout:
+                if ack_quiet and top > acked and time.time() - last >= ack_quiet:
+                    c.send(cpm.record(cpm.ACK, struct.pack(">Q", top)))
+                    acked = top
                 continue
             if not d:
                 break
+            last = time.time()
             off = 0
             while off + 6 <= len(d):
                 t, n = struct.unpack(">HI", d[off:off + 6])
                 if t in (cpm.MESSAGE_RECORD, cpm.SESSION_RECORD):
                     top = max(top, struct.unpack(">Q", d[off + 6:off + 14])[0])
                 off += 6 + n
-            c.send(cpm.record(cpm.ACK, struct.pack(">Q", top)))
+            if ack_quiet == 0:
+                c.send(cpm.record(cpm.ACK, struct.pack(">Q", top)))
         c.close()
-    except socket.timeout:
+    except (socket.timeout, BrokenPipeError):
         pass
     srv.close()
 
@@ -244,6 +255,23 @@ def max_pending_checks(d, nmsg, nocp_lines):
                 "answered %r: exit %d %r" %
                 (bound, "at" if waits == 0 else "past", nlines, waits, first,
                  r.returncode, r.stderr[-300:]))
+
+
+def peer_run(path, ack_quiet, *args):
+    """(replay result, seconds) of a replay against a mute_peer."""
+    stop = threading.Event()
+    t = threading.Thread(target=mute_peer, args=(path, stop, ack_quiet))
+    t.start()
+    end = time.time() + 5
+    while not os.path.exists(path) and time.time() < end:
+        time.sleep(0.02)
+    t0 = time.time()
+    r = replay("--cp", path, "--no-verify", *args)
+    took = time.time() - t0
+    stop.set()
+    t.join()
+    os.unlink(path)
+    return r, took
 
 
 def write_conf(d, sock, sink, dns):
@@ -742,6 +770,24 @@ metrics:
             (took, r.stderr[-400:]))
 
     max_pending_checks(d, nmsg, nocp.stdout.splitlines())
+
+    # REPLAY_CP_ACK_MS / --cp-wait: the last ACK inside the wait, past it,
+    # and the default (no --cp-wait) waited out in full
+    ack_ms = int(re.search(r"#define REPLAY_CP_ACK_MS (\d+)",
+                           open(os.path.join(wstest.SOURCE, "cli", "replay.c")).read()).group(1))
+    r, took = peer_run(os.path.join(d, "late.sock"), 0.5, "--cp-wait", "3000")
+    T.check(r.returncode == 0 and re.search(r"(\d+) records sent, \1 acknowledged", r.stderr),
+            "ACK 0.5 s after the last record, --cp-wait 3000: exit 0, all acknowledged: %r" %
+            r.stderr[-300:])
+    r, took = peer_run(os.path.join(d, "late.sock"), 2.0, "--cp-wait", "1000")
+    T.check(r.returncode == 1 and "acknowledged within 1000 ms" in r.stderr and took < 1.0 + 8,
+            "ACK 2 s after the last record, --cp-wait 1000: exit 1 with the reason (%.1f s): %r" %
+            (took, r.stderr[-300:]))
+    r, took = peer_run(os.path.join(d, "never.sock"), None)
+    T.check(r.returncode == 1 and "acknowledged within %d ms" % ack_ms in r.stderr and
+            took >= ack_ms / 1000.0,
+            "no ACK, no --cp-wait: exit 1 after REPLAY_CP_ACK_MS %d (%.1f s): %r" %
+            (ack_ms, took, r.stderr[-300:]))
 
     # nothing listens there
     r = replay("--cp", os.path.join(d, "nobody.sock"))

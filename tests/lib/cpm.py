@@ -10,7 +10,7 @@ import struct
 import time
 
 MAGIC = 0x57534350
-VERSION = 3
+VERSION = 4
 ROLE_DP, ROLE_CP = 1, 2
 MAX_DATAGRAM = 65536
 
@@ -115,8 +115,9 @@ def tls(client_hello=1, server_hello=1, version_offered_max=TLS13, version=TLS12
 
 def session(rid, flow=1, ts=None, client=("192.0.2.10", 40000), server=("198.51.100.25", 25),
             helo="mail.example.org", offered=1, used=1, end_reason="fin", transactions=1,
-            rcpt_domains=(), tls_facts=None, anomalies=()):
-    """anomalies: (name, direction, offset) tuples, or names (C2S, offset 0)."""
+            rcpt_domains=(), tls_facts=None, anomalies=(), replies=(), replies_over=0):
+    """anomalies: (name, direction, offset) tuples, or names (C2S, offset 0);
+    replies: (command, code) pairs."""
     ts = ts if ts is not None else int(time.time() * 1e6)
     t = tls_facts if tls_facts is not None else tls()
     p = struct.pack(">QQQ", rid, flow, ts) + _ep(*client) + _ep(*server) + _s(helo)
@@ -129,6 +130,8 @@ def session(rid, flow=1, ts=None, client=("192.0.2.10", 40000), server=("198.51.
     p += struct.pack(">B", t["chain_trusted"])
     an = [(a, C2S, 0) if isinstance(a, str) else a for a in anomalies]
     p += struct.pack(">I", len(an)) + b"".join(_s(n) + struct.pack(">BQ", d, o) for n, d, o in an)
+    p += struct.pack(">I", len(replies)) + b"".join(_s(v) + struct.pack(">H", c) for v, c in replies)
+    p += struct.pack(">Q", replies_over)
     return record(SESSION_RECORD, p)
 
 

@@ -176,6 +176,11 @@ fill_session(struct cpm_session *m)
 	m->nanomalies = 2;
 	m->anomalies[0] = (struct cpm_anomaly){cpm_s("starttls-response-injection"), CPM_DIR_S2C, 1234};
 	m->anomalies[1] = (struct cpm_anomaly){cpm_s("tls-version-downgrade"), CPM_DIR_C2S, 1ull << 40};
+	m->nreplies = 3;
+	m->replies[0] = (struct cpm_reply){cpm_s("(greeting)"), 220};
+	m->replies[1] = (struct cpm_reply){cpm_s("EHLO"), 250};
+	m->replies[2] = (struct cpm_reply){cpm_s("RCPT"), CPM_MAX_REPLY_CODE};
+	m->replies_over = 1ull << 33;
 }
 
 static void
@@ -189,6 +194,12 @@ check_session(const struct cpm_session *a, const struct cpm_session *b)
 	assert_int_equal(a->starttls_used, b->starttls_used);
 	assert_str(a->end_reason, b->end_reason);
 	assert_int_equal(a->transactions, b->transactions);
+	assert_int_equal(a->nreplies, b->nreplies);
+	for (uint32_t i = 0; i < a->nreplies; i++) {
+		assert_str(a->replies[i].verb, b->replies[i].verb);
+		assert_int_equal(a->replies[i].code, b->replies[i].code);
+	}
+	assert_true(a->replies_over == b->replies_over);
 	assert_int_equal(a->nrcpt_domains, b->nrcpt_domains);
 	for (uint32_t i = 0; i < a->nrcpt_domains; i++)
 		assert_str(a->rcpt_domains[i], b->rcpt_domains[i]);
@@ -525,11 +536,14 @@ test_limits(void **state)
 	in.u.session.tls.ncert_names = CPM_MAX_CERT_NAMES;
 	for (unsigned i = 0; i < CPM_MAX_CERT_NAMES; i++)
 		in.u.session.tls.cert_names[i] = cpm_s("n.example");
+	in.u.session.nreplies = CPM_MAX_REPLIES;
+	for (unsigned i = 0; i < CPM_MAX_REPLIES; i++)
+		in.u.session.replies[i] = (struct cpm_reply){cpm_s("NOOP"), (uint16_t)(200 + i % 400)};
 	roundtrip(&in, out);
 	check_session(&in.u.session, &out[0].u.session);
 	uint32_t *scounts[] = {&in.u.session.nanomalies, &in.u.session.nrcpt_domains,
-			       &in.u.session.tls.ncert_names};
-	for (size_t i = 0; i < 3; i++) {
+			       &in.u.session.tls.ncert_names, &in.u.session.nreplies};
+	for (size_t i = 0; i < 4; i++) {
 		(*scounts[i])++;
 		cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
 		assert_int_equal(cpm_encode(&w, &in), -1);
@@ -541,6 +555,11 @@ test_limits(void **state)
 	assert_int_equal(cpm_encode(&w, &in), -1);
 	in.u.session.tls.cert_seen = 1;
 	in.u.session.anomalies[3].dir = CPM_DIR_S2C + 1;
+	cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
+	assert_int_equal(cpm_encode(&w, &in), -1);
+	in.u.session.anomalies[3].dir = CPM_DIR_S2C;
+	/* a reply code: CPM_MAX_REPLY_CODE goes (above), one more does not */
+	in.u.session.replies[7].code = CPM_MAX_REPLY_CODE + 1;
 	cpm_writer_init(&w, dgram, CPM_MAX_DATAGRAM);
 	assert_int_equal(cpm_encode(&w, &in), -1);
 
@@ -734,6 +753,10 @@ test_python_seeds(void **state)
 	assert_int_equal(s->nanomalies, 1);
 	assert_true(cpm_str_eq(s->anomalies[0].name, "starttls-response-injection"));
 	assert_true(s->anomalies[0].dir == CPM_DIR_S2C && s->anomalies[0].offset == 120);
+	assert_int_equal(s->nreplies, 3);
+	assert_true(cpm_str_eq(s->replies[0].verb, "(greeting)") && s->replies[0].code == 220);
+	assert_true(cpm_str_eq(s->replies[2].verb, "STARTTLS") && s->replies[2].code == 220);
+	assert_true(s->replies_over == 2);
 	assert_int_equal(cpm_decode_next(&r, &m, why, sizeof(why)), 0);
 
 	n = read_seed("sts_answer", dgram, sizeof(dgram));

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -361,6 +362,45 @@ test_park_bounds(void **state)
 
 /* DPK_MAX_TTL_S and DPK_TEMPFAIL_TTL_S at and past: the TTL an answer is
  * cached for (test_ttl_and_negative shows the cache keeps to it). */
+/* DPK_PARK_TIMEOUT_MS is what a dpk made without --park-timeout waits
+ * (waiting it out here would take 7 s, and cpc's own CPC_KEY_TIMEOUT_MS
+ * TEMPFAIL ends a silent request first: the reason it is longer); a
+ * configured time is kept as given. With one: a message is still parked
+ * before its time, and ends parked-timeout once the time is up, not earlier. */
+static void
+test_park_timeout(void **state)
+{
+	(void)state;
+	struct cpc *c = connect_cp();
+	struct dpk *k = dpk_new(c, 0, 0, 0);
+	assert_int_equal(dpk_park_timeout_ms(k), DPK_PARK_TIMEOUT_MS);
+	assert_true(DPK_PARK_TIMEOUT_MS > CPC_KEY_TIMEOUT_MS);
+	dpk_free(k);
+	k = dpk_new(c, 0, 0, 1);
+	assert_int_equal(dpk_park_timeout_ms(k), 1);
+	dpk_free(k);
+	F.silent = true;
+	const unsigned t = 400;
+	k = dpk_new(c, 0, 0, t);
+	struct emitted e = {0};
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_true(one_message(k, &e, 0));
+	usleep(t / 2 * 1000);
+	dpk_poll(k, false, emit, &e);
+	assert_int_equal(e.n, 0); /* before its time: still parked */
+	assert_int_equal(dpk_stats(k)->parked_now, 1);
+	poll_until(k, &e, 1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	assert_true(ms >= t);
+	assert_non_null(strstr(e.why, "parked-timeout"));
+	assert_int_equal(dpk_stats(k)->parked_timeout, 1);
+	dpk_free(k);
+	F.silent = false;
+	disconnect_cp(c);
+}
+
 static void
 test_ttl_caps(void **state)
 {
@@ -382,6 +422,7 @@ main(void)
 	        cmocka_unit_test(test_park_then_hit),
 	        cmocka_unit_test(test_ttl_and_negative),
 	        cmocka_unit_test(test_park_bounds),
+	        cmocka_unit_test(test_park_timeout),
 	        cmocka_unit_test(test_ttl_caps),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
