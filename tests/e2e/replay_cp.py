@@ -109,12 +109,27 @@ def dkim_of(lst):
     return [{k: d.get(k) or "" for k in ("d", "s", "a", "result", "reason")} for d in lst]
 
 
-def wrong_version_peer(path, stop):
-    """Accepts one connection and answers HELLO with version 99."""
+def fake_cp_listen(path):
+    """The listening socket of a fake control plane at path."""
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     srv.bind(path)
     srv.listen(1)
     srv.settimeout(30)
+    return srv
+
+
+def fake_cp_accept(srv):
+    """The dataplane's connection, after its HELLO and ours."""
+    c, _ = srv.accept()
+    c.settimeout(0.05)
+    c.recv(65536)
+    c.send(cpm.hello(role=cpm.ROLE_CP))
+    return c
+
+
+def wrong_version_peer(path, stop):
+    """Accepts one connection and answers HELLO with version 99."""
+    srv = fake_cp_listen(path)
     try:
         c, _ = srv.accept()
         c.settimeout(10)
@@ -132,15 +147,9 @@ def mute_peer(path, stop, ack_quiet=0.0):
     VERDICT (the HELLO, then ACK up to the highest record id seen): at once
     (ack_quiet 0), once nothing more came for ack_quiet seconds, or never
     (ack_quiet None)."""
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    srv.bind(path)
-    srv.listen(1)
-    srv.settimeout(30)
+    srv = fake_cp_listen(path)
     try:
-        c, _ = srv.accept()
-        c.settimeout(0.05)
-        c.recv(65536)
-        c.send(cpm.hello(role=cpm.ROLE_CP))
+        c = fake_cp_accept(srv)
         top, acked, last = 0, 0, time.time()
         while not stop.is_set():
             try:
@@ -173,15 +182,9 @@ def gate_peer(path, stop, hold_s, log):
     once. It ACKs what it does not hold (a VERDICT must come before the ACK
     of its record: the dataplane drops a later one). log gets ("message",
     rid) for each MESSAGE_RECORD and ("answered", n) when the held ones go."""
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    srv.bind(path)
-    srv.listen(1)
-    srv.settimeout(30)
+    srv = fake_cp_listen(path)
     try:
-        c, _ = srv.accept()
-        c.settimeout(0.05)
-        c.recv(65536)
-        c.send(cpm.hello(role=cpm.ROLE_CP))
+        c = fake_cp_accept(srv)
         top, acked, held, gate_open, last = 0, 0, [], False, time.time()
         while not stop.is_set():
             try:
