@@ -26,7 +26,10 @@ span_json(struct json *j, const char *key, const struct authres_span *s)
 static void
 aar_json(struct json *j, const char *text, size_t len)
 {
-	static struct authres_parsed ar;
+	/* large, so not on the stack; one per thread: replay's workers
+	 * render their lines at once when the control plane gives the policy
+	 * (the lines wait outside the stdout lock) */
+	static _Thread_local struct authres_parsed ar;
 	const char *why;
 	if (authres_parse(text, len, &ar, &why, NULL) != 0) {
 		json_key(j, "aar_error");

@@ -4,8 +4,9 @@
  * seen on the wire): an Authentication-Results header line (dkim=, arc=,
  * then what the caller adds), or one JSON object per line:
  * {"file"?, "dkim": [...], "arc"?: {...}, <json_more>, "authres", <json_tail>}.
- * Not thread-safe on its own: callers printing from several threads hold
- * flockfile(out) around the call.
+ * Threads may render at once into streams of their own (its scratch is
+ * per thread); callers sharing one stream hold flockfile(out) around the
+ * call.
  */
 #ifndef WS_CLI_REPORT_H
 #define WS_CLI_REPORT_H
