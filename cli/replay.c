@@ -978,6 +978,22 @@ summary(const struct app *a, const struct dpe_stats *st)
 		        (unsigned long long)k.park_refused);
 }
 
+/* A whole decimal number in lo..hi for option --name, else a clear error. */
+static int
+opt_uint(const char *prog, const char *name, const char *text, unsigned long lo,
+         unsigned long hi, const char *unit, unsigned long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(text, &end, 10);
+	if (errno || end == text || *end || text[0] == '-' || v < lo || v > hi) {
+		fprintf(stderr, "%s: --%s: %lu to %lu%s, not \"%s\"\n", prog, name, lo, hi, unit, text);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 static int
 parse_ports(const char *s, uint16_t *out, unsigned *n)
 {
@@ -1043,6 +1059,7 @@ static int
 parse_common(int argc, char **argv, struct app *a, struct run_opts *o)
 {
 	int opt;
+	unsigned long num;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", common_opts, NULL)) != -1) {
 		switch (opt) {
@@ -1057,24 +1074,20 @@ parse_common(int argc, char **argv, struct app *a, struct run_opts *o)
 			a->no_cp = true;
 			break;
 		case 'W':
-			a->cp_wait_ms = (unsigned)strtoul(optarg, NULL, 10);
+			if (opt_uint(a->prog, "cp-wait", optarg, 0, UINT_MAX, "", &num) != 0)
+				return -1;
+			a->cp_wait_ms = (unsigned)num;
 			break;
 		case 0x106:
-			a->verdict_wait_ms = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 0x107: {
-			char *end;
-			errno = 0;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || optarg[0] == '-' || v < 1 ||
-			    v > REPLAY_MAX_PENDING) {
-				fprintf(stderr, "%s: --max-pending: 1 to %u lines, not \"%s\"\n", a->prog,
-				        REPLAY_MAX_PENDING, optarg);
+			if (opt_uint(a->prog, "verdict-wait", optarg, 0, UINT_MAX, "", &num) != 0)
 				return -1;
-			}
-			a->max_pending = (unsigned)v;
+			a->verdict_wait_ms = (unsigned)num;
 			break;
-		}
+		case 0x107:
+			if (opt_uint(a->prog, "max-pending", optarg, 1, REPLAY_MAX_PENDING, " lines", &num) != 0)
+				return -1;
+			a->max_pending = (unsigned)num;
+			break;
 		case 'A':
 			a->async_keys = true;
 			break;
@@ -1082,16 +1095,22 @@ parse_common(int argc, char **argv, struct app *a, struct run_opts *o)
 			a->spawn_sink = optarg;
 			break;
 		case 'P':
-			a->max_parked = (unsigned)strtoul(optarg, NULL, 10);
+			if (opt_uint(a->prog, "max-parked", optarg, 0, UINT_MAX, "", &num) != 0)
+				return -1;
+			a->max_parked = (unsigned)num;
 			break;
 		case 'T':
-			a->park_timeout_ms = (unsigned)strtoul(optarg, NULL, 10);
+			if (opt_uint(a->prog, "park-timeout", optarg, 0, UINT_MAX, "", &num) != 0)
+				return -1;
+			a->park_timeout_ms = (unsigned)num;
 			break;
 		case 'j':
 			a->json = true;
 			break;
 		case 'w':
-			o->workers = (unsigned)strtoul(optarg, NULL, 10);
+			if (opt_uint(a->prog, "workers", optarg, 0, UINT_MAX, "", &num) != 0)
+				return -1;
+			o->workers = (unsigned)num;
 			break;
 		case 'V':
 			a->verify = false;
@@ -1100,7 +1119,15 @@ parse_common(int argc, char **argv, struct app *a, struct run_opts *o)
 			a->authserv_id = optarg;
 			break;
 		case 'n':
-			a->now = strtoll(optarg, NULL, 10);
+			{
+			char *end;
+			errno = 0;
+			a->now = strtoll(optarg, &end, 10);
+			if (errno || end == optarg || *end) {
+				fprintf(stderr, "%s: --now: seconds since the epoch, not \"%s\"\n", a->prog, optarg);
+				return -1;
+			}
+		}
 			break;
 		case 'p':
 			if (parse_ports(optarg, o->smtp, &o->nsmtp) != 0)
@@ -1111,13 +1138,19 @@ parse_common(int argc, char **argv, struct app *a, struct run_opts *o)
 				return -1;
 			break;
 		case 'f':
-			o->flows = (uint32_t)strtoul(optarg, NULL, 10);
+			if (opt_uint(a->prog, "flows", optarg, 0, UINT32_MAX, "", &num) != 0)
+				return -1;
+			o->flows = (uint32_t)num;
 			break;
 		case 'i':
-			o->idle_s = (unsigned)strtoul(optarg, NULL, 10);
+			if (opt_uint(a->prog, "idle-timeout", optarg, 0, UINT_MAX, "", &num) != 0)
+				return -1;
+			o->idle_s = (unsigned)num;
 			break;
 		case 'e':
-			o->end_idle_ms = (unsigned)strtoul(optarg, NULL, 10);
+			if (opt_uint(a->prog, "end-idle", optarg, 0, UINT_MAX, "", &num) != 0)
+				return -1;
+			o->end_idle_ms = (unsigned)num;
 			break;
 		case 'I':
 			o->inline_worker = true;

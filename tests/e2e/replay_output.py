@@ -15,6 +15,8 @@
  - progress on a TTY (stderr a pseudo-terminal): "\\r... packets, ...
    messages" lines; none when stderr is not a terminal;
  - replay without root (as nobody, when the test runs as root);
+ - numeric options that are not numbers are refused (exit 2, the option
+   named);
  - output into a regular file (written 64 KiB at a time) is the same
    lines as through a pipe (flushed line by line), each whole, with two
    workers writing;
@@ -249,6 +251,15 @@ def main():
         if r.returncode != 0 or n != want_n:
             fail("replay as nobody: exit %d, %d messages, want %d\n%s" %
                  (r.returncode, n, want_n, r.stderr[-1500:]))
+
+    # ---- numeric options: a number or a clear usage error, never a silent 0
+    for opt, val in (("--flows", "12k"), ("--now", "abc"), ("--cp-wait", "5s"), ("--workers", "x"),
+                     ("--idle-timeout", "-1"), ("--end-idle", "")):
+        r = subprocess.run([ws, "replay", "--zone", zone, opt, val, sample], capture_output=True,
+                           text=True, timeout=120)
+        if r.returncode != 2 or opt + ":" not in r.stderr or r.stdout:
+            fail("replay %s %r: exit %d, want 2 with the option named: %r" %
+                 (opt, val, r.returncode, r.stderr[-300:]))
 
     # ---- into a regular file lines are buffered 64 KiB at a time, not
     # flushed one by one: the same lines as through a pipe, each whole,
