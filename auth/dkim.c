@@ -597,6 +597,11 @@ struct dkim_verifier {
 	bool body_done;
 	char *hbuf;
 	size_t hcap;
+	/* dkim_verifier_prepare's jobs until dkim_verifier_complete */
+	struct ws_verify_job jobs[DKIM_MAX_SIGS];
+	uint8_t digests[DKIM_MAX_SIGS][WS_HASH_MAX_LEN];
+	size_t job_of[DKIM_MAX_SIGS];
+	size_t nj;
 };
 
 struct dkim_verifier *
@@ -623,6 +628,7 @@ dkim_verifier_new(const struct dkim_verify_config *cfg)
 	v->body_done = false;
 	v->hbuf = NULL;
 	v->hcap = 0;
+	v->nj = 0;
 	return v;
 }
 
@@ -645,6 +651,7 @@ dkim_verifier_reset(struct dkim_verifier *v)
 	v->hdr = NULL;
 	canon_set_reset(&v->bodies);
 	v->body_done = false;
+	v->nj = 0;
 }
 
 void
@@ -812,12 +819,9 @@ dkim_key_check(const struct dkim_sig *s, const struct dkim_key *key, unsigned mi
 	return -1;
 }
 
-void
-dkim_verifier_finish(struct dkim_verifier *v)
+size_t
+dkim_verifier_prepare(struct dkim_verifier *v, struct ws_verify_job **jobs)
 {
-	struct ws_verify_job jobs[DKIM_MAX_SIGS];
-	uint8_t digests[DKIM_MAX_SIGS][WS_HASH_MAX_LEN];
-	size_t job_of[DKIM_MAX_SIGS];
 	size_t nj = 0;
 	for (size_t i = 0; i < v->n; i++) {
 		struct dkim_sig_result *r = &v->res[i];
@@ -848,33 +852,51 @@ dkim_verifier_finish(struct dkim_verifier *v)
 			continue;
 		}
 		enum ws_hash_alg halg = dkim_algo_hash(r->sig.algo);
-		size_t dl = ws_hash_oneshot(halg, v->hbuf, len, digests[nj]);
+		size_t dl = ws_hash_oneshot(halg, v->hbuf, len, v->digests[nj]);
 		if (dl == 0) {
 			decide(r, DKIM_TEMPERROR, "hash backend failure");
 			continue;
 		}
-		jobs[nj] = (struct ws_verify_job){
+		v->jobs[nj] = (struct ws_verify_job){
 			.key = v->keys[i]->pub,
 			.halg = halg,
-			.digest = digests[nj],
+			.digest = v->digests[nj],
 			.digest_len = dl,
 			.sig = r->sig.b,
 			.sig_len = r->sig.b_len,
+			.result = -1,
 		};
-		job_of[nj++] = i;
+		v->job_of[nj++] = i;
 	}
-	ws_sig_verify_batch(jobs, nj);
-	for (size_t k = 0; k < nj; k++) {
-		struct dkim_sig_result *r = &v->res[job_of[k]];
-		if (jobs[k].result == 1)
+	v->nj = nj;
+	*jobs = v->jobs;
+	return nj;
+}
+
+void
+dkim_verifier_complete(struct dkim_verifier *v)
+{
+	for (size_t k = 0; k < v->nj; k++) {
+		struct dkim_sig_result *r = &v->res[v->job_of[k]];
+		if (v->jobs[k].result == 1)
 			decide(r, DKIM_PASS, "signature verified");
-		else if (jobs[k].result == 0)
+		else if (v->jobs[k].result == 0)
 			decide(r, DKIM_FAIL, "signature did not verify");
 		else
 			decide(r, DKIM_PERMERROR, "signature could not be checked with this key");
 	}
+	v->nj = 0;
 	for (size_t i = 0; i < v->n; i++)
 		v->keys[i] = NULL;
+}
+
+void
+dkim_verifier_finish(struct dkim_verifier *v)
+{
+	struct ws_verify_job *jobs;
+	size_t nj = dkim_verifier_prepare(v, &jobs);
+	ws_sig_verify_batch(jobs, nj);
+	dkim_verifier_complete(v);
 }
 
 void
@@ -886,6 +908,7 @@ dkim_verifier_abort(struct dkim_verifier *v, const char *reason)
 		v->res[i].key_done = true;
 		v->keys[i] = NULL;
 	}
+	v->nj = 0;
 }
 
 const struct dkim_sig_result *

@@ -206,8 +206,21 @@ const char *dkim_verifier_key_name(const struct dkim_verifier *v, size_t i);
  * finish; why explains MISSING/INVALID/TEMPFAIL (static string). */
 void dkim_verifier_set_key(struct dkim_verifier *v, size_t i, enum dkim_key_status st,
 			   const struct dkim_key *key, const char *why);
-/* Decide every signature. Needs body_end first. */
+/* Decide every signature. Needs body_end first. Same as prepare, the jobs
+ * through ws_sig_verify_batch, complete. */
 void dkim_verifier_finish(struct dkim_verifier *v);
+/*
+ * finish in two steps, for a caller that verifies several messages'
+ * signatures in one ws_sig_verify_batch (a batch backend runs 8 RSA verifies
+ * at once). prepare decides every signature it can without public-key work
+ * (body hash, l=, key checks) and returns the verify jobs left (*jobs points
+ * into v; each job's result is -1 until set). The caller sets every job's
+ * result, as ws_sig_verify_batch does, then calls complete, which decides
+ * those signatures and releases the borrowed keys. Nothing else may be
+ * called on v in between.
+ */
+size_t dkim_verifier_prepare(struct dkim_verifier *v, struct ws_verify_job **jobs);
+void dkim_verifier_complete(struct dkim_verifier *v);
 /* Give up on this message without checking anything: every signature's
  * result becomes temperror with reason (static text), whatever was decided
  * before, and borrowed keys are released. For a message some of whose bytes

@@ -505,6 +505,80 @@ test_abort(void **state)
 	free(rec);
 }
 
+/* prepare/complete: several messages' signature jobs verified in one
+ * ws_sig_verify_batch, as the CLI does, give each message what finish gives
+ * it alone: a good one passes, a tampered signature fails, a tampered body
+ * fails before any job, two signatures (RSA and Ed25519) get a job each. */
+static void
+test_prepare_complete_batch(void **state)
+{
+	(void)state;
+	char *rec_rsa = record_for(rsa2048, NULL), *rec_ed = record_for(ed, NULL);
+	char *good = sign_msg(msg_text, rsa2048, NULL);
+	char *badsig = edit(good, "b=", "b=AAAA");
+	char *badbody = edit(good, "this is", "that is");
+	char *ed_only = sign_msg(msg_text, ed, NULL);
+	char *two = sign_msg(good, ed, NULL);
+	const char *msgs[] = {good, badsig, badbody, ed_only, two};
+	const enum dkim_result want[][2] = {{DKIM_PASS}, {DKIM_FAIL}, {DKIM_FAIL}, {DKIM_PASS},
+					     {DKIM_PASS, DKIM_PASS}};
+	const size_t want_jobs[] = {1, 1, 0, 1, 2};
+	enum { N = 5 };
+	struct rfc5322_header h[N];
+	struct dkim_verifier *v[N];
+	struct dkim_key keys[N][2];
+	struct ws_verify_job all[N * 2], *jobs[N];
+	size_t nj[N], total = 0;
+	for (size_t k = 0; k < N; k++) {
+		rfc5322_init(&h[k]);
+		size_t len = strlen(msgs[k]), used;
+		assert_int_equal(rfc5322_push(&h[k], (const uint8_t *)msgs[k], len, &used),
+				 RFC5322_DONE);
+		v[k] = dkim_verifier_new(NULL);
+		size_t n = dkim_verifier_start(v[k], &h[k]);
+		dkim_verifier_body(v[k], (const uint8_t *)msgs[k] + used, len - used);
+		dkim_verifier_body_end(v[k]);
+		for (size_t i = 0; i < n; i++) {
+			/* the first signature field is the newest: Ed25519 in "two" */
+			const char *rec = dkim_verifier_result(v[k], i)->sig.algo == DKIM_ED25519_SHA256
+						  ? rec_ed
+						  : rec_rsa;
+			const char *why = NULL;
+			assert_int_equal(dkim_key_parse(rec, strlen(rec), &keys[k][i], &why), 0);
+			dkim_verifier_set_key(v[k], i, DKIM_KEY_FOUND, &keys[k][i], NULL);
+		}
+		nj[k] = dkim_verifier_prepare(v[k], &jobs[k]);
+		assert_int_equal(nj[k], want_jobs[k]);
+		for (size_t i = 0; i < nj[k]; i++) {
+			assert_int_equal(jobs[k][i].result, -1);
+			all[total++] = jobs[k][i];
+		}
+	}
+	ws_sig_verify_batch(all, total);
+	total = 0;
+	for (size_t k = 0; k < N; k++) {
+		for (size_t i = 0; i < nj[k]; i++)
+			jobs[k][i].result = all[total++].result;
+		dkim_verifier_complete(v[k]);
+		for (size_t i = 0; i < dkim_verifier_count(v[k]); i++) {
+			const struct dkim_sig_result *r = dkim_verifier_result(v[k], i);
+			if (r->result != want[k][i])
+				fail_msg("message %zu signature %zu: %s (%s)", k, i,
+					 dkim_result_name(r->result), r->reason);
+			dkim_key_clear(&keys[k][i]);
+		}
+		dkim_verifier_free(v[k]);
+		rfc5322_free(&h[k]);
+	}
+	free(two);
+	free(ed_only);
+	free(badbody);
+	free(badsig);
+	free(good);
+	free(rec_ed);
+	free(rec_rsa);
+}
+
 int
 main(void)
 {
@@ -512,7 +586,7 @@ main(void)
 		cmocka_unit_test(test_roundtrip_all_canons), cmocka_unit_test(test_length_and_expiry),
 		cmocka_unit_test(test_policy_rules),         cmocka_unit_test(test_key_rules),
 		cmocka_unit_test(test_signature_syntax),     cmocka_unit_test(test_oversigning),
-		cmocka_unit_test(test_abort),
+		cmocka_unit_test(test_abort),                cmocka_unit_test(test_prepare_complete_batch),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
