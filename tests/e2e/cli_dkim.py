@@ -130,6 +130,16 @@ def outer():
              for l in merged.stdout.splitlines()]
     T.check(order[0] == "ok" and order[1] == "error" and order[3] == "ok",
             "2>&1: the error line comes after the file before it: %r" % order)
+    # files wait in groups for their signature batch (VERIFY_SIG_BATCH):
+    # an error line still follows exactly the files before it
+    for n in (["--streams", "1"], []):
+        merged = subprocess.run([wstest.WIRESEAL, "verify", "--json", "--zone", ZONE] + n +
+                                [good] * 5 + [missing] + [good] * 3 + [bad] + [good] * 20,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        order = ["E" if l.startswith("wireseal verify:") else
+                 ("e" if "error" in json.loads(l) else "o") for l in merged.stdout.splitlines()]
+        T.check("".join(order) == "o" * 5 + "Ee" + "o" * 3 + "Ee" + "o" * 20,
+                "2>&1 %s: error lines in place among batched files: %s" % (n, "".join(order)))
     for n in ("0", "65", "x", ""):
         p = run(["verify", "--streams", n, "--zone", ZONE, good])
         T.check(p.returncode == 2 and "--streams" in p.stderr, "--streams %r refused: %r" % (n, p.stderr))
