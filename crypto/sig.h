@@ -68,8 +68,22 @@ struct ws_verify_job {
 };
 
 /* Verify n independent jobs; each result equals what ws_sig_verify gives for
- * that job alone. The shape a later offload backend fills in. */
+ * that job alone. RSA jobs whose key has e = 65537 and a 1024..4158-bit
+ * modulus run 8 at a time on AVX-512 IFMA (rsa_ifma.h) when the CPU has it,
+ * grouped by modulus size; a short group runs there when it has at least
+ * WS_SIG_IFMA_MIN_JOBS jobs (the measured break-even against OpenSSL), else,
+ * like every other job, through ws_sig_verify. */
 void ws_sig_verify_batch(struct ws_verify_job *jobs, size_t n);
+#define WS_SIG_IFMA_MIN_JOBS 3u
+
+/* Which code ws_sig_verify_batch may use, process-wide (tests and A/B
+ * benchmarks force OpenSSL); returns the previous setting. Set it while no
+ * batch runs. */
+enum ws_sig_backend {
+	WS_SIG_BACKEND_AUTO,    /* IFMA where it applies, else OpenSSL/libsodium */
+	WS_SIG_BACKEND_OPENSSL, /* every job through ws_sig_verify */
+};
+enum ws_sig_backend ws_sig_set_backend(enum ws_sig_backend b);
 
 /* ---- signing -------------------------------------------------------- */
 
