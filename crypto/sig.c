@@ -376,8 +376,9 @@ run_group(struct ws_verify_job *jobs, struct ifma_group *g)
 
 /* RSA jobs with e = 65537 are grouped by modulus limb count and run 8 at a
  * time in the lanes of rsa_ifma; a group left short at the end runs there
- * too when it has at least WS_SIG_IFMA_MIN_JOBS jobs (below that OpenSSL's
- * one-at-a-time verifies cost less than one 8-lane run). */
+ * too when it has at least WS_SIG_IFMA_MIN_JOBS(_BIG) jobs (below that
+ * OpenSSL's one-at-a-time verifies cost less than one 8-lane run, which
+ * costs the same for 1 job as for 8). */
 void
 ws_sig_verify_batch(struct ws_verify_job *jobs, size_t n)
 {
@@ -405,7 +406,9 @@ ws_sig_verify_batch(struct ws_verify_job *jobs, size_t n)
 		return;
 	for (size_t l = 0; l <= WS_RSA_IFMA_MAX_LIMBS; l++) {
 		struct ifma_group *g = &groups[l];
-		if (g->count >= WS_SIG_IFMA_MIN_JOBS) {
+		unsigned min = l > WS_SIG_IFMA_BIG_LIMBS ? WS_SIG_IFMA_MIN_JOBS_BIG
+		                                         : WS_SIG_IFMA_MIN_JOBS;
+		if (g->count > 0 && g->count >= min) {
 			run_group(jobs, g);
 			continue;
 		}

@@ -70,11 +70,15 @@ struct ws_verify_job {
 /* Verify n independent jobs; each result equals what ws_sig_verify gives for
  * that job alone. RSA jobs whose key has e = 65537 and a 1024..4158-bit
  * modulus run 8 at a time on AVX-512 IFMA (rsa_ifma.h) when the CPU has it,
- * grouped by modulus size; a short group runs there when it has at least
- * WS_SIG_IFMA_MIN_JOBS jobs (the measured break-even against OpenSSL), else,
- * like every other job, through ws_sig_verify. */
+ * grouped by modulus limb count; a group left short runs there when it has
+ * at least WS_SIG_IFMA_MIN_JOBS jobs (WS_SIG_IFMA_MIN_JOBS_BIG for moduli of
+ * more than WS_SIG_IFMA_BIG_LIMBS 52-bit limbs, i.e. above 3118 bits): the
+ * measured break-even against OpenSSL, bench-crypto. Every other job goes
+ * through ws_sig_verify. */
 void ws_sig_verify_batch(struct ws_verify_job *jobs, size_t n);
-#define WS_SIG_IFMA_MIN_JOBS 3u
+#define WS_SIG_IFMA_MIN_JOBS 2u
+#define WS_SIG_IFMA_MIN_JOBS_BIG 3u
+#define WS_SIG_IFMA_BIG_LIMBS 60u
 
 /* Which code ws_sig_verify_batch may use, process-wide (tests and A/B
  * benchmarks force OpenSSL); returns the previous setting. Set it while no

@@ -641,19 +641,22 @@ test_batch_vs_single(void **state)
 	assert_int_equal(jobs[0].result, -1);
 }
 
-/* Exactly 8, 16, 3 (the short-group threshold) and 2 valid jobs of one
- * size: full groups, a short group on IFMA and one left to OpenSSL. */
+/* Exactly 8, 16, the short-group threshold, one under it and 1 job of one
+ * size: full groups, a short group on IFMA and short ones left to OpenSSL,
+ * for a size under WS_SIG_IFMA_BIG_LIMBS and one above it. */
 static void
 test_batch_group_sizes(void **state)
 {
 	(void)state;
-	static const size_t sizes[] = {WS_RSA_IFMA_LANES, 2 * WS_RSA_IFMA_LANES,
-	                               WS_SIG_IFMA_MIN_JOBS, WS_SIG_IFMA_MIN_JOBS - 1, 1};
+	static const size_t sizes[] = {WS_RSA_IFMA_LANES,        2 * WS_RSA_IFMA_LANES,
+	                               WS_SIG_IFMA_MIN_JOBS,     WS_SIG_IFMA_MIN_JOBS - 1,
+	                               WS_SIG_IFMA_MIN_JOBS_BIG, WS_SIG_IFMA_MIN_JOBS_BIG - 1,
+	                               1};
 	struct ws_verify_job jobs[2 * WS_RSA_IFMA_LANES];
-	const struct tkey *k = key_of(2048, 65537);
-	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+	for (size_t s = 0; s < 2 * sizeof(sizes) / sizeof(sizes[0]); s++) {
+		const struct tkey *k = key_of(s % 2 ? 4096 : 2048, 65537);
 		size_t n = 0;
-		for (size_t i = 0; i < ncases && n < sizes[s]; i++) {
+		for (size_t i = 0; i < ncases && n < sizes[s / 2]; i++) {
 			const struct tcase *c = &cases[i];
 			if (c->k != k || (c->kind != K_VALID256 && c->kind != K_VALID1 &&
 			                  c->kind != K_BITFLIP))
@@ -665,10 +668,9 @@ test_batch_group_sizes(void **state)
 			                                   .sig = c->sig,
 			                                   .sig_len = c->slen,
 			                                   .result = -5};
-			jobs[n - 1].result = -5;
 			assert_int_not_equal(c->want, -1);
 		}
-		assert_int_equal(n, sizes[s]);
+		assert_int_equal(n, sizes[s / 2]);
 		ws_sig_verify_batch(jobs, n);
 		for (size_t i = 0; i < n; i++) {
 			int want = ws_sig_verify(jobs[i].key, jobs[i].halg, jobs[i].digest,
