@@ -242,8 +242,8 @@ ws_rsa_ifma_available(void)
 #define HI(acc, x, y) _mm512_madd52hi_epu64((acc), (x), (y))
 
 /*
- * r = a * b / R mod N (almost: r < 2N), for a, b < 2N with normalised limbs;
- * r is normalised and may alias a or b. Operand scanning with the shift by
+ * r = a * b / R mod N (almost: r < 2N), for a, b < 2N with normalised limbs
+ * and limbs >= 2; r is normalised and may alias a or b. Operand scanning with the shift by
  * one limb folded into each outer step: after step i, t holds
  * (t + a * b[i] + m * N) / 2^52 with m chosen to make the division exact.
  */
@@ -251,26 +251,34 @@ IFMA_TARGET static void
 amm(uint64_t *r, const uint64_t *a, const uint64_t *b, const uint64_t *n, __m512i n0,
     unsigned limbs)
 {
+	/* t[0] lives in t0 (a register): the next step's m waits on it, so
+	 * it must not go through a store and a reload. t[1..] in memory. */
 	__m512i t[MAX_LIMBS];
 	const __m512i zero = _mm512_setzero_si512();
 	const __m512i mask = _mm512_set1_epi64((long long)LIMB_MASK);
+	const __m512i a0 = LD(a), a1 = LD(a + LANES), n_0 = LD(n), n_1 = LD(n + LANES);
+	__m512i t0 = zero;
 
-	for (unsigned j = 0; j < limbs; j++)
+	for (unsigned j = 1; j < limbs; j++)
 		t[j] = zero;
 	for (unsigned i = 0; i < limbs; i++) {
 		const __m512i bi = LD(b + LANES * i);
-		__m512i a_prev = LD(a);
-		__m512i n_prev = LD(n);
-		__m512i x0 = LO(t[0], a_prev, bi);
+		__m512i x0 = LO(t0, a0, bi);
 		/* Only x0 mod 2^52 matters, and vpmadd52 reads only that. */
 		const __m512i m = LO(zero, x0, n0);
-		x0 = LO(x0, n_prev, m);
-		const __m512i carry = _mm512_srli_epi64(x0, WS_RSA_IFMA_LIMB_BITS);
-		for (unsigned j = 1; j < limbs; j++) {
+		x0 = LO(x0, n_0, m);
+		/* Limb 1 first: it is the next step's t0. The terms in m last:
+		 * they wait on the chain above. */
+		__m512i acc = LO(t[1], a1, bi);
+		acc = HI(acc, a0, bi);
+		acc = LO(acc, n_1, m);
+		acc = HI(acc, n_0, m);
+		t0 = _mm512_add_epi64(acc, _mm512_srli_epi64(x0, WS_RSA_IFMA_LIMB_BITS));
+		__m512i a_prev = a1, n_prev = n_1;
+		for (unsigned j = 2; j < limbs; j++) {
 			const __m512i aj = LD(a + LANES * j);
 			const __m512i nj = LD(n + LANES * j);
-			/* The terms in m last: they wait on the chain above. */
-			__m512i acc = LO(t[j], aj, bi);
+			acc = LO(t[j], aj, bi);
 			acc = HI(acc, a_prev, bi);
 			acc = LO(acc, nj, m);
 			acc = HI(acc, n_prev, m);
@@ -279,9 +287,9 @@ amm(uint64_t *r, const uint64_t *a, const uint64_t *b, const uint64_t *n, __m512
 			n_prev = nj;
 		}
 		t[limbs - 1] = HI(HI(zero, a_prev, bi), n_prev, m);
-		t[0] = _mm512_add_epi64(t[0], carry);
 	}
 	/* r < 2N < R: the carry out of the top limb is zero. */
+	t[0] = t0;
 	__m512i c = zero;
 	for (unsigned j = 0; j < limbs; j++) {
 		const __m512i v = _mm512_add_epi64(t[j], c);
