@@ -10,7 +10,8 @@
  * zmm register, each lane with its own modulus; all keys of one call must
  * have the same limb count.
  *
- * Verification is a public operation: nothing here is constant-time.
+ * Verification is a public operation: nothing here is constant-time. A
+ * verify call needs about 40 KiB of stack.
  * Limits: moduli of WS_RSA_IFMA_MIN_BITS..WS_RSA_IFMA_MAX_BITS bits, odd,
  * e = 65537; other keys get no precomputation (the caller uses OpenSSL).
  * Nothing here prints or exits.

@@ -9,6 +9,10 @@
  * ready contexts per digest: a verify pops one under the key's mutex, uses
  * it, pushes it back. The pool grows to the number of threads that verified
  * with the key at once and is freed with the key.
+ *
+ * Batches: RSA keys with e = 65537 also carry rsa_ifma's precomputation,
+ * and ws_sig_verify_batch runs their jobs 8 at a time on AVX-512 IFMA
+ * (5x OpenSSL's verifies/s at 2048 bits here, bench-crypto).
  */
 #include <limits.h>
 #include <pthread.h>
@@ -116,27 +120,25 @@ fail:
 	return NULL;
 }
 
-/* The IFMA precomputation when the key is one rsa_ifma does; 0 also when it
- * is not (k->ifma stays NULL), -1 on a failure to compute it. */
-static int
+/* The IFMA precomputation when the key is one rsa_ifma does. Without it
+ * (another key, or a failure to compute it) k->ifma stays NULL and the key
+ * verifies through OpenSSL only, as before. */
+static void
 ifma_precompute(struct ws_pubkey *k)
 {
 	BIGNUM *n = NULL, *e = NULL;
-	int rc = -1;
-	if (EVP_PKEY_get_bn_param(k->pkey, OSSL_PKEY_PARAM_RSA_N, &n) != 1 ||
-	    EVP_PKEY_get_bn_param(k->pkey, OSSL_PKEY_PARAM_RSA_E, &e) != 1)
-		goto out;
-	rc = ws_rsa_ifma_key_new(n, e, &k->ifma) < 0 ? -1 : 0;
-	/* Same length rule as OpenSSL's verify: sig_len is the modulus bytes. */
-	if (k->ifma && ws_rsa_ifma_key_len(k->ifma) != k->sig_len) {
+	if (EVP_PKEY_get_bn_param(k->pkey, OSSL_PKEY_PARAM_RSA_N, &n) == 1 &&
+	    EVP_PKEY_get_bn_param(k->pkey, OSSL_PKEY_PARAM_RSA_E, &e) == 1 &&
+	    ws_rsa_ifma_key_new(n, e, &k->ifma) == 0 &&
+	    ws_rsa_ifma_key_len(k->ifma) != k->sig_len) {
+		/* Cannot happen (both are the modulus bytes); never verify
+		 * a length OpenSSL would refuse. */
 		ws_rsa_ifma_key_free(k->ifma);
 		k->ifma = NULL;
 	}
-out:
 	BN_free(n);
 	BN_free(e);
 	ERR_clear_error();
-	return rc;
 }
 
 int
@@ -180,10 +182,8 @@ ws_pubkey_parse(enum ws_sig_alg alg, const uint8_t *der, size_t len, struct ws_p
 		}
 		k->bits = (unsigned)EVP_PKEY_get_bits(k->pkey);
 		k->sig_len = (size_t)EVP_PKEY_get_size(k->pkey);
-		if (ws_rsa_ifma_available() && ifma_precompute(k) != 0) {
-			*why = "out of memory";
-			goto fail;
-		}
+		if (ws_rsa_ifma_available())
+			ifma_precompute(k);
 		break;
 	case WS_SIG_ED25519:
 		if (len != WS_SIG_ED25519_KEY_LEN) {
@@ -235,6 +235,12 @@ unsigned
 ws_pubkey_bits(const struct ws_pubkey *k)
 {
 	return k->bits;
+}
+
+bool
+ws_pubkey_batch_ifma(const struct ws_pubkey *k)
+{
+	return k->ifma != NULL;
 }
 
 /* ---- verify ------------------------------------------------------------ */

@@ -51,6 +51,9 @@ void ws_pubkey_free(struct ws_pubkey *k); /* NULL-safe */
 enum ws_sig_alg ws_pubkey_alg(const struct ws_pubkey *k);
 /* Modulus size for RSA, 256 for Ed25519. */
 unsigned ws_pubkey_bits(const struct ws_pubkey *k);
+/* The key carries the AVX-512 IFMA precomputation ws_sig_verify_batch uses
+ * (RSA, e = 65537, 1024..4158 bits, on a CPU with IFMA). */
+bool ws_pubkey_batch_ifma(const struct ws_pubkey *k);
 
 /* 1 = valid, 0 = invalid signature, -1 = cannot check (bad arguments,
  * backend failure). For Ed25519 halg must be SHA-256. */

@@ -450,6 +450,11 @@ static void
 test_key_limits(void **state)
 {
 	(void)state;
+	/* The keys as ws_sig parsed them carry the precomputation exactly
+	 * where rsa_ifma takes the modulus. */
+	for (size_t i = 0; i < NKEYS; i++)
+		assert_int_equal(ws_pubkey_batch_ifma(keys[i].wk),
+		                 keys[i].ik != NULL && ws_rsa_ifma_available());
 	assert_null(key_of(1023, 65537)->ik); /* one under WS_RSA_IFMA_MIN_BITS */
 	assert_null(key_of(WS_RSA_IFMA_MAX_BITS + 2, 65537)->ik);
 	assert_null(key_of(2048, 3)->ik);
@@ -680,6 +685,49 @@ test_batch_group_sizes(void **state)
 	}
 }
 
+/* A key published as a bare PKCS#1 RSAPublicKey gets the same treatment. */
+static void
+test_pkcs1_key(void **state)
+{
+	(void)state;
+	const struct tkey *k = key_of(2048, 65537);
+	uint8_t der[2 * WS_SIG_MAX_LEN];
+	unsigned char *p = der;
+	int len = i2d_PublicKey(k->pk, &p);
+	struct ws_pubkey *wk = NULL;
+	const char *why = NULL;
+	assert_true(len > 0);
+	assert_int_equal(ws_pubkey_parse(WS_SIG_RSA, der, (size_t)len, &wk, &why), 0);
+	assert_int_equal(ws_pubkey_batch_ifma(wk), ws_rsa_ifma_available());
+	struct ws_verify_job jobs[WS_RSA_IFMA_LANES];
+	size_t n = 0;
+	for (size_t i = 0; i < ncases && n < WS_RSA_IFMA_LANES; i++) {
+		const struct tcase *c = &cases[i];
+		if (c->k != k || (c->kind != K_VALID256 && c->kind != K_S_N_PLUS))
+			continue;
+		jobs[n++] = (struct ws_verify_job){.key = wk,
+		                                   .halg = c->halg,
+		                                   .digest = c->digest,
+		                                   .digest_len = c->dlen,
+		                                   .sig = c->sig,
+		                                   .sig_len = c->slen,
+		                                   .result = -5};
+		assert_int_equal(c->want, c->kind == K_VALID256 ? 1 : 0);
+	}
+	assert_int_equal(n, WS_RSA_IFMA_LANES);
+	ws_sig_verify_batch(jobs, n);
+	for (size_t i = 0; i < n; i++) {
+		const struct tcase *c = NULL;
+		for (size_t j = 0; j < ncases; j++) {
+			if (cases[j].sig == jobs[i].sig)
+				c = &cases[j];
+		}
+		assert_non_null(c);
+		assert_int_equal(jobs[i].result, c->want);
+	}
+	ws_pubkey_free(wk);
+}
+
 int
 main(void)
 {
@@ -690,6 +738,7 @@ main(void)
 	        cmocka_unit_test(test_kernel_every_case),
 	        cmocka_unit_test(test_batch_vs_single),
 	        cmocka_unit_test(test_batch_group_sizes),
+	        cmocka_unit_test(test_pkcs1_key),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
