@@ -11,7 +11,12 @@
  *    one and two streams;
  *  - RSA 1024..4096 verifies/s through ws_sig_verify (pooled contexts) and
  *    with a fresh EVP_PKEY_CTX per call (the design ws_sig does not use);
+ *  - RSA 1024..4096 verifies/s through ws_sig_verify_batch, 8 jobs a call,
+ *    IFMA (rsa_ifma.h) against the OpenSSL backend; and the break-even of a
+ *    short IFMA group: ws_rsa_ifma_verify with k = 1..8 jobs against k
+ *    ws_sig_verify calls, in calls/s (pick WS_SIG_IFMA_MIN_JOBS from it);
  *  - Ed25519 verifies/s: ws_sig_verify (libsodium) and OpenSSL.
+ * --sig [BITS]: the signature figures only (of one RSA size).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -26,6 +32,7 @@
 #include <openssl/x509.h>
 
 #include "hash.h"
+#include "rsa_ifma.h"
 #include "sha256x16.h"
 #include "sig.h"
 
@@ -285,6 +292,93 @@ run_rsa_fresh_ctx(void *p, size_t reps)
 	}
 }
 
+struct batch_arg {
+	struct sig_arg *a;
+	struct ws_rsa_ifma_key *ik;
+	size_t n;
+	struct ws_verify_job jobs[WS_RSA_IFMA_LANES];
+	struct ws_rsa_ifma_job ij[WS_RSA_IFMA_LANES];
+};
+
+static void
+run_ws_batch(void *p, size_t reps)
+{
+	struct batch_arg *b = p;
+	for (size_t i = 0; i < reps; i++) {
+		ws_sig_verify_batch(b->jobs, b->n);
+		for (size_t j = 0; j < b->n; j++)
+			if (b->jobs[j].result != 1)
+				abort();
+	}
+}
+
+static void
+run_ifma_k(void *p, size_t reps)
+{
+	struct batch_arg *b = p;
+	for (size_t i = 0; i < reps; i++) {
+		if (ws_rsa_ifma_verify(b->ij, b->n) != 0)
+			abort();
+		for (size_t j = 0; j < b->n; j++)
+			if (b->ij[j].result != 1)
+				abort();
+	}
+}
+
+static void
+run_ws_verify_k(void *p, size_t reps)
+{
+	struct batch_arg *b = p;
+	for (size_t i = 0; i < reps; i++)
+		for (size_t j = 0; j < b->n; j++)
+			run_ws_verify(b->a, 1);
+}
+
+static void
+bench_batch(struct sig_arg *a, unsigned bits)
+{
+	struct batch_arg b = {.a = a, .n = WS_RSA_IFMA_LANES};
+	char what[160];
+	BIGNUM *n = NULL, *e = NULL;
+	for (size_t j = 0; j < WS_RSA_IFMA_LANES; j++)
+		b.jobs[j] = (struct ws_verify_job){.key = a->k,
+		                                   .halg = WS_HASH_SHA256,
+		                                   .digest = a->dg,
+		                                   .digest_len = 32,
+		                                   .sig = a->sig,
+		                                   .sig_len = a->slen};
+	ws_sig_set_backend(WS_SIG_BACKEND_OPENSSL);
+	snprintf(what, sizeof(what), "rsa-%u verify sha256, ws_sig_verify_batch x8, openssl", bits);
+	measure(what, "verifies/s", WS_RSA_IFMA_LANES, run_ws_batch, &b);
+	ws_sig_set_backend(WS_SIG_BACKEND_AUTO);
+	if (!ws_rsa_ifma_available()) {
+		printf("{\"what\": \"rsa-%u ifma\", \"skipped\": \"no avx512ifma\"}\n", bits);
+		return;
+	}
+	snprintf(what, sizeof(what), "rsa-%u verify sha256, ws_sig_verify_batch x8, ifma", bits);
+	measure(what, "verifies/s", WS_RSA_IFMA_LANES, run_ws_batch, &b);
+
+	if (EVP_PKEY_get_bn_param(a->pkey, OSSL_PKEY_PARAM_RSA_N, &n) != 1 ||
+	    EVP_PKEY_get_bn_param(a->pkey, OSSL_PKEY_PARAM_RSA_E, &e) != 1 ||
+	    ws_rsa_ifma_key_new(n, e, &b.ik) != 0)
+		abort();
+	for (size_t j = 0; j < WS_RSA_IFMA_LANES; j++)
+		b.ij[j] = (struct ws_rsa_ifma_job){b.ik, WS_HASH_SHA256, a->dg, a->sig, 0};
+	/* Break-even: one IFMA call for k jobs against k OpenSSL verifies. */
+	for (size_t k = 1; k <= WS_RSA_IFMA_LANES; k++) {
+		b.n = k;
+		snprintf(what, sizeof(what), "rsa-%u %zu jobs, ws_rsa_ifma_verify", bits, k);
+		measure(what, "calls/s", 1, run_ifma_k, &b);
+		snprintf(what, sizeof(what), "rsa-%u %zu jobs, ws_sig_verify each", bits, k);
+		measure(what, "calls/s", 1, run_ws_verify_k, &b);
+		if (k == 4 && bits != 2048)
+			break; /* the break-even is well below; 2048 gets the full table */
+	}
+	ws_rsa_ifma_key_free(b.ik);
+	BN_free(n);
+	BN_free(e);
+}
+
 static void
 run_ed_openssl(void *p, size_t reps)
 {
@@ -334,16 +428,19 @@ setup_sig(struct sig_arg *a, EVP_PKEY *pk)
 	ws_privkey_free(priv);
 }
 
+/* only_bits: one RSA size (and no Ed25519), 0 for all. */
 static void
-bench_sig(void)
+bench_sig(unsigned only_bits)
 {
 	static const unsigned bits[] = {1024, 2048, 3072, 4096};
-	EVP_PKEY *keys[4];
+	EVP_PKEY *keys[4] = {NULL};
 	char what[128];
 	for (size_t i = 0; i < 4; i++)
-		if (!(keys[i] = EVP_RSA_gen(bits[i])))
+		if ((!only_bits || only_bits == bits[i]) && !(keys[i] = EVP_RSA_gen(bits[i])))
 			abort();
 	for (size_t i = 0; i < 4; i++) {
+		if (!keys[i])
+			continue;
 		struct sig_arg a;
 		setup_sig(&a, keys[i]);
 		snprintf(what, sizeof(what), "rsa-%u verify sha256, ws_sig_verify", bits[i]);
@@ -351,9 +448,12 @@ bench_sig(void)
 		snprintf(what, sizeof(what), "rsa-%u verify sha256, openssl fresh ctx per call",
 		         bits[i]);
 		measure(what, "verifies/s", 1, run_rsa_fresh_ctx, &a);
+		bench_batch(&a, bits[i]);
 		ws_pubkey_free((struct ws_pubkey *)(uintptr_t)a.k);
 		EVP_PKEY_free(keys[i]);
 	}
+	if (only_bits)
+		return;
 	EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 	if (!ed)
 		abort();
@@ -378,9 +478,13 @@ main(int argc, char **argv)
 {
 	/* --hash: the hash figures only (quick look while tuning) */
 	bool hash_only = argc > 1 && strcmp(argv[1], "--hash") == 0;
-	bench_hash();
+	/* --sig [BITS]: the signature figures only (one RSA size) */
+	bool sig_only = argc > 1 && strcmp(argv[1], "--sig") == 0;
+	unsigned only_bits = sig_only && argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 0;
+	if (!sig_only)
+		bench_hash();
 	if (hash_only)
 		return 0;
-	bench_sig();
+	bench_sig(only_bits);
 	return 0;
 }

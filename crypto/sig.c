@@ -9,13 +9,19 @@
  * ready contexts per digest: a verify pops one under the key's mutex, uses
  * it, pushes it back. The pool grows to the number of threads that verified
  * with the key at once and is freed with the key.
+ *
+ * Batches: RSA keys with e = 65537 also carry rsa_ifma's precomputation,
+ * and ws_sig_verify_batch runs their jobs 8 at a time on AVX-512 IFMA
+ * (5x OpenSSL's verifies/s at 2048 bits here, bench-crypto).
  */
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -24,6 +30,7 @@
 #include <sodium.h>
 
 #include "hash_evp.h"
+#include "rsa_ifma.h"
 #include "sig.h"
 
 struct ctx_node {
@@ -36,6 +43,9 @@ struct ws_pubkey {
 	unsigned bits;
 	size_t sig_len; /* RSA: modulus bytes; Ed25519: 64 */
 	EVP_PKEY *pkey; /* RSA only */
+	/* RSA, e = 65537, a size rsa_ifma does, on a CPU with IFMA: the
+	 * precomputation ws_sig_verify_batch runs 8 lanes of; else NULL. */
+	struct ws_rsa_ifma_key *ifma;
 	uint8_t ed[WS_SIG_ED25519_KEY_LEN];
 	/* Ready verify contexts, one free list per ws_hash_alg. The struct is
 	 * otherwise immutable, which is what makes a const key shareable. */
@@ -110,6 +120,27 @@ fail:
 	return NULL;
 }
 
+/* The IFMA precomputation when the key is one rsa_ifma does. Without it
+ * (another key, or a failure to compute it) k->ifma stays NULL and the key
+ * verifies through OpenSSL only, as before. */
+static void
+ifma_precompute(struct ws_pubkey *k)
+{
+	BIGNUM *n = NULL, *e = NULL;
+	if (EVP_PKEY_get_bn_param(k->pkey, OSSL_PKEY_PARAM_RSA_N, &n) == 1 &&
+	    EVP_PKEY_get_bn_param(k->pkey, OSSL_PKEY_PARAM_RSA_E, &e) == 1 &&
+	    ws_rsa_ifma_key_new(n, e, &k->ifma) == 0 &&
+	    ws_rsa_ifma_key_len(k->ifma) != k->sig_len) {
+		/* Cannot happen (both are the modulus bytes); never verify
+		 * a length OpenSSL would refuse. */
+		ws_rsa_ifma_key_free(k->ifma);
+		k->ifma = NULL;
+	}
+	BN_free(n);
+	BN_free(e);
+	ERR_clear_error();
+}
+
 int
 ws_pubkey_parse(enum ws_sig_alg alg, const uint8_t *der, size_t len, struct ws_pubkey **out,
                 const char **why)
@@ -151,6 +182,8 @@ ws_pubkey_parse(enum ws_sig_alg alg, const uint8_t *der, size_t len, struct ws_p
 		}
 		k->bits = (unsigned)EVP_PKEY_get_bits(k->pkey);
 		k->sig_len = (size_t)EVP_PKEY_get_size(k->pkey);
+		if (ws_rsa_ifma_available())
+			ifma_precompute(k);
 		break;
 	case WS_SIG_ED25519:
 		if (len != WS_SIG_ED25519_KEY_LEN) {
@@ -187,6 +220,7 @@ ws_pubkey_free(struct ws_pubkey *k)
 		}
 	}
 	pthread_mutex_destroy(&k->lock);
+	ws_rsa_ifma_key_free(k->ifma);
 	EVP_PKEY_free(k->pkey);
 	free(k);
 }
@@ -201,6 +235,12 @@ unsigned
 ws_pubkey_bits(const struct ws_pubkey *k)
 {
 	return k->bits;
+}
+
+bool
+ws_pubkey_batch_ifma(const struct ws_pubkey *k)
+{
+	return k->ifma != NULL;
 }
 
 /* ---- verify ------------------------------------------------------------ */
@@ -286,15 +326,101 @@ ws_sig_verify(const struct ws_pubkey *k, enum ws_hash_alg halg, const uint8_t *d
 	return -1;
 }
 
-/* A plain loop today. This is where an offload backend (QAT, a verify
- * thread pool) submits the whole batch and collects results instead. */
+/* Process-wide; read once per batch. */
+static atomic_int sig_backend = WS_SIG_BACKEND_AUTO;
+
+enum ws_sig_backend
+ws_sig_set_backend(enum ws_sig_backend b)
+{
+	return (enum ws_sig_backend)atomic_exchange(&sig_backend, (int)b);
+}
+
+/* A job rsa_ifma can answer exactly as ws_sig_verify would: arguments
+ * ws_sig_verify accepts, the right signature length, a key with the
+ * precomputation. Everything else goes through ws_sig_verify. */
+static bool
+ifma_eligible(const struct ws_verify_job *j)
+{
+	const struct ws_pubkey *k = j->key;
+	return k && k->alg == WS_SIG_RSA && k->ifma && j->digest &&
+	       (j->halg == WS_HASH_SHA1 || j->halg == WS_HASH_SHA256) &&
+	       j->digest_len == ws_hash_len(j->halg) && j->sig && j->sig_len == k->sig_len;
+}
+
+struct ifma_group {
+	unsigned count;
+	size_t idx[WS_RSA_IFMA_LANES];
+};
+
+static void
+verify_one(struct ws_verify_job *j)
+{
+	j->result = ws_sig_verify(j->key, j->halg, j->digest, j->digest_len, j->sig, j->sig_len);
+}
+
+static void
+run_group(struct ws_verify_job *jobs, struct ifma_group *g)
+{
+	struct ws_rsa_ifma_job ij[WS_RSA_IFMA_LANES];
+	for (unsigned i = 0; i < g->count; i++) {
+		const struct ws_verify_job *j = &jobs[g->idx[i]];
+		ij[i] = (struct ws_rsa_ifma_job){.key = j->key->ifma,
+		                                 .halg = j->halg,
+		                                 .digest = j->digest,
+		                                 .sig = j->sig};
+	}
+	if (ws_rsa_ifma_verify(ij, g->count) == 0) {
+		for (unsigned i = 0; i < g->count; i++)
+			jobs[g->idx[i]].result = ij[i].result;
+	} else {
+		/* Cannot happen for eligible jobs; OpenSSL still answers. */
+		for (unsigned i = 0; i < g->count; i++)
+			verify_one(&jobs[g->idx[i]]);
+	}
+	g->count = 0;
+}
+
+/* RSA jobs with e = 65537 are grouped by modulus limb count and run 8 at a
+ * time in the lanes of rsa_ifma; a group left short at the end runs there
+ * too when it has at least WS_SIG_IFMA_MIN_JOBS(_BIG) jobs (below that
+ * OpenSSL's one-at-a-time verifies cost less than one 8-lane run, which
+ * costs the same for 1 job as for 8). */
 void
 ws_sig_verify_batch(struct ws_verify_job *jobs, size_t n)
 {
+	struct ifma_group groups[WS_RSA_IFMA_MAX_LIMBS + 1];
+	bool ifma = atomic_load(&sig_backend) == WS_SIG_BACKEND_AUTO && ws_rsa_ifma_available();
+
+	if (!jobs)
+		return;
+	if (ifma) {
+		for (size_t i = 0; i <= WS_RSA_IFMA_MAX_LIMBS; i++)
+			groups[i].count = 0;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct ws_verify_job *j = &jobs[i];
-		j->result = ws_sig_verify(j->key, j->halg, j->digest, j->digest_len, j->sig,
-		                          j->sig_len);
+		if (!ifma || !ifma_eligible(j)) {
+			verify_one(j);
+			continue;
+		}
+		struct ifma_group *g = &groups[ws_rsa_ifma_key_limbs(j->key->ifma)];
+		g->idx[g->count++] = i;
+		if (g->count == WS_RSA_IFMA_LANES)
+			run_group(jobs, g);
+	}
+	if (!ifma)
+		return;
+	for (size_t l = 0; l <= WS_RSA_IFMA_MAX_LIMBS; l++) {
+		struct ifma_group *g = &groups[l];
+		unsigned min = l > WS_SIG_IFMA_BIG_LIMBS ? WS_SIG_IFMA_MIN_JOBS_BIG
+		                                         : WS_SIG_IFMA_MIN_JOBS;
+		if (g->count > 0 && g->count >= min) {
+			run_group(jobs, g);
+			continue;
+		}
+		for (unsigned i = 0; i < g->count; i++)
+			verify_one(&jobs[g->idx[i]]);
+		g->count = 0;
 	}
 }
 

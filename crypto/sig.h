@@ -51,6 +51,9 @@ void ws_pubkey_free(struct ws_pubkey *k); /* NULL-safe */
 enum ws_sig_alg ws_pubkey_alg(const struct ws_pubkey *k);
 /* Modulus size for RSA, 256 for Ed25519. */
 unsigned ws_pubkey_bits(const struct ws_pubkey *k);
+/* The key carries the AVX-512 IFMA precomputation ws_sig_verify_batch uses
+ * (RSA, e = 65537, 1024..4158 bits, on a CPU with IFMA). */
+bool ws_pubkey_batch_ifma(const struct ws_pubkey *k);
 
 /* 1 = valid, 0 = invalid signature, -1 = cannot check (bad arguments,
  * backend failure). For Ed25519 halg must be SHA-256. */
@@ -68,8 +71,26 @@ struct ws_verify_job {
 };
 
 /* Verify n independent jobs; each result equals what ws_sig_verify gives for
- * that job alone. The shape a later offload backend fills in. */
+ * that job alone. RSA jobs whose key has e = 65537 and a 1024..4158-bit
+ * modulus run 8 at a time on AVX-512 IFMA (rsa_ifma.h) when the CPU has it,
+ * grouped by modulus limb count; a group left short runs there when it has
+ * at least WS_SIG_IFMA_MIN_JOBS jobs (WS_SIG_IFMA_MIN_JOBS_BIG for moduli of
+ * more than WS_SIG_IFMA_BIG_LIMBS 52-bit limbs, i.e. above 3118 bits): the
+ * measured break-even against OpenSSL, bench-crypto. Every other job goes
+ * through ws_sig_verify. */
 void ws_sig_verify_batch(struct ws_verify_job *jobs, size_t n);
+#define WS_SIG_IFMA_MIN_JOBS 2u
+#define WS_SIG_IFMA_MIN_JOBS_BIG 3u
+#define WS_SIG_IFMA_BIG_LIMBS 60u
+
+/* Which code ws_sig_verify_batch may use, process-wide (tests and A/B
+ * benchmarks force OpenSSL); returns the previous setting. Set it while no
+ * batch runs. */
+enum ws_sig_backend {
+	WS_SIG_BACKEND_AUTO,    /* IFMA where it applies, else OpenSSL/libsodium */
+	WS_SIG_BACKEND_OPENSSL, /* every job through ws_sig_verify */
+};
+enum ws_sig_backend ws_sig_set_backend(enum ws_sig_backend b);
 
 /* ---- signing -------------------------------------------------------- */
 
