@@ -106,6 +106,9 @@ struct ws_hash {
 /* ws_hash_lanes_poll: members with fewer staged blocks wait (a lane pass
  * runs as many blocks as its shortest lane has). */
 #define WS_HASH_LANES_POLL_MIN_BLOCKS 8u
+/* A poll leaves a member's blocks staged for a later vector pass while
+ * more than 1/WS_HASH_LANES_POLL_KEEP_DIV of its stage is free. */
+#define WS_HASH_LANES_POLL_KEEP_DIV 4u
 
 struct ws_hash_lanes {
 	struct ws_hash *member[WS_HASH_LANES_MAX_MEMBERS];
@@ -120,6 +123,7 @@ struct ws_hash_lanes {
 	bool freed;      /* ws_hash_lanes_free ran: the last member's free frees it */
 	uint8_t *arena;  /* cap stages, 64-byte aligned */
 	bool ni;         /* SHA-NI for what the vector lanes leave */
+	struct ws_hash_lanes_stats stats;
 };
 
 static inline uint8_t *
@@ -169,6 +173,12 @@ struct ws_hash_lanes *
 ws_hash_lanes_new(void)
 {
 	return ws_hash_lanes_new_sized(WS_HASH_LANE_STAGE);
+}
+
+void
+ws_hash_lanes_stats(const struct ws_hash_lanes *g, struct ws_hash_lanes_stats *out)
+{
+	*out = g->stats;
 }
 
 size_t
@@ -267,11 +277,11 @@ ws_hash_new_lane(struct ws_hash_lanes *g, enum ws_hash_alg alg)
  * blocks: SHA256_Update compresses them in place, buffering nothing.
  */
 static void
-blocks_alone(const struct ws_hash_lanes *g, uint32_t st[8], const uint8_t *p, size_t n)
+blocks_alone(struct ws_hash_lanes *g, uint32_t st[8], const uint8_t *p, size_t n)
 {
-	(void)g;
 	if (n == 0)
 		return;
+	g->stats.alone_blocks += n;
 	SHA256_CTX c;
 	_Static_assert(sizeof(c.h) == 8 * sizeof(uint32_t), "SHA256_CTX state is 8 words");
 	memcpy(c.h, st, sizeof(c.h));
@@ -373,6 +383,9 @@ ws_hash_lanes_run(struct ws_hash_lanes *g)
 		for (uint32_t l = np; l < WS_SHA256X16_LANES; l++)
 			st[l] = NULL; /* idle: never read */
 		ws_sha256x16_blocks(st, g->arena, off, nblk);
+		g->stats.passes++;
+		for (uint32_t l = 0; l < np; l++)
+			g->stats.lane_blocks += nblk[l];
 	}
 	/* the rest: members with blocks left, in pairs on SHA-NI */
 	uint32_t nl = 0;
@@ -390,6 +403,7 @@ ws_hash_lanes_run(struct ws_hash_lanes *g)
 		uint32_t k = left[0] < left[1] ? left[0] : left[1];
 		ws_sha256ni_x2_blocks(m[0]->st, staged_at(m[0]) + (size_t)done[0] * WS_SHA256_BLOCK,
 				      m[1]->st, staged_at(m[1]) + (size_t)done[1] * WS_SHA256_BLOCK, k);
+		g->stats.pair_blocks += 2 * (uint64_t)k;
 		for (unsigned l = 0; l < 2; l++) {
 			done[l] += k;
 			left[l] -= k;
@@ -463,6 +477,8 @@ ws_hash_lanes_poll(struct ws_hash_lanes *g)
 				nblk[l] = k;
 			}
 			ws_sha256x16_blocks(st, g->arena, off, nblk);
+			g->stats.passes++;
+			g->stats.lane_blocks += (uint64_t)k * WS_SHA256X16_LANES;
 			for (unsigned l = 0; l < WS_SHA256X16_LANES; l++) {
 				stage_consumed(c[l].h, k * WS_SHA256_BLOCK);
 				c[l].left -= k;
@@ -474,6 +490,11 @@ ws_hash_lanes_poll(struct ws_hash_lanes *g)
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		struct ws_hash *h = c[i].h;
+		if (h->staged < g->stage - g->stage / WS_HASH_LANES_POLL_KEEP_DIV) {
+			/* room left: its blocks wait for a pass with 15 others */
+			ready_add(h);
+			continue;
+		}
 		blocks_alone(g, h->st, staged_at(h), c[i].left);
 		stage_consumed(h, c[i].left * WS_SHA256_BLOCK);
 	}

@@ -96,11 +96,21 @@ void ws_hash_lanes_free(struct ws_hash_lanes *g); /* NULL-safe */
 struct ws_hash *ws_hash_new_lane(struct ws_hash_lanes *g, enum ws_hash_alg alg);
 /* Compress the staged whole blocks of every member. */
 void ws_hash_lanes_run(struct ws_hash_lanes *g);
-/* Also every member's staged whole blocks, for a caller that polls often
- * (a worker, after every burst): 16-lane passes while 16 members have a few
- * blocks staged (the heaviest first), then each other member on its own
- * (OpenSSL's block function); no SHA-NI pairs. */
+/* For a caller that polls often (a worker, after every burst): 16-lane
+ * passes while 16 members have a few blocks staged (the heaviest first);
+ * a member left with more than 3/4 of its stage used then compresses its
+ * blocks on its own (OpenSSL's block function), the others keep theirs
+ * staged for a later pass with 15 others (their finals take what is left);
+ * no SHA-NI pairs. */
 void ws_hash_lanes_poll(struct ws_hash_lanes *g);
+/* Where a group's blocks went, since it was made. */
+struct ws_hash_lanes_stats {
+	uint64_t passes;       /* 16-lane vector passes */
+	uint64_t lane_blocks;  /* blocks those passes compressed */
+	uint64_t pair_blocks;  /* blocks compressed two at a time on SHA-NI */
+	uint64_t alone_blocks; /* blocks compressed one member at a time */
+};
+void ws_hash_lanes_stats(const struct ws_hash_lanes *g, struct ws_hash_lanes_stats *out);
 
 /* ---- batch ---------------------------------------------------------- */
 

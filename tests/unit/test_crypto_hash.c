@@ -686,6 +686,63 @@ test_lanes_poll_random(void **state)
 	}
 }
 
+/*
+ * A worker's steady state: 20 members each bring 1,000 bytes per burst
+ * (the 16 lanes' worth and 4 more) and the group is polled after every
+ * burst. What a pass leaves waits for the next burst's pass (it is not
+ * compressed alone at once), so nearly every block goes through the 16
+ * lanes; the digests stay OpenSSL's. With 10 members (no pass possible)
+ * blocks wait until 3/4 of a stage is used, then go alone.
+ */
+static void
+test_lanes_poll_keeps(void **state)
+{
+	(void)state;
+	const unsigned counts[] = {20, 10};
+	for (size_t ci = 0; ci < 2; ci++) {
+		struct ws_hash_lanes *g = ws_hash_lanes_new_sized(8192);
+		if (!g)
+			skip();
+		enum { M = 20, BURSTS = 60, STEP = 1000 };
+		unsigned nm = counts[ci];
+		struct ws_hash *h[M];
+		for (unsigned m = 0; m < nm; m++) {
+			h[m] = ws_hash_new_lane(g, WS_HASH_SHA256);
+			assert_non_null(h[m]);
+		}
+		for (unsigned b = 0; b < BURSTS; b++) {
+			for (unsigned m = 0; m < nm; m++)
+				ws_hash_update(h[m], pool + m * 7 + (size_t)b * STEP, STEP);
+			ws_hash_lanes_poll(g);
+			if (b == 0 && nm < 16) {
+				/* nothing compressed yet: every block waits */
+				struct ws_hash_lanes_stats st;
+				ws_hash_lanes_stats(g, &st);
+				assert_int_equal(st.lane_blocks + st.alone_blocks, 0);
+			}
+		}
+		for (unsigned m = 0; m < nm; m++) {
+			uint8_t got[WS_HASH_MAX_LEN], want[WS_HASH_MAX_LEN];
+			assert_int_equal(ws_hash_final(h[m], got), 32);
+			ref_digest(WS_HASH_SHA256, pool + m * 7, (size_t)BURSTS * STEP, want);
+			assert_memory_equal(got, want, 32);
+			ws_hash_free(h[m]);
+		}
+		struct ws_hash_lanes_stats st;
+		ws_hash_lanes_stats(g, &st);
+		uint64_t all = st.lane_blocks + st.pair_blocks + st.alone_blocks;
+		/* every whole block once, and each final's one or two */
+		assert_true(all >= (uint64_t)nm * (BURSTS * STEP / 64 + 1) &&
+			    all <= (uint64_t)nm * (BURSTS * STEP / 64 + 2));
+		if (nm >= 16 && st.lane_blocks * 100 < all * 95)
+			fail_msg("%u members: %llu of %llu blocks on the lanes", nm,
+				 (unsigned long long)st.lane_blocks, (unsigned long long)all);
+		if (nm < 16)
+			assert_int_equal(st.lane_blocks, 0);
+		ws_hash_lanes_free(g);
+	}
+}
+
 /* Members may outlive ws_hash_lanes_free (parked messages): they still
  * digest right, the group takes no new member, and the last member's free
  * releases it (ASan/valgrind see a leak or a use after free otherwise). */
@@ -735,6 +792,7 @@ main(void)
 	        cmocka_unit_test(test_lanes_member_limit),
 	        cmocka_unit_test(test_lanes_sized_limits),
 	        cmocka_unit_test(test_lanes_poll_random),
+	        cmocka_unit_test(test_lanes_poll_keeps),
 	        cmocka_unit_test(test_lanes_free_before_members),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
