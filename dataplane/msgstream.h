@@ -72,6 +72,10 @@ struct msgstream {
 	uint64_t alloc_fail;     /* verifier could not be created */
 	msgstream_ready_fn key_ready; /* NULL: keys are looked up at the end, synchronously */
 	bool keys_pending;       /* the message ended with a key not ready: park it */
+	bool batch;              /* msgstream_set_batch: public-key work left to the caller */
+	bool jobs_out;           /* the message waits for its verify jobs (msgstream_take) */
+	struct ws_verify_job *jobs; /* dkim_verifier_prepare's, in m->v */
+	size_t njobs;
 };
 
 /*
@@ -101,6 +105,41 @@ const struct rfc5322_header *msgstream_parked_header(const struct msgstream_park
  * NULL past the last). Names already answered are listed too. */
 const char *msgstream_parked_key_name(const struct msgstream_parked *p, size_t i);
 void msgstream_parked_free(struct msgstream_parked *p); /* NULL-safe */
+
+/*
+ * Batched finish (the dataplane's worker batch, dataplane/sigbatch.h): with
+ * msgstream_set_batch on, a message's end looks its keys up and runs
+ * dkim_verifier_prepare but leaves the public-key work (RSA/Ed25519
+ * verifies) to the caller, so that several messages' signatures go to one
+ * ws_sig_verify_batch. msgstream_waiting says a message's jobs are out;
+ * msgstream_verifier and msgstream_arc are NULL meanwhile. Then either
+ * msgstream_take moves the message out (a decided one too, so that its
+ * record can wait behind the waiting ones) (its verifier, and its header block
+ * by swapping with *hdr, whose buffers the stream keeps for its next
+ * message: nothing is allocated), the caller sets every job's result,
+ * calls dkim_verifier_complete and hands the verifier back with
+ * msgstream_pool_put; or msgstream_complete_now runs the jobs on their own
+ * and decides in place. Only messages without ARC fields and with
+ * synchronous keys (no key_ready) are left waiting; the others, and those
+ * with no job left (no signature, body hash mismatch, gaps, key errors),
+ * are decided at once as without the batch. The results are the same
+ * either way.
+ */
+void msgstream_set_batch(struct msgstream *m, bool on);
+bool msgstream_waiting(const struct msgstream *m);
+/* Whether the message that ended can be moved out (msgstream_take): it was
+ * verified, carries no ARC fields and is not pending its keys; waiting for
+ * its jobs or decided already. */
+bool msgstream_takeable(const struct msgstream *m);
+/* The ended message's verifier, or NULL when not takeable. Waiting: *jobs,
+ * *njobs are its outstanding jobs (prepared); decided: *njobs is 0 and the
+ * results are final. The stream is idle afterwards. */
+struct dkim_verifier *msgstream_take(struct msgstream *m, struct rfc5322_header *hdr,
+				     struct ws_verify_job **jobs, size_t *njobs);
+void msgstream_complete_now(struct msgstream *m);
+/* A taken verifier, completed, goes back to p (reset), or is freed (p NULL
+ * or full). */
+void msgstream_pool_put(struct msgstream_pool *p, struct dkim_verifier *v);
 
 /* verify false: headers are still kept, nothing is hashed or looked up. */
 void msgstream_init(struct msgstream *m, bool verify, int64_t now, msgstream_key_fn key_lookup,
