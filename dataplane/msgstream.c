@@ -102,6 +102,14 @@ msgstream_pool_put(struct msgstream_pool *p, struct dkim_verifier *v)
 	give_verifier(p, v);
 }
 
+static void give_validator(struct msgstream_pool *p, struct arc_validator *a);
+
+void
+msgstream_pool_put_arc(struct msgstream_pool *p, struct arc_validator *a)
+{
+	give_validator(p, a);
+}
+
 static struct arc_validator *
 take_validator(struct msgstream_pool *p)
 {
@@ -572,12 +580,13 @@ msgstream_waiting(const struct msgstream *m)
 bool
 msgstream_takeable(const struct msgstream *m)
 {
-	return m->state == M_DONE && m->verify && m->v && !m->keys_pending && !m->arc_on;
+	return m->state == M_DONE && m->verify && m->v && !m->keys_pending &&
+	       (!m->arc_on || m->arc_done);
 }
 
 struct dkim_verifier *
 msgstream_take(struct msgstream *m, struct rfc5322_header *hdr, struct ws_verify_job **jobs,
-	       size_t *njobs)
+	       size_t *njobs, struct arc_validator **arc)
 {
 	if (!msgstream_takeable(m))
 		return NULL;
@@ -586,6 +595,14 @@ msgstream_take(struct msgstream *m, struct rfc5322_header *hdr, struct ws_verify
 	*hdr = m->hdr;
 	m->hdr = t; /* reset by the next msgstream_begin */
 	dkim_verifier_rehome(v, hdr);
+	*arc = NULL;
+	if (m->arc_on) {
+		/* its chain is decided: the validator goes with the record */
+		*arc = m->arc;
+		arc_validator_rehome(*arc, hdr);
+		m->arc = NULL;
+		m->arc_on = false;
+	}
 	*jobs = m->jobs;
 	*njobs = m->njobs;
 	m->v = NULL; /* the next message takes one from the pool */

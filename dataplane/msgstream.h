@@ -128,18 +128,21 @@ void msgstream_parked_free(struct msgstream_parked *p); /* NULL-safe */
 void msgstream_set_batch(struct msgstream *m, bool on);
 bool msgstream_waiting(const struct msgstream *m);
 /* Whether the message that ended can be moved out (msgstream_take): it was
- * verified, carries no ARC fields and is not pending its keys; waiting for
- * its jobs or decided already. */
+ * verified and is not pending its keys; waiting for its jobs (never with
+ * ARC fields) or decided already (an ARC chain too). */
 bool msgstream_takeable(const struct msgstream *m);
 /* The ended message's verifier, or NULL when not takeable. Waiting: *jobs,
  * *njobs are its outstanding jobs (prepared); decided: *njobs is 0 and the
- * results are final. The stream is idle afterwards. */
+ * results are final. *arc: its ARC validator (chain decided), moved out
+ * too, or NULL without ARC fields. The stream is idle afterwards. */
 struct dkim_verifier *msgstream_take(struct msgstream *m, struct rfc5322_header *hdr,
-				     struct ws_verify_job **jobs, size_t *njobs);
+				     struct ws_verify_job **jobs, size_t *njobs,
+				     struct arc_validator **arc);
 void msgstream_complete_now(struct msgstream *m);
 /* A taken verifier, completed, goes back to p (reset), or is freed (p NULL
  * or full). */
 void msgstream_pool_put(struct msgstream_pool *p, struct dkim_verifier *v);
+void msgstream_pool_put_arc(struct msgstream_pool *p, struct arc_validator *a); /* the same */
 
 /* verify false: headers are still kept, nothing is hashed or looked up. */
 void msgstream_init(struct msgstream *m, bool verify, int64_t now, msgstream_key_fn key_lookup,

@@ -12,6 +12,7 @@ struct slot {
 	struct dp_session_info info;
 	struct rfc5322_header hdr; /* the message's; the buffers stay for the next one */
 	struct dkim_verifier *v;
+	struct arc_validator *arc; /* its chain, decided; NULL without ARC fields */
 	struct ws_verify_job *jobs; /* in v */
 	size_t njobs;
 	uint64_t born; /* bursts seen when it was added */
@@ -66,6 +67,7 @@ sigbatch_free(struct sigbatch *b)
 			dkim_verifier_abort(s->v, "not verified");
 			msgstream_pool_put(b->pool, s->v);
 		}
+		msgstream_pool_put_arc(b->pool, s->arc);
 		rfc5322_free(&s->hdr);
 		free(s->buf);
 		free(s->rv);
@@ -133,7 +135,7 @@ sigbatch_add(struct sigbatch *b, const struct dp_message_record *rec, struct msg
 	s->rec.gap_reason = rec->gap_reason;
 	s->rec.header_bytes = rec->header_bytes;
 	s->rec.body_bytes = rec->body_bytes;
-	s->v = msgstream_take(m, &s->hdr, &s->jobs, &s->njobs);
+	s->v = msgstream_take(m, &s->hdr, &s->jobs, &s->njobs, &s->arc);
 	s->rec.hdr = &s->hdr;
 	s->born = b->bursts;
 	b->n++;
@@ -145,8 +147,7 @@ sigbatch_add(struct sigbatch *b, const struct dp_message_record *rec, struct msg
 	return true;
 }
 
-/* What a message without ARC fields reports (msgstream_arc's "none"):
- * waiting messages never carry ARC fields. */
+/* What a message without ARC fields reports (msgstream_arc's "none"). */
 static const struct arc_chain no_arc = {.result = ARC_NONE, .reason = "no ARC sets"};
 
 void
@@ -182,11 +183,13 @@ sigbatch_run(struct sigbatch *b)
 			dkim_verifier_complete(s->v);
 		}
 		s->rec.dkim = s->v;
-		s->rec.arc = s->rec.complete ? &no_arc : NULL;
+		s->rec.arc = s->arc ? arc_validator_chain(s->arc) : s->rec.complete ? &no_arc : NULL;
 		if (b->emit)
 			b->emit(b->arg, &s->rec);
 		msgstream_pool_put(b->pool, s->v);
+		msgstream_pool_put_arc(b->pool, s->arc);
 		s->v = NULL;
+		s->arc = NULL;
 		s->jobs = NULL;
 		s->njobs = 0;
 	}
