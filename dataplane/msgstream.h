@@ -22,7 +22,9 @@
  *
  * Memory: the verifier is created on the first message and reused for the
  * next ones (dkim_verifier_start resets it); msgstream_trim releases it and
- * the header buffers between messages. Not thread-safe.
+ * the header buffers between messages (with the batched finish below, a
+ * message that goes to the batch takes its verifier along and the next
+ * one takes another from the pool). Not thread-safe.
  *
  * Pool: a DKIM verifier (about 290 KB) and an ARC validator (about 420 KB)
  * are big enough that malloc serves them with mmap, so making one per
