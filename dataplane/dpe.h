@@ -77,7 +77,7 @@
  * with and without it. */
 #define DPE_SIG_BATCH 8u
 #define DPE_SIG_BATCH_MAX 64u /* = SIGBATCH_MAX */
-#define DPE_SIG_BATCH_WAIT 4u
+#define DPE_SIG_BATCH_WAIT 16u
 #define DPE_NRESULTS 8        /* DKIM results by enum dkim_result, + message without signature */
 
 struct dpe_port_stats {
