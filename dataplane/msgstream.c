@@ -401,15 +401,10 @@ decide(struct msgstream *m)
 		return;
 	}
 	if (m->batch && !m->key_ready && !m->arc_on) {
-		/* the public-key work waits for the caller's batch; a message
-		 * with none left is decided here and now */
+		/* the rest waits for the caller: msgstream_take prepares the
+		 * jobs (the stream keeps no job list: an idle session's size) */
 		dkim_keys(m->v, m->key_lookup, m->key_arg);
-		m->njobs = dkim_verifier_prepare(m->v, &m->jobs);
-		if (m->njobs > 0) {
-			m->jobs_out = true; /* msgstream_take takes it from here */
-			return;
-		}
-		dkim_verifier_complete(m->v);
+		m->jobs_out = true;
 		m->arc_done = false;
 		return;
 	}
@@ -603,11 +598,14 @@ msgstream_take(struct msgstream *m, struct rfc5322_header *hdr, struct ws_verify
 		m->arc = NULL;
 		m->arc_on = false;
 	}
-	*jobs = m->jobs;
-	*njobs = m->njobs;
+	*jobs = NULL;
+	*njobs = 0;
+	if (m->jobs_out) {
+		*njobs = dkim_verifier_prepare(v, jobs);
+		if (*njobs == 0)
+			dkim_verifier_complete(v); /* decided without public-key work */
+	}
 	m->v = NULL; /* the next message takes one from the pool */
-	m->jobs = NULL;
-	m->njobs = 0;
 	m->jobs_out = false;
 	m->arc_done = false;
 	m->state = M_IDLE;
@@ -619,9 +617,6 @@ msgstream_complete_now(struct msgstream *m)
 {
 	if (!msgstream_waiting(m))
 		return;
-	ws_sig_verify_batch(m->jobs, m->njobs);
-	dkim_verifier_complete(m->v);
-	m->jobs = NULL;
-	m->njobs = 0;
+	dkim_verifier_finish(m->v);
 	m->jobs_out = false;
 }

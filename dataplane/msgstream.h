@@ -75,9 +75,7 @@ struct msgstream {
 	msgstream_ready_fn key_ready; /* NULL: keys are looked up at the end, synchronously */
 	bool keys_pending;       /* the message ended with a key not ready: park it */
 	bool batch;              /* msgstream_set_batch: public-key work left to the caller */
-	bool jobs_out;           /* the message waits for its verify jobs (msgstream_take) */
-	struct ws_verify_job *jobs; /* dkim_verifier_prepare's, in m->v */
-	size_t njobs;
+	bool jobs_out;           /* keys set, the rest waits for msgstream_take */
 };
 
 /*
@@ -110,10 +108,10 @@ void msgstream_parked_free(struct msgstream_parked *p); /* NULL-safe */
 
 /*
  * Batched finish (the dataplane's worker batch, dataplane/sigbatch.h): with
- * msgstream_set_batch on, a message's end looks its keys up and runs
- * dkim_verifier_prepare but leaves the public-key work (RSA/Ed25519
- * verifies) to the caller, so that several messages' signatures go to one
- * ws_sig_verify_batch. msgstream_waiting says a message's jobs are out;
+ * msgstream_set_batch on, a message's end looks its keys up and leaves the
+ * rest (dkim_verifier_prepare, the public-key work, complete) to the
+ * caller, so that several messages' signatures go to one
+ * ws_sig_verify_batch. msgstream_waiting says a message waits so;
  * msgstream_verifier and msgstream_arc are NULL meanwhile. Then either
  * msgstream_take moves the message out (a decided one too, so that its
  * record can wait behind the waiting ones) (its verifier, and its header block
@@ -133,9 +131,10 @@ bool msgstream_waiting(const struct msgstream *m);
  * verified and is not pending its keys; waiting for its jobs (never with
  * ARC fields) or decided already (an ARC chain too). */
 bool msgstream_takeable(const struct msgstream *m);
-/* The ended message's verifier, or NULL when not takeable. Waiting: *jobs,
- * *njobs are its outstanding jobs (prepared); decided: *njobs is 0 and the
- * results are final. *arc: its ARC validator (chain decided), moved out
+/* The ended message's verifier, or NULL when not takeable. Waiting: it is
+ * prepared here, *jobs, *njobs are its outstanding jobs (when there are
+ * none it is completed here); decided: *njobs is 0 and the results are
+ * final. *arc: its ARC validator (chain decided), moved out
  * too, or NULL without ARC fields. The stream is idle afterwards. */
 struct dkim_verifier *msgstream_take(struct msgstream *m, struct rfc5322_header *hdr,
 				     struct ws_verify_job **jobs, size_t *njobs,

@@ -140,6 +140,12 @@ sigbatch_add(struct sigbatch *b, const struct dp_message_record *rec, struct msg
 	s->born = b->bursts;
 	b->n++;
 	b->njobs += s->njobs;
+	if (b->njobs == 0 && b->n == 1) {
+		/* alone and without public-key work (no signature, body hash
+		 * mismatch, key error): nothing to wait for */
+		sigbatch_run(b);
+		return true;
+	}
 	if (b->njobs >= b->size || b->n == b->size) {
 		b->st.full++;
 		sigbatch_run(b);
