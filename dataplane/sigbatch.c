@@ -164,6 +164,8 @@ sigbatch_run(struct sigbatch *b)
 	size_t k = 0;
 	for (unsigned i = 0; i < b->n; i++) {
 		struct slot *s = &b->slot[i];
+		if (s->njobs == 0)
+			continue; /* decided: no jobs (s->jobs is NULL) */
 		memcpy(&b->jobs[k], s->jobs, s->njobs * sizeof(*s->jobs));
 		k += s->njobs;
 	}
