@@ -8,6 +8,8 @@
 # the full-pipeline target is judged on the steady state (a capture dealt
 # 3x less the same capture dealt once, so one-time costs cancel), with the
 # single-run figures beside it;
+# the signature batch's fill (signatures per ws_sig_verify_batch) and the
+# inline verify run against the same run with --sig-batch 1 (no batch);
 # then the state an idle session costs with 100,000 sessions open at once,
 # and the peak memory of one big message against one small one.
 #
@@ -32,7 +34,7 @@ while [ $# -gt 0 ]; do
     --repeat) repeat=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --idle) idle_n=$2; shift 2 ;;
-    -h|--help) sed -n 2,20p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,22p "$0"; exit 0 ;;
     *) if [ -d "$1" ]; then build=$1; shift; else echo "replay.sh: unknown argument $1" >&2; exit 2; fi ;;
   esac
 done
@@ -88,6 +90,7 @@ wall = re.search(r"(\d+) packets, (\d+) bytes in ([\d.]+) s: (\d+) packets/s, ([
                  r"(\d+) messages/s", t)
 mem = re.search(r"memory: peak rss (-?\d+) kB, flow tables (\d+) bytes, peak open flows (\d+)", t)
 ses = re.search(r"sessions=(\d+) messages=(\d+) gaps=(\d+)", t)
+sb = re.search(r"sig-batch: size (\d+), batches=(\d+) jobs=(\d+) \([\d.]+ per batch, max (\d+)\)", t)
 print(json.dumps({
     "workers": int(os.environ["W"]), "verify": os.environ["V"] == "1", "rep": int(os.environ["REP"]),
     "mode": cpu.group(9), "cpu_main_s": float(cpu.group(1)), "cpu_workers_s": float(cpu.group(2)),
@@ -101,6 +104,8 @@ print(json.dumps({
     "sessions": int(ses.group(1)), "messages": int(ses.group(2)), "gaps": int(ses.group(3)),
     "peak_rss_kb": int(mem.group(1)), "flow_table_bytes": int(mem.group(2)),
     "peak_open_flows": int(mem.group(3)),
+    "sig_batch": {"size": int(sb.group(1)), "batches": int(sb.group(2)), "jobs": int(sb.group(3)),
+                  "max": int(sb.group(4))} if sb else None,
 }))
 EOF
 }
@@ -115,6 +120,7 @@ $py tests/tools/gen_smtp_pcap.py --out "$tmp/small.pcap" --seed 1 "$small"
 : >"$tmp/warm.jsonl"
 : >"$tmp/long.jsonl"
 : >"$tmp/runs.jsonl"
+: >"$tmp/nobatch.jsonl"
 : >"$tmp/physlimit.jsonl"
 : >"$tmp/lib.jsonl"
 : >"$tmp/pcapread.txt"
@@ -128,6 +134,8 @@ for rep in $(seq 1 "$reps"); do
     for v in 1 0; do
       if [ "$w" = 1i ]; then
         replay_json 1 "$v" "$rep" --inline "$cap" >>"$tmp/runs.jsonl"
+        # the same without the signature batch (--sig-batch 1), next to it
+        [ "$v" = 1 ] && replay_json 1 1 "$rep" --inline --sig-batch 1 "$cap" >>"$tmp/nobatch.jsonl"
         [ "$v" = 1 ] && replay_json 1 1 "$rep" --inline "$cap3" >>"$tmp/long.jsonl"
       else
         replay_json "$w" "$v" "$rep" "$cap" >>"$tmp/runs.jsonl"
@@ -227,6 +235,24 @@ if lib:
     print("library alone (bench-wireseal-lib, same corpus, no packets): %.0f messages/s, %.2f of the physical limit; "
           "replay per worker core is %.2f of it" % (med(lib), lib_ratio, med(
               r["per_worker_core"]["messages_per_s"] for r in runs if r["mode"] == "inline worker" and r["verify"]) / med(lib)))
+# the signature batch: its fill (jobs per ws_sig_verify_batch), and the
+# inline verify run against the same run with --sig-batch 1 in each rep
+nob = [json.loads(l) for l in open(tmp + "/nobatch.jsonl")]
+batch = []
+for x in nob:
+    r = next(r for r in runs if r["rep"] == x["rep"] and r["mode"] == "inline worker" and r["verify"])
+    sb = r["sig_batch"]
+    batch.append({"rep": x["rep"], "size": sb["size"], "batches": sb["batches"], "jobs": sb["jobs"],
+                  "fill": sb["jobs"] / sb["batches"] if sb["batches"] else 0, "max": sb["max"],
+                  "on_messages_per_s": r["per_worker_core"]["messages_per_s"],
+                  "off_messages_per_s": x["per_worker_core"]["messages_per_s"],
+                  "on_vs_off": r["per_worker_core"]["messages_per_s"] / max(x["per_worker_core"]["messages_per_s"], 1)})
+if batch:
+    print("signature batch (1 inline worker, verify): %d jobs in %d batches of up to %d: %.2f per batch (max %d); "
+          "per worker core %.0f messages/s with it, %.0f with --sig-batch 1: %.2fx (per rep: %s)" %
+          (batch[0]["jobs"], batch[0]["batches"], batch[0]["size"], med(b["fill"] for b in batch), batch[0]["max"],
+           med(b["on_messages_per_s"] for b in batch), med(b["off_messages_per_s"] for b in batch),
+           med(b["on_vs_off"] for b in batch), ", ".join("%.2f" % b["on_vs_off"] for b in batch)))
 nv = [r["per_worker_core"]["gbit_per_s"] for r in runs if r["mode"] == "inline worker" and not r["verify"]]
 n = int(os.environ["IDLE_N"])
 slots = int(os.environ["SLOTS"])
@@ -272,7 +298,7 @@ out = {
              "bytes_per_idle_session": per_idle},
     "memory_per_message": {"big_bytes": bs, "big_peak_rss_kb": big["peak_rss_kb"],
                            "small_bytes": ss, "small_peak_rss_kb": small["peak_rss_kb"]},
-    "targets": targets, "runs": runs,
+    "targets": targets, "runs": runs, "sig_batch": batch,
 }
 if os.environ["JSON_OUT"]:
     with open(os.environ["JSON_OUT"], "w") as f:

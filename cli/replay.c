@@ -37,6 +37,10 @@
  * replay: one net_pcap port per capture (pcap or pcapng), EAL without
  * hugepages, PCI or root; the end of input is the ports staying idle for
  * --end-idle MS (net_pcap has no EOF), then every flow ends "capture-end".
+ * --sig-batch N (1..DPE_SIG_BATCH_MAX, default DPE_SIG_BATCH; 1 = off): a
+ * worker verifies the signatures of messages that end close together in one
+ * batch of up to N (dpe.h); the lines and their order are the same for
+ * every N. The summary's "sig-batch:" line shows the batches' fill.
  * --inline (one worker): the reading lcore runs the worker's stage itself
  * (one core in all, no ring hop; the per-core figures of bench/replay.sh).
  * Summary on stderr: wall rates, then CPU time per lcore and the rates per
@@ -126,6 +130,7 @@ struct app {
 	pid_t cp_pid;
 	char cp_dir[64], cp_sock[128];
 	unsigned max_parked, park_timeout_ms;
+	unsigned sig_batch; /* the batch size the run uses (1: off), for the summary */
 	unsigned progress_ticks;
 	bool live, async_keys;
 	bool json, verify, tty;
@@ -894,7 +899,9 @@ summary(const struct app *a, const struct dpe_stats *st)
 		ADD(ended_fin), ADD(ended_rst), ADD(ended_idle), ADD(ended_evicted),
 		        ADD(ended_capture);
 		ADD(insert_failed), ADD(trimmed), ADD(messages), ADD(sessions), ADD(gaps);
-		ADD(overlaps_differ);
+		ADD(overlaps_differ), ADD(sig_batches), ADD(sig_jobs);
+		if (w[i].sig_batch_max > tw.sig_batch_max)
+			tw.sig_batch_max = w[i].sig_batch_max;
 		for (unsigned r = 0; r < DPE_NRESULTS; r++)
 			ADD(results[r]);
 #undef ADD
@@ -955,6 +962,12 @@ summary(const struct app *a, const struct dpe_stats *st)
 			fprintf(stderr, " %s=%llu", dkim_result_name((enum dkim_result)r),
 			        (unsigned long long)tw.results[r]);
 	fprintf(stderr, " unsigned=%llu\n", (unsigned long long)tw.results[DPE_NRESULTS - 1]);
+	if (a->verify)
+		fprintf(stderr, "%s: sig-batch: size %u, batches=%llu jobs=%llu (%.2f per batch, max %llu)\n",
+		        a->prog, a->sig_batch, (unsigned long long)tw.sig_batches,
+		        (unsigned long long)tw.sig_jobs,
+		        tw.sig_batches ? (double)tw.sig_jobs / (double)tw.sig_batches : 0.0,
+		        (unsigned long long)tw.sig_batch_max);
 	struct dpk_stats k = {0};
 	bool any = false;
 	for (unsigned i = 0; i < st->nworkers; i++) {
@@ -1018,6 +1031,7 @@ struct run_opts {
 	uint16_t smtp[DPE_MAX_SMTP_PORTS], tls[DPE_MAX_SMTP_PORTS];
 	unsigned nsmtp, ntls;
 	bool inline_worker;
+	unsigned sig_batch; /* --sig-batch: jobs per signature batch, 1 = off; 0 = DPE_SIG_BATCH */
 };
 
 static const struct option common_opts[] = {
@@ -1042,6 +1056,7 @@ static const struct option common_opts[] = {
         {"idle-timeout", required_argument, NULL, 'i'},
         {"end-idle", required_argument, NULL, 'e'},
         {"inline", no_argument, NULL, 'I'},
+        {"sig-batch", required_argument, NULL, 0x108},
         {"sts-policy", required_argument, NULL, 'Y'},
         {"mx-map", required_argument, NULL, 'M'},
         {"ca-file", required_argument, NULL, 'C'},
@@ -1154,6 +1169,12 @@ parse_common(int argc, char **argv, struct app *a, struct run_opts *o)
 			break;
 		case 'I':
 			o->inline_worker = true;
+			break;
+		case 0x108:
+			if (opt_uint(a->prog, "sig-batch", optarg, 1, DPE_SIG_BATCH_MAX, " signatures",
+			             &num) != 0)
+				return -1;
+			o->sig_batch = (unsigned)num;
 			break;
 		case 'Y':
 		case 'M': {
@@ -1443,6 +1464,7 @@ static int
 run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
     const char *const *expect, unsigned nexpect, bool replay, volatile bool *stop)
 {
+	a->sig_batch = o->sig_batch ? o->sig_batch : DPE_SIG_BATCH;
 	struct dpe_config dc = {
 	        .eal_argc = eal_argc,
 	        .eal_argv = eal_argv,
@@ -1453,6 +1475,7 @@ run(struct app *a, const struct run_opts *o, int eal_argc, char **eal_argv,
 	        .ntls_ports = o->ntls,
 	        .flows_per_worker = o->flows,
 	        .inline_worker = o->inline_worker,
+	        .sig_batch = o->sig_batch,
 	        .idle_ns = (uint64_t)o->idle_s * 1000000000u,
 	        .end_idle_ms = replay ? o->end_idle_ms : 0,
 	        .stop = stop,
@@ -1544,7 +1567,7 @@ replay_usage(void)
 {
 	fprintf(stderr, "usage: wireseal replay [--zone FILE] [--cp SOCKET | --spawn-cp SINK | --no-cp] [--cp-wait MS] [--verdict-wait MS] [--max-pending N] [--async-keys [--max-parked N] [--park-timeout MS]] [--json] [--workers N] [--no-verify] "
 	                "[--authserv-id ID] [--now EPOCH] [--smtp-ports 25,587] [--tls-ports 465] "
-	                "[--flows N] [--idle-timeout S] [--end-idle MS] [--inline] "
+	                "[--flows N] [--idle-timeout S] [--end-idle MS] [--inline] [--sig-batch N] "
 	                "[--trusted-sealers D1,D2] [--dmarc-method psl|treewalk] [--random-pct 0..99] "
 	                "[--sts-policy DOMAIN=FILE]... [--mx-map IP=HOST]... [--ca-file PEM] CAPTURE...\n");
 }
@@ -1662,7 +1685,7 @@ cmd_dp(int argc, char **argv)
 	if (pc != 0 || optind != split || split == argc) {
 		fprintf(stderr,
 		        "usage: wireseal-dp [--zone FILE] [--cp SOCKET [--cp-wait MS] [--max-parked N] [--park-timeout MS]] [--json] [--workers N] [--no-verify] "
-		        "[--smtp-ports 25,587] [--tls-ports 465] [--flows N] [--idle-timeout S] [--inline] "
+		        "[--smtp-ports 25,587] [--tls-ports 465] [--flows N] [--idle-timeout S] [--inline] [--sig-batch N] "
 		        "[--trusted-sealers D1,D2] [--dmarc-method psl|treewalk] [--random-pct 0..99] "
 		        "[--sts-policy DOMAIN=FILE]... [--mx-map IP=HOST]... [--ca-file PEM] "
 		        "-- EAL-ARGS (-l 0-N, hugepages or --no-huge, -a PCI or --vdev=...)\n");

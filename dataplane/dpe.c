@@ -24,6 +24,7 @@
 
 #include "flow.h"
 #include "msgstream.h"
+#include "sigbatch.h"
 
 #define DPE_LIN_MAX (65535u + 64) /* largest IP datagram plus L2 */
 #define DPE_EXPIRE_PER_BURST 64u  /* idle flows ended per worker loop turn at most */
@@ -64,6 +65,7 @@ struct worker {
 	struct dp_session_config scfg;
 	struct msgstream_pool *pool; /* the worker's, in scfg.pool; made here */
 	struct ws_hash_lanes *lanes; /* the pool's verifiers' SHA-256 body hashes; NULL: OpenSSL */
+	struct sigbatch *batch; /* messages' signatures verified together, in scfg.batch; NULL: off */
 	struct dpe_worker_stats *st;
 	const struct dpe_config *cfg;
 	uint64_t now_ns;
@@ -82,6 +84,8 @@ struct worker {
 } __rte_cache_aligned;
 
 _Static_assert(DPE_MAX_PORTS <= RTE_MAX_ETHPORTS, "a port past the EAL's cannot exist");
+_Static_assert(DPE_SIG_BATCH_MAX == SIGBATCH_MAX && DPE_SIG_BATCH_WAIT <= SIGBATCH_MAX_WAIT,
+               "the engine's batch limits are the batch's");
 
 /* One engine per process (one EAL per process); the telemetry callback and
  * the workers reach it through this pointer while dpe_run runs. */
@@ -331,6 +335,27 @@ flush(struct worker *w, struct pending *p)
 	p->n = 0;
 }
 
+/* The signature batch's counters into the worker's (telemetry, summary). */
+static void
+batch_publish(struct worker *w)
+{
+	const struct sigbatch_stats *b = sigbatch_stats(w->batch);
+	w->st->sig_batches = b->batches;
+	w->st->sig_jobs = b->jobs;
+	w->st->sig_batch_max = b->max_jobs;
+}
+
+/* The worker has nothing more to do for now (idle, end of input): the
+ * messages waiting in its batch are verified and emitted. */
+static void
+batch_flush(struct worker *w)
+{
+	if (!w->batch || sigbatch_waiting(w->batch) == 0)
+		return;
+	sigbatch_run(w->batch);
+	batch_publish(w);
+}
+
 static void
 worker_burst(struct worker *w, struct rte_mbuf **m, unsigned n)
 {
@@ -370,6 +395,11 @@ worker_burst(struct worker *w, struct rte_mbuf **m, unsigned n)
 		ws_hash_lanes_poll(w->lanes);
 	flow_expire(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
 	flow_trim(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
+	if (w->batch) {
+		/* bounded latency under steady load (no idle turn to flush) */
+		sigbatch_burst(w->batch);
+		batch_publish(w);
+	}
 }
 
 static bool rss_rx(struct worker *w);
@@ -482,6 +512,7 @@ worker_main(void *arg)
 			flow_trim(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
 			cpu_publish(w);
 		}
+		batch_flush(w); /* going idle: nothing waits for more traffic */
 		nap(&w->idle_polls, w->cfg->end_idle_ms > 0, &w->meter);
 	}
 	w->idle_polls = DPE_IDLE_POLLS + 1;
@@ -491,6 +522,7 @@ worker_main(void *arg)
 	 * at most DPE_EXPIRE_PER_BURST, so after the last packet some wait) */
 	flow_expire(w->ft, w->now_ns, UINT32_MAX);
 	flow_end_all(w->ft, "capture-end");
+	batch_flush(w);
 	if (w->cfg->worker_poll)
 		w->cfg->worker_poll(w->cfg->app, w->id, true);
 	w->busy_tsc = rte_rdtsc();
@@ -741,7 +773,7 @@ tel_worker(struct rte_tel_data *d, const struct dpe_worker_stats *w)
 	TW(packets), TW(bytes), TW(not_smtp), TW(tls_flows), TW(no_flow), TW(flows);
 	TW(ended_fin), TW(ended_rst), TW(ended_idle), TW(ended_evicted), TW(ended_capture);
 	TW(insert_failed), TW(trimmed), TW(messages), TW(sessions), TW(gaps), TW(peak_flows);
-	TW(overlaps_differ);
+	TW(overlaps_differ), TW(sig_batches), TW(sig_jobs), TW(sig_batch_max);
 #undef TW
 	/* telemetry has no floating point: CPU time in whole microseconds */
 	rte_tel_data_add_dict_u64(d, "cpu_us", (uint64_t)(w->cpu_s * 1e6));
@@ -794,6 +826,9 @@ tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 		        ADD(ended_capture);
 		ADD(insert_failed), ADD(trimmed), ADD(messages), ADD(sessions), ADD(gaps);
 		ADD(overlaps_differ), ADD(peak_flows), ADD(cpu_s); /* each worker's peak: their sum bounds the total */
+		ADD(sig_batches), ADD(sig_jobs);
+		if (w->sig_batch_max > tw.sig_batch_max)
+			tw.sig_batch_max = w->sig_batch_max;
 		for (unsigned r = 0; r < DPE_NRESULTS; r++)
 			ADD(results[r]);
 #undef ADD
@@ -1092,14 +1127,32 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 			snprintf(why, why_len, "worker %u setup failed", i);
 			goto out;
 		}
+		unsigned sb = cfg->sig_batch ? cfg->sig_batch : DPE_SIG_BATCH;
+		if (sb > DPE_SIG_BATCH_MAX) {
+			snprintf(why, why_len, "signature batch %u is over %u", sb, DPE_SIG_BATCH_MAX);
+			goto out;
+		}
 		if (w->scfg.verify && !w->scfg.pool) {
-			w->pool = msgstream_pool_new(DPE_POOL_MAX);
+			/* the batch holds up to sb verifiers at once and hands
+			 * them back together: room for them on top of the churn */
+			unsigned pmax = DPE_POOL_MAX + (sb > 1 ? sb : 0);
+			w->pool = msgstream_pool_new(pmax < MSGSTREAM_POOL_MAX ? pmax : MSGSTREAM_POOL_MAX);
 			if (!w->pool)
 				goto nomem;
 			w->scfg.pool = w->pool;
 			/* NULL without AVX-512: OpenSSL hashes, as before */
 			w->lanes = ws_hash_lanes_new_sized(DPE_LANE_STAGE);
 			msgstream_pool_set_lanes(w->pool, w->lanes);
+		}
+		/* asynchronous keys (key_ready) decide each message alone: a
+		 * waiting message would borrow keys their cache may drop */
+		if (sb > 1 && w->scfg.verify && w->scfg.on_message &&
+		    !(w->scfg.key_ready && w->scfg.on_parked)) {
+			w->batch = sigbatch_new(sb, DPE_SIG_BATCH_WAIT, w->scfg.pool,
+			                        w->scfg.on_message, w->scfg.arg);
+			if (!w->batch)
+				goto nomem;
+			w->scfg.batch = w->batch;
 		}
 	}
 	/* one worker on one-queue ports: no ring, no second lcore (the
@@ -1158,6 +1211,8 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 		}
 		if (!any && cfg->end_idle_ms && now - last_rx > idle_cycles)
 			break;
+		if (!any && e->inline_worker)
+			batch_flush(e->w[0]); /* going idle: nothing waits for more traffic */
 		if (!any && e->inline_worker && !cfg->end_idle_ms) {
 			/* live, inline: idle flows age without traffic */
 			struct worker *w0 = e->w[0];
@@ -1192,6 +1247,7 @@ dpe_run(const struct dpe_config *cfg, struct dpe_stats *st, char *why, size_t wh
 		st->worker[0].peak_flows = flow_counters(e->w[0]->ft)->peak;
 		flow_expire(e->w[0]->ft, e->w[0]->now_ns, UINT32_MAX); /* as worker_main */
 		flow_end_all(e->w[0]->ft, "capture-end");
+		batch_flush(e->w[0]);
 		e->w[0]->busy_tsc = rte_rdtsc();
 		st->worker[0].cpu_s = loop * (share < 1 ? share : 1) + (thread_cpu_s() - c0);
 	}
@@ -1223,6 +1279,9 @@ out:
 			if (!e->w[i])
 				continue;
 			flow_table_free(e->w[i]->ft, "capture-end");
+			/* after the table (its sessions' ends run the batch), before
+			 * the pool (its verifiers go back there) */
+			sigbatch_free(e->w[i]->batch);
 			/* after the table: its sessions hand their verifiers back */
 			msgstream_pool_free(e->w[i]->pool);
 			/* after the pool (members of parked messages keep it until

@@ -96,6 +96,20 @@ give_verifier(struct msgstream_pool *p, struct dkim_verifier *v)
 	dkim_verifier_free(v);
 }
 
+void
+msgstream_pool_put(struct msgstream_pool *p, struct dkim_verifier *v)
+{
+	give_verifier(p, v);
+}
+
+static void give_validator(struct msgstream_pool *p, struct arc_validator *a);
+
+void
+msgstream_pool_put_arc(struct msgstream_pool *p, struct arc_validator *a)
+{
+	give_validator(p, a);
+}
+
 static struct arc_validator *
 take_validator(struct msgstream_pool *p)
 {
@@ -171,6 +185,7 @@ msgstream_begin(struct msgstream *m)
 	m->header_bytes = m->body_bytes = 0;
 	m->arc_on = m->arc_done = false;
 	m->keys_pending = false;
+	m->jobs_out = false;
 	if (m->v)
 		/* results of the previous message must not show through */
 		dkim_verifier_abort(m->v, "not verified");
@@ -319,9 +334,8 @@ lookup(struct msgstream *m, const char *name, const struct dkim_key **key, const
 
 /* The keys of a message whose body ended, through lookup, then the
  * decision. v/arc/arc_on: the message's (in m, or parked). */
-static bool
-decide_keys(struct dkim_verifier *v, struct arc_validator *arc, bool arc_on,
-	    msgstream_key_fn fn, void *arg)
+static void
+dkim_keys(struct dkim_verifier *v, msgstream_key_fn fn, void *arg)
 {
 	struct msgstream one = {.key_lookup = fn, .key_arg = arg};
 	for (size_t i = 0; i < dkim_verifier_count(v); i++) {
@@ -333,6 +347,14 @@ decide_keys(struct dkim_verifier *v, struct arc_validator *arc, bool arc_on,
 		enum dkim_key_status st = lookup(&one, name, &key, &why);
 		dkim_verifier_set_key(v, i, st, key, why);
 	}
+}
+
+static bool
+decide_keys(struct dkim_verifier *v, struct arc_validator *arc, bool arc_on,
+	    msgstream_key_fn fn, void *arg)
+{
+	struct msgstream one = {.key_lookup = fn, .key_arg = arg};
+	dkim_keys(v, fn, arg);
 	dkim_verifier_finish(v);
 	if (!arc_on)
 		return false;
@@ -378,6 +400,14 @@ decide(struct msgstream *m)
 		m->keys_pending = true; /* msgstream_park takes it from here */
 		return;
 	}
+	if (m->batch && !m->key_ready && !m->arc_on) {
+		/* the rest waits for the caller: msgstream_take prepares the
+		 * jobs (the stream keeps no job list: an idle session's size) */
+		dkim_keys(m->v, m->key_lookup, m->key_arg);
+		m->jobs_out = true;
+		m->arc_done = false;
+		return;
+	}
 	m->arc_done = decide_keys(m->v, m->arc, m->arc_on, m->key_lookup, m->key_arg);
 }
 
@@ -409,13 +439,14 @@ msgstream_end(struct msgstream *m, bool clean, const char *why)
 const struct dkim_verifier *
 msgstream_verifier(const struct msgstream *m)
 {
-	return m->state == M_DONE && m->verify && !m->keys_pending ? m->v : NULL;
+	return m->state == M_DONE && m->verify && !m->keys_pending && !m->jobs_out ? m->v : NULL;
 }
 
 const struct arc_chain *
 msgstream_arc(const struct msgstream *m)
 {
-	if (m->state != M_DONE || !m->verify || !m->v || !m->complete || m->keys_pending)
+	if (m->state != M_DONE || !m->verify || !m->v || !m->complete || m->keys_pending ||
+	    m->jobs_out)
 		return NULL;
 	return m->arc_done ? arc_validator_chain(m->arc) : &no_arc;
 }
@@ -525,4 +556,67 @@ msgstream_parked_free(struct msgstream_parked *p)
 	arc_validator_free(p->arc);
 	rfc5322_free(&p->hdr);
 	free(p);
+}
+
+/* ---- batched finish (msgstream.h) ---- */
+
+void
+msgstream_set_batch(struct msgstream *m, bool on)
+{
+	m->batch = on;
+}
+
+bool
+msgstream_waiting(const struct msgstream *m)
+{
+	return m->state == M_DONE && m->jobs_out;
+}
+
+bool
+msgstream_takeable(const struct msgstream *m)
+{
+	return m->state == M_DONE && m->verify && m->v && !m->keys_pending &&
+	       (!m->arc_on || m->arc_done);
+}
+
+struct dkim_verifier *
+msgstream_take(struct msgstream *m, struct rfc5322_header *hdr, struct ws_verify_job **jobs,
+	       size_t *njobs, struct arc_validator **arc)
+{
+	if (!msgstream_takeable(m))
+		return NULL;
+	struct dkim_verifier *v = m->v;
+	struct rfc5322_header t = *hdr;
+	*hdr = m->hdr;
+	m->hdr = t; /* reset by the next msgstream_begin */
+	dkim_verifier_rehome(v, hdr);
+	*arc = NULL;
+	if (m->arc_on) {
+		/* its chain is decided: the validator goes with the record */
+		*arc = m->arc;
+		arc_validator_rehome(*arc, hdr);
+		m->arc = NULL;
+		m->arc_on = false;
+	}
+	*jobs = NULL;
+	*njobs = 0;
+	if (m->jobs_out) {
+		*njobs = dkim_verifier_prepare(v, jobs);
+		if (*njobs == 0)
+			dkim_verifier_complete(v); /* decided without public-key work */
+	}
+	m->v = NULL; /* the next message takes one from the pool */
+	m->jobs_out = false;
+	m->arc_done = false;
+	m->state = M_IDLE;
+	return v;
+}
+
+void
+msgstream_complete_now(struct msgstream *m)
+{
+	if (!msgstream_waiting(m))
+		return;
+	dkim_verifier_finish(m->v);
+	m->jobs_out = false;
 }

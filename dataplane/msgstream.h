@@ -22,7 +22,9 @@
  *
  * Memory: the verifier is created on the first message and reused for the
  * next ones (dkim_verifier_start resets it); msgstream_trim releases it and
- * the header buffers between messages. Not thread-safe.
+ * the header buffers between messages (with the batched finish below, a
+ * message that goes to the batch takes its verifier along and the next
+ * one takes another from the pool). Not thread-safe.
  *
  * Pool: a DKIM verifier (about 290 KB) and an ARC validator (about 420 KB)
  * are big enough that malloc serves them with mmap, so making one per
@@ -72,6 +74,8 @@ struct msgstream {
 	uint64_t alloc_fail;     /* verifier could not be created */
 	msgstream_ready_fn key_ready; /* NULL: keys are looked up at the end, synchronously */
 	bool keys_pending;       /* the message ended with a key not ready: park it */
+	bool batch;              /* msgstream_set_batch: public-key work left to the caller */
+	bool jobs_out;           /* keys set, the rest waits for msgstream_take */
 };
 
 /*
@@ -101,6 +105,45 @@ const struct rfc5322_header *msgstream_parked_header(const struct msgstream_park
  * NULL past the last). Names already answered are listed too. */
 const char *msgstream_parked_key_name(const struct msgstream_parked *p, size_t i);
 void msgstream_parked_free(struct msgstream_parked *p); /* NULL-safe */
+
+/*
+ * Batched finish (the dataplane's worker batch, dataplane/sigbatch.h): with
+ * msgstream_set_batch on, a message's end looks its keys up and leaves the
+ * rest (dkim_verifier_prepare, the public-key work, complete) to the
+ * caller, so that several messages' signatures go to one
+ * ws_sig_verify_batch. msgstream_waiting says a message waits so;
+ * msgstream_verifier and msgstream_arc are NULL meanwhile. Then either
+ * msgstream_take moves the message out (a decided one too, so that its
+ * record can wait behind the waiting ones) (its verifier, and its header block
+ * by swapping with *hdr, whose buffers the stream keeps for its next
+ * message: nothing is allocated), the caller sets every job's result,
+ * calls dkim_verifier_complete and hands the verifier back with
+ * msgstream_pool_put; or msgstream_complete_now runs the jobs on their own
+ * and decides in place. Only messages without ARC fields and with
+ * synchronous keys (no key_ready) are left waiting; the others, and those
+ * with no job left (no signature, body hash mismatch, gaps, key errors),
+ * are decided at once as without the batch. The results are the same
+ * either way.
+ */
+void msgstream_set_batch(struct msgstream *m, bool on);
+bool msgstream_waiting(const struct msgstream *m);
+/* Whether the message that ended can be moved out (msgstream_take): it was
+ * verified and is not pending its keys; waiting for its jobs (never with
+ * ARC fields) or decided already (an ARC chain too). */
+bool msgstream_takeable(const struct msgstream *m);
+/* The ended message's verifier, or NULL when not takeable. Waiting: it is
+ * prepared here, *jobs, *njobs are its outstanding jobs (when there are
+ * none it is completed here); decided: *njobs is 0 and the results are
+ * final. *arc: its ARC validator (chain decided), moved out
+ * too, or NULL without ARC fields. The stream is idle afterwards. */
+struct dkim_verifier *msgstream_take(struct msgstream *m, struct rfc5322_header *hdr,
+				     struct ws_verify_job **jobs, size_t *njobs,
+				     struct arc_validator **arc);
+void msgstream_complete_now(struct msgstream *m);
+/* A taken verifier, completed, goes back to p (reset), or is freed (p NULL
+ * or full). */
+void msgstream_pool_put(struct msgstream_pool *p, struct dkim_verifier *v);
+void msgstream_pool_put_arc(struct msgstream_pool *p, struct arc_validator *a); /* the same */
 
 /* verify false: headers are still kept, nothing is hashed or looked up. */
 void msgstream_init(struct msgstream *m, bool verify, int64_t now, msgstream_key_fn key_lookup,

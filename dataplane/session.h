@@ -55,6 +55,7 @@ struct arc_chain;
 struct msgstream_parked;
 struct x509_store_st;
 struct msgstream_pool;
+struct sigbatch;
 
 enum dp_dir {
 	DP_DIR_C2S = 0, /* client -> server */
@@ -223,6 +224,14 @@ struct dp_session_config {
 	/* The worker's pool of DKIM verifiers and ARC validators (msgstream.h),
 	 * or NULL: each session makes its own. Must outlive the sessions. */
 	struct msgstream_pool *pool;
+	/* The worker's signature batch (sigbatch.h), or NULL: each message's
+	 * signatures are verified at its end. With one (and synchronous keys:
+	 * no key_ready), a message with public-key work left waits in it and
+	 * its record goes to on_message when the batch runs; every other
+	 * record (on_message, on_parked, on_session) runs the batch first, so
+	 * records come in the same order either way. The batch's emit must be
+	 * on_message with arg. Must outlive the sessions. */
+	struct sigbatch *batch;
 };
 
 struct dp_session;

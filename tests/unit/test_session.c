@@ -28,6 +28,7 @@
 #include "rfc5322.h"
 #include "msgstream.h"
 #include "session.h"
+#include "sigbatch.h"
 #include "smtpp.h"
 #include "testutil.h"
 #include "testkeys.h"
@@ -1385,6 +1386,315 @@ test_idle_size(void **state)
 	}
 }
 
+/* ---- the worker's signature batch (sigbatch.h) ------------------------ */
+
+/* Every record of a worker, in order, as text: what on_message and
+ * on_session were given (all of it that a consumer reads). */
+struct wlog {
+	char *buf;
+	size_t len, cap;
+	unsigned messages, sessions;
+};
+
+static void
+wlog_add(struct wlog *l, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	assert_true(n > 0 && (size_t)n < sizeof(line));
+	if (l->len + (size_t)n + 1 > l->cap) {
+		l->cap = (l->len + (size_t)n + 1) * 2;
+		l->buf = realloc(l->buf, l->cap);
+		assert_non_null(l->buf);
+	}
+	memcpy(l->buf + l->len, line, (size_t)n + 1);
+	l->len += (size_t)n;
+}
+
+static void
+wlog_message(void *arg, const struct dp_message_record *rec)
+{
+	struct wlog *l = arg;
+	l->messages++;
+	wlog_add(l, "M flow=%llu t=%u helo=%s from=%s n=%zu", (unsigned long long)rec->info->flow_id,
+		 rec->transaction, rec->helo, rec->mail_from, rec->nrcpt);
+	for (size_t i = 0; i < rec->nrcpt; i++)
+		wlog_add(l, " rcpt=%s", rec->rcpt[i]);
+	wlog_add(l, " complete=%d gap=%s hb=%llu bb=%llu fields=%zu arc=%s", rec->complete,
+		 rec->gap_reason ? rec->gap_reason : "-", (unsigned long long)rec->header_bytes,
+		 (unsigned long long)rec->body_bytes, rec->hdr ? rec->hdr->nfields : 0,
+		 rec->arc ? arc_result_name(rec->arc->result) : "-");
+	if (rec->hdr && rec->hdr->nfields > 0) {
+		const struct rfc5322_field *f = &rec->hdr->fields[rec->hdr->nfields - 1];
+		wlog_add(l, " last=%.*s", (int)(f->len < 40 ? f->len : 40),
+			 rfc5322_field_raw(rec->hdr, f));
+	}
+	for (size_t i = 0; rec->dkim && i < dkim_verifier_count(rec->dkim); i++) {
+		const struct dkim_sig_result *r = dkim_verifier_result(rec->dkim, i);
+		wlog_add(l, " sig%zu=%s(%s)", i, dkim_result_name(r->result), r->reason);
+	}
+	wlog_add(l, "\n");
+}
+
+static void
+wlog_session(void *arg, const struct dp_session_record *rec)
+{
+	struct wlog *l = arg;
+	l->sessions++;
+	wlog_add(l, "S flow=%llu messages=%u end=%s\n", (unsigned long long)rec->info->flow_id,
+		 rec->messages, rec->end_reason);
+}
+
+/* One session's segments, in order: the handshake, the conversation cut
+ * into pieces of random size (lose: drop one inner piece of msg1, a
+ * capture gap), FIN both ways. */
+struct wseg {
+	int dir;
+	size_t off, len;
+	uint8_t flags;
+};
+
+struct wsess {
+	struct conv c; /* a private copy: some are tampered with */
+	struct wseg seg[512];
+	size_t n, next;
+	struct dp_session *s;
+};
+
+static void
+conv_copy(struct conv *dst, const struct conv *src)
+{
+	*dst = *src;
+	for (int d = 0; d < 2; d++) {
+		dst->buf[d] = malloc(src->cap[d]);
+		memcpy(dst->buf[d], src->buf[d], src->len[d]);
+	}
+}
+
+static void
+tamper(struct conv *c, const char *what, char to)
+{
+	uint8_t *p = memmem(c->buf[0], c->len[0], what, strlen(what));
+	assert_non_null(p);
+	p[strlen(what) - 1] = (uint8_t)to;
+}
+
+static void
+wsess_build(struct wsess *w, const struct fixture *f, int kind, uint64_t seed)
+{
+	memset(w, 0, sizeof(*w));
+	conv_copy(&w->c, &f->c);
+	if (kind == 1)
+		tamper(&w->c, "Hello Bob", 'X'); /* body hash mismatch: no job */
+	if (kind == 2)
+		tamper(&w->c, "Subject: dots", 'z'); /* a job whose verify says 0 */
+	w->seg[w->n++] = (struct wseg){.dir = 0, .len = (size_t)-1, .flags = 0x02};
+	w->seg[w->n++] = (struct wseg){.dir = 1, .len = (size_t)-1, .flags = 0x12};
+	for (size_t i = 0; i < w->c.n; i++) {
+		const struct item *it = &w->c.items[i];
+		size_t first = w->n;
+		for (size_t off = it->off; off < it->off + it->len;) {
+			size_t k = 1 + tu_rand(&seed) % 700;
+			if (k > it->off + it->len - off)
+				k = it->off + it->len - off;
+			assert_true(w->n < 500);
+			w->seg[w->n++] = (struct wseg){it->dir, off, k, 0};
+			off += k;
+		}
+		if (kind == 3 && it->tag == T_MSG1 && w->n - first >= 3) {
+			/* lose one inner piece of the first message */
+			size_t drop = first + (w->n - first) / 2;
+			memmove(&w->seg[drop], &w->seg[drop + 1], (w->n - drop - 1) * sizeof(w->seg[0]));
+			w->n--;
+		}
+	}
+	w->seg[w->n++] = (struct wseg){0, w->c.len[0], 0, 0x01};
+	w->seg[w->n++] = (struct wseg){1, w->c.len[1], 0, 0x01};
+}
+
+static void
+wsess_send(struct wsess *w, const struct wseg *g)
+{
+	if (g->len == (size_t)-1) { /* SYN, SYN-ACK */
+		dp_session_segment(w->s, (enum dp_dir)g->dir, isn[g->dir] - 1, 0, g->flags, NULL, 0, 0);
+		return;
+	}
+	dp_session_segment(w->s, (enum dp_dir)g->dir, isn[g->dir] + (uint32_t)g->off, 0,
+			   g->flags | 0x10, w->c.buf[g->dir] + g->off, g->len, 0);
+}
+
+#define WB_SESSIONS 24
+
+/* WB_SESSIONS sessions of the fixture's conversation (2 messages: 1 and 2
+ * signatures), some tampered (body: fail without a job; header: a job that
+ * fails) and some with a lost piece, their segments interleaved at random;
+ * every record goes to one log, as a worker's callbacks would. batch_size
+ * 1: no batch. Every few segments the "burst" ends (sigbatch_burst). */
+static void
+worker_run(const struct fixture *f, unsigned batch_size, unsigned wait, uint64_t seed,
+	   struct msgstream_pool *pool, struct wlog *l, struct sigbatch_stats *st)
+{
+	memset(l, 0, sizeof(*l));
+	struct sigbatch *b = NULL;
+	if (batch_size > 1) {
+		b = sigbatch_new(batch_size, wait, pool, wlog_message, l);
+		assert_non_null(b);
+	}
+	static struct wsess ws[WB_SESSIONS];
+	struct dp_session_config cfg = {
+		.verify = true,
+		.now = 1700000100,
+		.key_lookup = lookup,
+		.on_message = wlog_message,
+		.on_session = wlog_session,
+		.arg = l,
+		.pool = pool,
+		.batch = b,
+	};
+	for (unsigned i = 0; i < WB_SESSIONS; i++) {
+		wsess_build(&ws[i], f, (int)(i % 5 == 4 ? 0 : i % 5), seed * 100 + i);
+		struct dp_session_info info = {.flow_id = 1000 + i};
+		info.client.port = (uint16_t)(40000 + i);
+		info.server.port = 25;
+		ws[i].s = dp_session_new(&cfg, &info);
+		assert_non_null(ws[i].s);
+	}
+	unsigned open = WB_SESSIONS, sent = 0;
+	uint64_t r = seed;
+	while (open > 0) {
+		unsigned i = (unsigned)(tu_rand(&r) % WB_SESSIONS);
+		struct wsess *w = &ws[i];
+		if (!w->s)
+			continue;
+		wsess_send(w, &w->seg[w->next++]);
+		if (w->next == w->n) {
+			dp_session_free(w->s); /* ends it: "fin" */
+			w->s = NULL;
+			open--;
+		}
+		if (b && ++sent % 32 == 0)
+			sigbatch_burst(b);
+	}
+	if (b) {
+		sigbatch_run(b); /* the end of input */
+		*st = *sigbatch_stats(b);
+		sigbatch_free(b);
+	}
+	for (unsigned i = 0; i < WB_SESSIONS; i++)
+		conv_free(&ws[i].c);
+}
+
+static void
+test_sig_batch_same_records(void **state)
+{
+	(void)state;
+	struct fixture f;
+	fixture_build(&f);
+	struct msgstream_pool *pool = msgstream_pool_new(MSGSTREAM_POOL_MAX);
+	assert_non_null(pool);
+	for (uint64_t seed = 1; seed <= 4; seed++) {
+		struct wlog off, on;
+		struct sigbatch_stats st = {0};
+		worker_run(&f, 1, 1, seed, pool, &off, &st);
+		assert_int_equal(off.messages, 2 * WB_SESSIONS);
+		assert_int_equal(off.sessions, WB_SESSIONS);
+		/* the mix the batch must keep apart: passes, both failures, gaps */
+		assert_non_null(strstr(off.buf, "sig1=pass"));
+		assert_non_null(strstr(off.buf, "(body hash mismatch)"));
+		assert_non_null(strstr(off.buf, "(signature did not verify)"));
+		assert_non_null(strstr(off.buf, "sig0=temperror(capture-gap)"));
+		assert_non_null(strstr(off.buf, "helo=client.example.com"));
+		const unsigned sizes[] = {2, 3, 8, SIGBATCH_MAX};
+		for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+			const unsigned waits[] = {1, SIGBATCH_MAX_WAIT};
+			for (size_t j = 0; j < 2; j++) {
+				worker_run(&f, sizes[k], waits[j], seed, pool, &on, &st);
+				if (on.len != off.len || memcmp(on.buf, off.buf, off.len) != 0)
+					fail_msg("seed %llu, batch %u wait %u: records differ:\n--- "
+						 "without\n%s--- with\n%s",
+						 (unsigned long long)seed, sizes[k], waits[j], off.buf,
+						 on.buf);
+				assert_true(st.batches > 0);
+				assert_true(st.max_jobs <= sizes[k] - 1 + DKIM_MAX_SIGS);
+				if (sizes[k] >= 8 && waits[j] > 1)
+					/* several messages' signatures in one batch */
+					assert_true(st.jobs > st.batches);
+				free(on.buf);
+			}
+		}
+		free(off.buf);
+	}
+	/* recycled, not made: a second round makes no verifier */
+	struct msgstream_pool_stats p0, p1;
+	msgstream_pool_stats(pool, &p0);
+	struct wlog on;
+	struct sigbatch_stats st;
+	worker_run(&f, 8, 4, 9, pool, &on, &st);
+	msgstream_pool_stats(pool, &p1);
+	assert_int_equal(p1.made, p0.made);
+	assert_true(p1.reused > p0.reused);
+	free(on.buf);
+	msgstream_pool_free(pool);
+	fixture_free(&f);
+}
+
+/* The limits: size 2..SIGBATCH_MAX, wait 1..SIGBATCH_MAX_WAIT; a message
+ * waits max_wait bursts, no fewer, no more. */
+static void
+test_sig_batch_limits(void **state)
+{
+	(void)state;
+	struct wlog l = {0};
+	assert_null(sigbatch_new(1, 1, NULL, wlog_message, &l));
+	assert_null(sigbatch_new(SIGBATCH_MAX + 1, 1, NULL, wlog_message, &l));
+	assert_null(sigbatch_new(2, 0, NULL, wlog_message, &l));
+	assert_null(sigbatch_new(2, SIGBATCH_MAX_WAIT + 1, NULL, wlog_message, &l));
+	struct sigbatch *b = sigbatch_new(2, SIGBATCH_MAX_WAIT, NULL, wlog_message, &l);
+	assert_non_null(b);
+	sigbatch_free(b);
+	sigbatch_free(NULL);
+
+	struct fixture f;
+	fixture_build(&f);
+	for (unsigned wait = 1; wait <= SIGBATCH_MAX_WAIT; wait += SIGBATCH_MAX_WAIT - 1) {
+		memset(&l, 0, sizeof(l));
+		b = sigbatch_new(SIGBATCH_MAX, wait, NULL, wlog_message, &l);
+		assert_non_null(b);
+		struct dp_session_config cfg = {
+			.verify = true, .now = 1700000100, .key_lookup = lookup,
+			.on_message = wlog_message, .on_session = wlog_session, .arg = &l, .batch = b,
+		};
+		struct dp_session_info info = {.flow_id = 5};
+		struct dp_session *s = dp_session_new(&cfg, &info);
+		/* up to the end of the first message, whose reply comes next */
+		dp_session_segment(s, DP_DIR_C2S, isn[0] - 1, 0, 0x02, NULL, 0, 0);
+		dp_session_segment(s, DP_DIR_S2C, isn[1] - 1, isn[0], 0x12, NULL, 0, 0);
+		for (size_t i = 0; i <= f.msg1_item; i++) {
+			const struct item *it = &f.c.items[i];
+			dp_session_segment(s, (enum dp_dir)it->dir, isn[it->dir] + (uint32_t)it->off, 0,
+					   0x10, f.c.buf[it->dir] + it->off, it->len, 0);
+		}
+		assert_int_equal(sigbatch_waiting(b), 1);
+		assert_int_equal(l.messages, 0);
+		for (unsigned k = 1; k < wait; k++)
+			sigbatch_burst(b);
+		assert_int_equal(l.messages, 0); /* wait - 1 bursts: still waiting */
+		sigbatch_burst(b);
+		assert_int_equal(l.messages, 1); /* the wait-th: run */
+		assert_int_equal(sigbatch_waiting(b), 0);
+		assert_int_equal(sigbatch_stats(b)->aged, 1);
+		assert_non_null(strstr(l.buf, "sig0=pass"));
+		dp_session_free(s);
+		assert_int_equal(l.sessions, 1);
+		sigbatch_free(b);
+		free(l.buf);
+	}
+	fixture_free(&f);
+}
+
 int
 main(void)
 {
@@ -1397,6 +1707,7 @@ main(void)
 		cmocka_unit_test(test_idle_size),    cmocka_unit_test(test_header_limits),
 		cmocka_unit_test(test_bdat_pipelined),  cmocka_unit_test(test_path_limit),
 		cmocka_unit_test(test_no_alloc_per_segment), cmocka_unit_test(test_implicit_tls),
+		cmocka_unit_test(test_sig_batch_same_records), cmocka_unit_test(test_sig_batch_limits),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
