@@ -899,7 +899,7 @@ summary(const struct app *a, const struct dpe_stats *st)
 		ADD(ended_fin), ADD(ended_rst), ADD(ended_idle), ADD(ended_evicted),
 		        ADD(ended_capture);
 		ADD(insert_failed), ADD(trimmed), ADD(messages), ADD(sessions), ADD(gaps);
-		ADD(overlaps_differ), ADD(sig_batches), ADD(sig_jobs);
+		ADD(overlaps_differ), ADD(sig_batches), ADD(sig_jobs), ADD(lane_blocks), ADD(other_blocks);
 		if (w[i].sig_batch_max > tw.sig_batch_max)
 			tw.sig_batch_max = w[i].sig_batch_max;
 		for (unsigned r = 0; r < DPE_NRESULTS; r++)
@@ -968,6 +968,10 @@ summary(const struct app *a, const struct dpe_stats *st)
 		        (unsigned long long)tw.sig_jobs,
 		        tw.sig_batches ? (double)tw.sig_jobs / (double)tw.sig_batches : 0.0,
 		        (unsigned long long)tw.sig_batch_max);
+	if (a->verify && tw.lane_blocks + tw.other_blocks)
+		fprintf(stderr, "%s: sha256 lanes: %llu body blocks in 16-lane passes, %llu otherwise (%.1f%%)\n",
+		        a->prog, (unsigned long long)tw.lane_blocks, (unsigned long long)tw.other_blocks,
+		        100.0 * (double)tw.lane_blocks / (double)(tw.lane_blocks + tw.other_blocks));
 	struct dpk_stats k = {0};
 	bool any = false;
 	for (unsigned i = 0; i < st->nworkers; i++) {

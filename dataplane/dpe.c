@@ -343,6 +343,12 @@ batch_publish(struct worker *w)
 	w->st->sig_batches = b->batches;
 	w->st->sig_jobs = b->jobs;
 	w->st->sig_batch_max = b->max_jobs;
+	if (w->lanes) {
+		struct ws_hash_lanes_stats ls;
+		ws_hash_lanes_stats(w->lanes, &ls);
+		w->st->lane_blocks = ls.lane_blocks;
+		w->st->other_blocks = ls.pair_blocks + ls.alone_blocks;
+	}
 }
 
 /* The worker has nothing more to do for now (idle, end of input): the
@@ -774,6 +780,7 @@ tel_worker(struct rte_tel_data *d, const struct dpe_worker_stats *w)
 	TW(ended_fin), TW(ended_rst), TW(ended_idle), TW(ended_evicted), TW(ended_capture);
 	TW(insert_failed), TW(trimmed), TW(messages), TW(sessions), TW(gaps), TW(peak_flows);
 	TW(overlaps_differ), TW(sig_batches), TW(sig_jobs), TW(sig_batch_max);
+	TW(lane_blocks), TW(other_blocks);
 #undef TW
 	/* telemetry has no floating point: CPU time in whole microseconds */
 	rte_tel_data_add_dict_u64(d, "cpu_us", (uint64_t)(w->cpu_s * 1e6));
@@ -826,7 +833,7 @@ tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 		        ADD(ended_capture);
 		ADD(insert_failed), ADD(trimmed), ADD(messages), ADD(sessions), ADD(gaps);
 		ADD(overlaps_differ), ADD(peak_flows), ADD(cpu_s); /* each worker's peak: their sum bounds the total */
-		ADD(sig_batches), ADD(sig_jobs);
+		ADD(sig_batches), ADD(sig_jobs), ADD(lane_blocks), ADD(other_blocks);
 		if (w->sig_batch_max > tw.sig_batch_max)
 			tw.sig_batch_max = w->sig_batch_max;
 		for (unsigned r = 0; r < DPE_NRESULTS; r++)

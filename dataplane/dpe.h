@@ -105,6 +105,8 @@ struct dpe_worker_stats {
 	uint64_t peak_flows; /* most flows open at once */
 	/* signature batches run, the jobs (signatures) in them, the fullest */
 	uint64_t sig_batches, sig_jobs, sig_batch_max;
+	/* body SHA-256 blocks compressed in 16-lane passes, and otherwise */
+	uint64_t lane_blocks, other_blocks;
 } __attribute__((aligned(64)));
 
 struct dpe_stats {
