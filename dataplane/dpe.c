@@ -335,6 +335,18 @@ flush(struct worker *w, struct pending *p)
 	p->n = 0;
 }
 
+/* The lane group's counters into the worker's (telemetry, summary). */
+static void
+lanes_publish(struct worker *w)
+{
+	if (!w->lanes)
+		return;
+	struct ws_hash_lanes_stats ls;
+	ws_hash_lanes_stats(w->lanes, &ls);
+	w->st->lane_blocks = ls.lane_blocks;
+	w->st->other_blocks = ls.pair_blocks + ls.alone_blocks;
+}
+
 /* The signature batch's counters into the worker's (telemetry, summary). */
 static void
 batch_publish(struct worker *w)
@@ -343,12 +355,7 @@ batch_publish(struct worker *w)
 	w->st->sig_batches = b->batches;
 	w->st->sig_jobs = b->jobs;
 	w->st->sig_batch_max = b->max_jobs;
-	if (w->lanes) {
-		struct ws_hash_lanes_stats ls;
-		ws_hash_lanes_stats(w->lanes, &ls);
-		w->st->lane_blocks = ls.lane_blocks;
-		w->st->other_blocks = ls.pair_blocks + ls.alone_blocks;
-	}
+	lanes_publish(w);
 }
 
 /* The worker has nothing more to do for now (idle, end of input): the
@@ -356,10 +363,11 @@ batch_publish(struct worker *w)
 static void
 batch_flush(struct worker *w)
 {
-	if (!w->batch || sigbatch_waiting(w->batch) == 0)
-		return;
-	sigbatch_run(w->batch);
-	batch_publish(w);
+	if (w->batch && sigbatch_waiting(w->batch) > 0) {
+		sigbatch_run(w->batch);
+		batch_publish(w);
+	}
+	lanes_publish(w); /* the finals of messages ended at the capture's end */
 }
 
 static void
@@ -397,8 +405,10 @@ worker_burst(struct worker *w, struct rte_mbuf **m, unsigned n)
 	flush(w, &p);
 	/* the body bytes this burst brought, across its sessions, 16 at a time
 	 * (what does not fill the 16 lanes waits for the next burst's bytes) */
-	if (w->lanes)
+	if (w->lanes) {
 		ws_hash_lanes_poll(w->lanes);
+		lanes_publish(w);
+	}
 	flow_expire(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
 	flow_trim(w->ft, w->now_ns, DPE_EXPIRE_PER_BURST);
 	if (w->batch) {
