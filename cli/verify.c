@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -380,6 +381,11 @@ stream_outputs(struct batch *b, struct stream *s, size_t seq)
 	r->used = true;
 	r->outf = open_memstream(&r->out, &r->outlen);
 	r->errf = open_memstream(&r->err, &r->errlen);
+	if (r->outf && r->errf) {
+		/* only this thread writes them (see cmd_verify's stdout) */
+		__fsetlocking(r->outf, FSETLOCKING_BYCALLER);
+		__fsetlocking(r->errf, FSETLOCKING_BYCALLER);
+	}
 	if (!r->outf || !r->errf) {
 		if (r->outf)
 			fclose(r->outf);
@@ -820,6 +826,10 @@ cmd_verify(int argc, char **argv)
 	static char outbuf[64 * 1024];
 	if (!isatty(STDOUT_FILENO))
 		setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+	/* Only this thread writes stdout, so its stdio calls skip the stream
+	 * lock (the process has a resolver thread, so glibc locks otherwise:
+	 * ~7% of a small message's CPU went to fputc and fwrite taking it) */
+	__fsetlocking(stdout, FSETLOCKING_BYCALLER);
 	char host[256] = "localhost";
 	gethostname(host, sizeof(host) - 1);
 	c.authserv_id = host;
