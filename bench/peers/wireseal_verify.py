@@ -38,7 +38,7 @@ import corpus as cp  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FAIL_RESULTS = {'fail', 'permerror', 'neutral', 'policy'}
 # the files of a bucket given this many times for the steady-state run
-STEADY_PASSES = 3
+STEADY_PASSES = 4
 
 
 def available(binary):
