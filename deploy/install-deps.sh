@@ -21,6 +21,8 @@ packages=(
     nginx-light
     # e2e real-MTA capture (tests/e2e/postfix_capture.py runs its own instance)
     postfix swaks
+    # ...and the Exim that sends it BDAT, unpacked from its package (it conflicts with postfix)
+    libidn12
     # monitor mode on a veth (tests/e2e/monitor_live.py turns offloads off)
     ethtool iproute2
     # STARTTLS/TLS capture generator (tests/tools/gen_sts_pcap.py: test certificates)

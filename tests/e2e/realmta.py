@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """The committed captures made by real software (tests/data/captures/realmta/,
-make-realmta.sh: Debian's Postfix receiving from another Postfix and from
-swaks, captured by tcpdump), replayed: every message's DKIM results must be
-those of `wireseal verify` on the .eml it carried (as a multiset: the relay's
-queue decides the order), with the envelope as sent and no gap; the relay's
-capture must show one session carrying several messages under PIPELINING,
-swaks' one session per message.
+make-realmta.sh: Debian's Postfix receiving from another Postfix, from
+swaks and from Exim, captured by tcpdump), replayed: every message's DKIM
+results must be those of `wireseal verify` on the .eml it carried (as a
+multiset: the relay's queue decides the order), with the envelope as sent
+and no gap; the relay's capture must show one session carrying several
+messages under PIPELINING, swaks' and Exim's one session per message, and
+Exim's every message sent with BDAT (CHUNKING), none with DATA.
 
 usage: realmta.py BUILD_DIR SOURCE_ROOT
 """
@@ -62,6 +63,12 @@ def main():
         elif len(with_msgs) != len(emls) or any(x["messages"] != 1 for x in with_msgs):
             print("FAIL %s: want one session per message: %s" % (cap, sess))
             bad += 1
+        if cap.startswith("exim"):
+            for x in with_msgs:
+                cmds = [c for c, _ in x.get("replies", [])]
+                if "BDAT" not in cmds or "DATA" in cmds:
+                    print("FAIL %s: want BDAT and no DATA: %s" % (cap, x.get("replies")))
+                    bad += 1
         print("%s: %d messages in %d sessions" % (cap, len(msgs), len(with_msgs)))
     print("real MTA captures: %d failures" % bad)
     return 1 if bad else 0

@@ -14,17 +14,23 @@
 #                        with destination concurrency 1 and the connection
 #                        cache on, so one session carries several messages
 #   swaks.pcap           swaks -> Postfix: each message in its own session
+#   exim-bdat.pcap       Exim -> Postfix: CHUNKING (BDAT ... LAST) under
+#                        PIPELINING, each message in its own session
 #   manifest.json        the .eml files each capture carries (source-root
 #                        relative), for tests/e2e/realmta.py
-# Not here: CHUNKING/BDAT (neither Postfix's smtp client nor swaks sends
-# BDAT, and Debian's MTAs that do, exim4 and OpenSMTPD, conflict with the
-# postfix package) and STARTTLS (outbound/make-outbound.sh has those, real
-# Postfix to Postfix). Times and ports differ between runs, nothing else.
+# Neither Postfix's smtp client nor swaks sends BDAT; Exim does, to a server
+# that offers CHUNKING, but Debian's exim4 conflicts with the postfix
+# package: its binary is taken from the exim4-daemon-light package unpacked
+# into the work folder (apt-get download + dpkg-deb -x; it needs libidn12,
+# installed by deploy/install-deps.sh, and the Debian-exim user, made here)
+# and run with a configuration of its own (-C). Not here: STARTTLS
+# (outbound/make-outbound.sh has it, real Postfix to Postfix). Times and
+# ports differ between runs, nothing else.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../../.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "make-realmta.sh: needs root (netns, tcpdump, postfix)" >&2; exit 1; }
-for t in postfix tcpdump ip sendmail swaks; do
+for t in postfix tcpdump ip sendmail swaks apt-get dpkg-deb; do
   command -v $t >/dev/null || [ -x /usr/sbin/$t ] || { echo "make-realmta.sh: $t missing" >&2; exit 1; }
 done
 
@@ -134,8 +140,42 @@ for e in "${emls[@]}"; do
 done
 stop_capture swaks
 
-printf '{\n  "_comment": "made by make-realmta.sh: Postfix %s; the .eml files each capture carries, in order",\n  "postfix-relay.pcap": [%s],\n  "swaks.pcap": [%s]\n}\n' \
-  "$(postconf -h mail_version)" \
-  "$(printf '"%s", ' "${emls[@]}" | sed 's/, $//')" "$(printf '"%s", ' "${emls[@]}" | sed 's/, $//')" \
-  > "$here/manifest.json"
+# ---- Exim -> Postfix: BDAT (hosts_try_chunking), one session per message
+mkdir -p "$d/exim/spool" "$d/exim/log"
+(cd "$d/exim" && apt-get download exim4-daemon-light >/dev/null 2>&1 &&
+  dpkg-deb -x exim4-daemon-light_*.deb root) ||
+  { echo "make-realmta.sh: cannot unpack exim4-daemon-light" >&2; exit 1; }
+exim=$d/exim/root/usr/sbin/exim4
+id Debian-exim >/dev/null 2>&1 ||
+  useradd --system --no-create-home --shell /usr/sbin/nologin Debian-exim
+chmod 777 "$d/exim/spool" "$d/exim/log"
+cat >"$d/exim/exim.conf" <<EOC
+exim_path = $exim
+keep_environment =
+spool_directory = $d/exim/spool
+log_file_path = $d/exim/log/%slog
+primary_hostname = exim.snd.example
+begin routers
+to_mx:
+  driver = manualroute
+  route_list = * $RCV
+  transport = remote
+begin transports
+remote:
+  driver = smtp
+  hosts_try_chunking = *
+EOC
+start_capture exim-bdat
+for e in "${emls[@]}"; do
+  ip netns exec $NS_S "$exim" -C "$d/exim/exim.conf" -odf -oi -f sender@sample.example \
+    reader@example.org < "$e"
+done
+grep -q ' K C=' "$d/exim/log/mainlog" ||
+  { echo "make-realmta.sh: exim did not use CHUNKING" >&2; cat "$d/exim/log/mainlog" >&2; exit 1; }
+stop_capture exim-bdat
+
+list=$(printf '"%s", ' "${emls[@]}" | sed 's/, $//')
+printf '{\n  "_comment": "made by make-realmta.sh: Postfix %s, Exim %s; the .eml files each capture carries, in order",\n  "postfix-relay.pcap": [%s],\n  "swaks.pcap": [%s],\n  "exim-bdat.pcap": [%s]\n}\n' \
+  "$(postconf -h mail_version)" "$("$exim" -C "$d/exim/exim.conf" -bV 2>/dev/null | sed -n 's/^Exim version \([^ ]*\).*/\1/p')" \
+  "$list" "$list" "$list" > "$here/manifest.json"
 ls -l "$here"/*.pcap
