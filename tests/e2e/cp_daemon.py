@@ -40,7 +40,6 @@ import wstest  # noqa: E402
 T = wstest.Tally("cp-daemon")
 CP = os.path.join(wstest.BUILD, "wireseal-cp")
 CTL = os.path.join(wstest.BUILD, "wiresealctl")
-DNSD = os.path.join(wstest.SOURCE, "tests", "harness", "dnsd.py")
 SAMPLE_CONF = os.path.join(wstest.SOURCE, "deploy", "wireseal.yaml")
 ED_KEY = "v=DKIM1; k=ed25519; p=GU1ZXYjRcuOwvWo1lZj6hM+5U3VnE4HgafNg5DqtMEc="
 
@@ -561,17 +560,9 @@ def main():
         with open(path, "w") as f:
             f.write(text)
         zones += ["--zone", "%s=%s" % (name, path)]
-    E.dnsd = subprocess.Popen([DNSD] + zones + ["--blackhole", "slow.example.net"], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    E.dns = {}
-    for line in E.dnsd.stdout:
-        line = line.strip()
-        if line == "ready":
-            break
-        k, _, v = line.partition("=")
-        E.dns[k] = v
-    if "WS_DNSD_UNBOUND_CONF" not in E.dns:
-        print("cp-daemon: FAIL: dnsd.py did not start (rc %r)" % E.dnsd.wait())
+    E.dnsd, E.dns = wstest.dnsd_start(zones + ["--blackhole", "slow.example.net"])
+    if E.dns is None:
+        print("cp-daemon: FAIL: dnsd.py did not start (rc %r)" % E.dnsd.returncode)
         sys.exit(1)
     E.syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     E.syslog.bind(os.path.join(E.dir, "syslog.sock"))

@@ -77,7 +77,6 @@ NOW = "1800000000"  # as run_case.py: the sample signatures carry no x=
 
 
 CTL = os.path.join(wstest.BUILD, "wiresealctl")
-DNSD = os.path.join(wstest.SOURCE, "tests", "harness", "dnsd.py")
 EXAMPLE_ZONE = """$ORIGIN example.
 $TTL 300
 @ IN SOA ns1.example. hostmaster.example. ( 1 3600 600 86400 60 )
@@ -348,18 +347,9 @@ def start_dnsd(d):
     zf = os.path.join(d, "example.zone")
     with open(zf, "w") as f:
         f.write(EXAMPLE_ZONE)
-    p = subprocess.Popen([DNSD, "--zone", "example=" + zf, "--blackhole", "sample.example"],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    env = {}
-    for line in p.stdout:
-        line = line.strip()
-        if line == "ready":
-            break
-        k, _, v = line.partition("=")
-        env[k] = v
-    if "WS_DNSD_UNBOUND_CONF" not in env:
-        rc = p.wait()
-        print("replay-cp: dnsd.py did not start (rc %r): DNS-down and crash cases skipped" % rc)
+    p, env = wstest.dnsd_start(["--zone", "example=" + zf, "--blackhole", "sample.example"])
+    if env is None:
+        print("replay-cp: dnsd.py did not start (rc %r): DNS-down and crash cases skipped" % p.returncode)
         return None, None
     return p, env
 

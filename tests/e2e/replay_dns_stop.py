@@ -40,7 +40,6 @@ import wstest  # noqa: E402
 T = wstest.Tally("replay-dns-stop")
 CP = os.path.join(wstest.BUILD, "wireseal-cp")
 CTL = os.path.join(wstest.BUILD, "wiresealctl")
-DNSD = os.path.join(wstest.SOURCE, "tests", "harness", "dnsd.py")
 SAMPLE_ZONE = os.path.join(wstest.SOURCE, "tests", "data", "sample", "zone.db")
 PCAP = os.path.join(wstest.SOURCE, "tests", "data", "captures", "sample.pcap")
 NOW = "1800000000"
@@ -99,19 +98,8 @@ def start_dnsd(d):
     zf = os.path.join(d, "example.zone")
     with open(zf, "w") as f:
         f.write(sample_zone())
-    p = subprocess.Popen([DNSD, "--zone", "example=" + zf], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
-    env = {}
-    for line in p.stdout:
-        line = line.strip()
-        if line == "ready":
-            break
-        k, _, v = line.partition("=")
-        env[k] = v
-    if "WS_DNSD_UNBOUND_CONF" not in env:
-        p.wait()
-        return None, None
-    return p, env
+    p, env = wstest.dnsd_start(["--zone", "example=" + zf])
+    return (p, env) if env is not None else (None, None)
 
 
 def metric(d, name):

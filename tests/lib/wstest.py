@@ -4,6 +4,7 @@
 - zone_text: an RFC 1035 master file from (name, TXT text) pairs, strings
   split at 255 octets and escaped, the format `wireseal --zone` and nsd read;
 - run_json: run a wireseal sub-command and parse its JSON lines;
+- dnsd_start: tests/harness/dnsd.py (real nsd) started, its settings read;
 - Tally: counts checks and prints the closing summary.
 """
 import json
@@ -16,6 +17,7 @@ SOURCE = os.environ.get("WS_SOURCE_ROOT", os.path.abspath(os.path.join(os.path.d
 BUILD = os.environ.get("WS_BUILD_ROOT", os.path.join(SOURCE, "build"))
 SHARED = os.environ.get("WS_SHARED_DIR", os.path.join(SOURCE, "..", "shared"))
 WIRESEAL = os.path.join(BUILD, "wireseal")
+DNSD = os.path.join(SOURCE, "tests", "harness", "dnsd.py")
 
 _NAME_OK = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -88,3 +90,23 @@ class Tally:
     def finish(self):
         print("%s: %d passed, %d failed" % (self.name, self.passed, self.failed))
         sys.exit(0 if self.failed == 0 and self.passed > 0 else 1)
+
+
+def dnsd_start(args):
+    """Start tests/harness/dnsd.py with args (--zone NAME=FILE, --blackhole
+    NAME ...) -> (process, settings): the NAME=VALUE lines it prints before
+    "ready" (WS_DNSD_PORT, WS_DNSD_UNBOUND_CONF, ...). settings is None when
+    it did not start; the process has then exited (its returncode says how).
+    The caller stops it by closing its stdin."""
+    p = subprocess.Popen([DNSD] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    env = {}
+    for line in p.stdout:
+        line = line.strip()
+        if line == "ready":
+            break
+        k, _, v = line.partition("=")
+        env[k] = v
+    if "WS_DNSD_UNBOUND_CONF" not in env:
+        p.wait()
+        return p, None
+    return p, env
