@@ -417,6 +417,43 @@ emit_line(struct app_worker *w, char *buf, size_t len)
 	w->npend++;
 }
 
+/* Where a record's line is written: stdout itself (locked) when no line
+ * waits for a verdict before it, else a memory stream queued in order. */
+struct out_line {
+	FILE *f;
+	char *buf;
+	size_t len;
+	bool direct;
+};
+
+static FILE *
+line_open(struct app_worker *w, struct out_line *l)
+{
+	*l = (struct out_line){.direct = !w->phead};
+	l->f = l->direct ? stdout : open_memstream(&l->buf, &l->len);
+	if (l->f && l->direct)
+		flockfile(stdout);
+	return l->f;
+}
+
+/* The line is written: out now, or queued behind the waiting ones (true;
+ * an empty one too when keep_empty). */
+static bool
+line_close(struct app_worker *w, struct out_line *l, bool keep_empty)
+{
+	if (l->direct) {
+		out_line_done();
+		funlockfile(stdout);
+		return false;
+	}
+	if (fclose(l->f) != 0 || (!keep_empty && l->len == 0)) {
+		free(l->buf);
+		return false;
+	}
+	emit_line(w, l->buf, l->len);
+	return true;
+}
+
 /* Completes p with verdict v (NULL: none came; why says so). */
 static void
 pend_complete(struct app_worker *w, struct pend *p, const struct cpc_verdict *v, const char *why)
@@ -615,14 +652,10 @@ on_message(void *arg, const struct dp_message_record *rec)
 	if (w->pol && rec->dkim && rec->hdr && message_policy(w, rec))
 		mo.pol = w->pol;
 	/* straight to stdout, unless lines wait for verdicts before this one */
-	char *buf = NULL;
-	size_t len = 0;
-	bool direct = !w->phead;
-	FILE *f = direct ? stdout : open_memstream(&buf, &len);
+	struct out_line l;
+	FILE *f = line_open(w, &l);
 	if (!f)
 		return;
-	if (direct)
-		flockfile(stdout);
 	if (rec->dkim) {
 		struct report_parts p = {
 		        .authserv_id = w->a->authserv_id,
@@ -641,17 +674,8 @@ on_message(void *arg, const struct dp_message_record *rec)
 		session_json(&j, (void *)(uintptr_t)rec);
 		json_end(&j);
 	}
-	if (direct) {
-		out_line_done();
-		funlockfile(stdout);
-		return;
-	}
-	if (fclose(f) != 0) {
-		free(buf);
-		return;
-	}
-	emit_line(w, buf, len);
-	pend_drain(w, false, w->a->max_pending);
+	if (line_close(w, &l, true))
+		pend_drain(w, false, w->a->max_pending);
 }
 
 /* Implicit TLS (465) shows no SMTP: its session facts are the only record,
@@ -665,14 +689,10 @@ on_session(void *arg, const struct dp_session_record *rec)
 		cpc_session(w->a->cp, rec); /* a failure is counted there, reported at the end */
 	/* straight to stdout, unless lines wait for verdicts before this one
 	 * (the session's messages) */
-	char *buf = NULL;
-	size_t len = 0;
-	bool direct = !w->phead;
-	FILE *f = direct ? stdout : open_memstream(&buf, &len);
+	struct out_line l;
+	FILE *f = line_open(w, &l);
 	if (!f)
 		return;
-	if (direct)
-		flockfile(stdout);
 	if (w->a->json) {
 		sessjson_print(w->a->sj, f, rec);
 	} else if (rec->info->implicit_tls) {
@@ -686,16 +706,7 @@ on_session(void *arg, const struct dp_session_record *rec)
 		        (unsigned long long)rec->tls_bytes[DP_DIR_C2S],
 		        (unsigned long long)rec->tls_bytes[DP_DIR_S2C], rec->end_reason);
 	}
-	if (direct) {
-		out_line_done();
-		funlockfile(stdout);
-		return;
-	}
-	if (fclose(f) != 0 || len == 0) {
-		free(buf);
-		return;
-	}
-	emit_line(w, buf, len);
+	line_close(w, &l, false);
 }
 
 /* A worker's own DNS view of the embedded zone and its key cache. */
