@@ -31,30 +31,8 @@ SND=10.77.0.1 RCV=10.77.0.2
 d=$(mktemp -d /tmp/wip2sts-out.XXXXXX)
 chmod 755 "$d"
 
-cleanup() {
-  for inst in snd rcv; do
-    [ -f "$d/$inst/etc/main.cf" ] && postfix -c "$d/$inst/etc" stop >/dev/null 2>&1 || true
-  done
-  sleep 1
-  [ -n "${tcpdump_pid:-}" ] && kill "$tcpdump_pid" 2>/dev/null || true
-  ip netns del $NS_S 2>/dev/null || true
-  ip netns del $NS_R 2>/dev/null || true
-  rm -rf /etc/netns/$NS_S /etc/netns/$NS_R
-  [ -n "${WS_KEEP:-}" ] || rm -rf "$d"
-}
-trap cleanup EXIT
-
-ip netns add $NS_S
-ip netns add $NS_R
-ip link add $VA netns $NS_S type veth peer name $VB netns $NS_R
-ip -n $NS_S addr add $SND/24 dev $VA
-ip -n $NS_R addr add $RCV/24 dev $VB
-for ns in $NS_S $NS_R; do ip -n $ns link set lo up; done
-ip -n $NS_S link set $VA up
-ip -n $NS_R link set $VB up
-# the sender finds the MX through its hosts file (ip netns exec mounts it)
-mkdir -p /etc/netns/$NS_S
-printf '127.0.0.1 localhost\n%s mx.rcv.example\n' $RCV > /etc/netns/$NS_S/hosts
+. "$here/../postfix-instance.sh"
+netns_pair_up
 
 # test CA and the receiver's certificate
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/ca.key" \
@@ -66,7 +44,6 @@ openssl x509 -req -in "$d/mx.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreatese
   -out "$d/mx.pem" -days 30 -extfile "$d/mx.ext" 2>/dev/null
 chmod 644 "$d"/*.pem "$d"/*.key
 
-. "$here/../postfix-instance.sh"
 
 # stop_instance NAME NETNS: postfix stop, then its smtpd/smtp children too
 # (they hold the listening socket for a while after master is gone, and

@@ -41,31 +41,9 @@ d=$(mktemp -d /tmp/w3dp-mta.XXXXXX)
 chmod 755 "$d"
 emls=(tests/data/sample/0*.eml tests/data/captures/dots.eml)
 
-cleanup() {
-  for inst in snd rcv; do
-    [ -f "$d/$inst/etc/main.cf" ] && postfix -c "$d/$inst/etc" stop >/dev/null 2>&1 || true
-  done
-  sleep 1
-  [ -n "${tcpdump_pid:-}" ] && kill "$tcpdump_pid" 2>/dev/null || true
-  ip netns del $NS_S 2>/dev/null || true
-  ip netns del $NS_R 2>/dev/null || true
-  rm -rf /etc/netns/$NS_S /etc/netns/$NS_R
-  [ -n "${WS_KEEP:-}" ] || rm -rf "$d"
-}
-trap cleanup EXIT
-
-ip netns add $NS_S
-ip netns add $NS_R
-ip link add $VA netns $NS_S type veth peer name $VB netns $NS_R
-ip -n $NS_S addr add $SND/24 dev $VA
-ip -n $NS_R addr add $RCV/24 dev $VB
-for ns in $NS_S $NS_R; do ip -n $ns link set lo up; done
-ip -n $NS_S link set $VA up
-ip -n $NS_R link set $VB up
-mkdir -p /etc/netns/$NS_S
-printf '127.0.0.1 localhost\n%s mx.rcv.example\n' $RCV > /etc/netns/$NS_S/hosts
-
 . "$here/../postfix-instance.sh"
+netns_pair_up
+
 
 setup_instance rcv "inet_interfaces = $RCV
 myhostname = mx.rcv.example
